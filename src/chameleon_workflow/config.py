@@ -1,0 +1,38 @@
+"""Settings read from the environment (prefix ``CHAMELEON_``), in one place."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigurationError
+
+
+class Settings(BaseSettings):
+    """Every tunable of Chameleon; each field is ``CHAMELEON_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CHAMELEON_", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite:///chameleon.db"
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "NORMAL"
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    telemetry_batch_size: int = Field(default=1000, ge=1)
+    telemetry_max_queue_size: int = Field(default=10000, ge=1)
+    telemetry_flush_interval_s: float = Field(default=1.0, gt=0)
+    telemetry_drain_deadline_s: float = Field(default=5.0, gt=0)
+    zombie_threshold_s: float = Field(default=300.0, gt=0)
+    zombie_max_retries: int = Field(default=3, ge=0)
+
+
+def load_settings() -> Settings:
+    """Read the settings now, turning a malformed variable into a ConfigurationError."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CHAMELEON_{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigurationError(f"bad configuration: {problems}") from exc

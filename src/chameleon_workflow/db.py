@@ -1,0 +1,126 @@
+"""Engines and sessions for both back ends, and translation of driver errors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from .config import Settings, load_settings
+from .errors import (
+    AppendOnlyViolationError,
+    ChameleonError,
+    ConcurrencyError,
+    ConfigurationError,
+    DatabaseError,
+    IntegrityViolationError,
+)
+
+#: Execution option that makes a SQLite transaction take the write lock at BEGIN.
+SQLITE_IMMEDIATE = "chameleon_sqlite_immediate"
+
+_PG_CONFLICT_CODES = frozenset({"40001", "40P01", "55P03"})
+
+
+def normalize_url(url: str) -> str:
+    """Make a PostgreSQL URL use psycopg 3; refuse back ends Chameleon does not support."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith(("postgresql+psycopg://", "sqlite://", "sqlite+pysqlite://")):
+        return url
+    raise ConfigurationError(
+        f"unsupported database URL {url!r}: use sqlite:///FILE or postgresql+psycopg://..."
+    )
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def make_engine(url: str | None = None, settings: Settings | None = None) -> Engine:
+    """Create an engine with Chameleon's connection settings for its back end."""
+    settings = settings or load_settings()
+    url = normalize_url(url or settings.database_url)
+    common: dict[str, Any] = {
+        "json_serializer": _json_dumps,
+        "json_deserializer": orjson.loads,
+    }
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **common)
+        _configure_sqlite(engine, settings)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, **common)
+    return engine
+
+
+def _configure_sqlite(engine: Engine, settings: Settings) -> None:
+    pragmas = (
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA foreign_keys=ON",
+        # REPLACE conflict resolution fires DELETE triggers only with this on; the
+        # append-only triggers rely on it (see migrations) for INSERT OR REPLACE.
+        "PRAGMA recursive_triggers=ON",
+        f"PRAGMA synchronous={settings.sqlite_synchronous}",
+        f"PRAGMA busy_timeout={settings.sqlite_busy_timeout_ms}",
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from pysqlite so SAVEPOINT and BEGIN IMMEDIATE work.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in pragmas:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(SQLITE_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Return a session factory whose objects stay readable after commit."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def is_sqlite(bind: Engine | Connection | Session) -> bool:
+    """Tell whether ``bind`` talks to SQLite."""
+    if isinstance(bind, Session):
+        return bind.get_bind().dialect.name == "sqlite"
+    return bind.dialect.name == "sqlite"
+
+
+_APPEND_ONLY = re.compile(r"append-only", re.IGNORECASE)
+_SQLITE_BUSY = re.compile(r"database is locked|database table is locked|busy", re.IGNORECASE)
+
+
+def translate_error(exc: BaseException) -> ChameleonError:
+    """Map a SQLAlchemy/driver exception onto the project's error tree."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if _APPEND_ONLY.search(text):
+        return AppendOnlyViolationError(text.strip().splitlines()[0])
+    if sqlstate in _PG_CONFLICT_CODES:
+        return ConcurrencyError(f"concurrent update lost: {text.strip().splitlines()[0]}")
+    if isinstance(exc, sa_exc.OperationalError) and _SQLITE_BUSY.search(text):
+        return ConcurrencyError(f"another writer holds the database: {text}")
+    if isinstance(exc, sa_exc.IntegrityError):
+        return IntegrityViolationError(text.strip().splitlines()[0])
+    return DatabaseError(f"{type(orig).__name__}: {text.strip()}")
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Re-raise SQLAlchemy and driver exceptions as Chameleon errors."""
+    try:
+        yield
+    except sa_exc.SQLAlchemyError as exc:
+        raise translate_error(exc) from exc

@@ -1,0 +1,75 @@
+"""The project's exception tree: callers never see a driver's exception types."""
+
+from __future__ import annotations
+
+
+class ChameleonError(Exception):
+    """Base of every error Chameleon raises on purpose."""
+
+
+class ConfigurationError(ChameleonError):
+    """A setting is missing or malformed."""
+
+
+class NotFoundError(ChameleonError):
+    """An id names nothing that exists."""
+
+
+class NotAuthorizedError(ChameleonError):
+    """The caller may not perform this operation."""
+
+
+class InvalidTransitionError(ChameleonError):
+    """The state machine does not allow moving from one status to another."""
+
+    def __init__(self, previous: str, new: str) -> None:
+        super().__init__(f"illegal transition {previous} -> {new}")
+        self.previous = previous
+        self.new = new
+
+
+class StateDriftError(ChameleonError):
+    """A UOW's stored content hash does not match its attributes."""
+
+    def __init__(self, uow_id: object, stored: str | None, actual: str, *, recorded: bool) -> None:
+        where = "recorded as FAILED_SECURITY_BREACH" if recorded else "breach NOT recorded"
+        super().__init__(
+            f"state drift on UOW {uow_id}: stored content_hash {stored} but attributes hash "
+            f"to {actual} ({where})"
+        )
+        self.uow_id = uow_id
+        self.stored = stored
+        self.actual = actual
+        self.recorded = recorded
+
+
+class ConcurrencyError(ChameleonError):
+    """Another writer changed the same UOW first; reload and retry."""
+
+
+class InvalidValueError(ChameleonError, ValueError):
+    """A value cannot be stored (not JSON, out of range, too large)."""
+
+
+class InvalidWorkflowError(ChameleonError):
+    """A workflow definition is malformed; carries every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid workflow:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.problems = problems
+
+
+class ExpressionError(ChameleonError):
+    """A guard condition cannot be parsed or evaluated."""
+
+
+class AppendOnlyViolationError(ChameleonError):
+    """The database refused to change or delete a ledger or log row."""
+
+
+class IntegrityViolationError(ChameleonError):
+    """A write broke a database constraint (unique, foreign key, check)."""
+
+
+class DatabaseError(ChameleonError):
+    """The database could not be reached or failed for another reason."""

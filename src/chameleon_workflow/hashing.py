@@ -1,0 +1,180 @@
+"""One canonical serializer (RFC 8785 / JCS) and the hashes built on it.
+
+``canonical_json`` is byte-identical to the reference implementation (the ``rfc8785``
+package) on every value the project accepts; a property test proves it. The fast path
+lets orjson sort keys and escape strings, and renders floats itself the way ECMAScript
+does, because orjson's float text (``1.0``, ``1e21``) differs from JCS (``1``, ``1e+21``).
+Dictionaries whose keys contain characters at or above U+E000 take the reference path:
+there UTF-16 order (JCS) and code point order (orjson) can disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import rfc8785
+
+from .errors import InvalidValueError
+
+#: Chain link of the row before the first row of every UOW.
+GENESIS_HASH = "0" * 64
+MAX_SAFE_INTEGER = 2**53 - 1
+MAX_DEPTH = 64
+
+_ORJSON_OPTS = orjson.OPT_SORT_KEYS
+_KEY_ORDER_LIMIT = "\ue000"
+
+
+def es_number(value: float) -> str:
+    """Render a finite float the way ECMAScript's Number.prototype.toString does."""
+    if not math.isfinite(value):
+        raise InvalidValueError(f"{value!r} is not a JSON number")
+    if value == 0:
+        return "0"
+    if value.is_integer() and abs(value) <= MAX_SAFE_INTEGER:
+        return str(int(value))
+    text = repr(value)
+    sign = ""
+    if text[0] == "-":
+        sign, text = "-", text[1:]
+    mantissa, _, exp_text = text.partition("e")
+    int_part, _, frac = mantissa.partition(".")
+    raw = int_part + frac
+    stripped = raw.lstrip("0")
+    point = len(int_part) + (int(exp_text) if exp_text else 0) - (len(raw) - len(stripped))
+    digits = stripped.rstrip("0")
+    k, n = len(digits), point
+    if k <= n <= 21:
+        body = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        body = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        body = "0." + "0" * (-n) + digits
+    else:
+        exp = n - 1
+        exp_s = ("+" if exp >= 0 else "-") + str(abs(exp))
+        body = (digits if k == 1 else digits[0] + "." + digits[1:]) + "e" + exp_s
+    return sign + body
+
+
+class _Walk:
+    """Validate a value and prepare it for orjson in one pass."""
+
+    __slots__ = ("needs_reference",)
+
+    def __init__(self) -> None:
+        self.needs_reference = False
+
+    def visit(self, value: Any, path: str, depth: int) -> Any:  # noqa: PLR0911 - one branch per JSON type
+        kind = type(value)
+        if kind is str or value is None or kind is bool:
+            return value
+        if kind is int:
+            if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+                return value
+            raise InvalidValueError(
+                f"{path}: integer {value} is outside ±(2**53-1), the range JSON numbers hold exactly"
+            )
+        if kind is float:
+            if not math.isfinite(value):
+                raise InvalidValueError(f"{path}: {value!r} is not a JSON number")
+            return orjson.Fragment(es_number(value).encode("ascii"))
+        if depth >= MAX_DEPTH:
+            raise InvalidValueError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+        if kind is dict:
+            return self._visit_dict(value, path, depth)
+        if kind is list:
+            return [self.visit(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
+        return self._visit_subclass(value, path, depth)
+
+    def _visit_dict(self, value: dict[Any, Any], path: str, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                if not isinstance(key, str):
+                    raise InvalidValueError(
+                        f"{path}: key {key!r} is a {type(key).__name__}; JSON keys are strings"
+                    )
+                key = str.__str__(key)  # noqa: PLW2901 - normalise str subclasses (enums)
+            if key and max(key) >= _KEY_ORDER_LIMIT:
+                self.needs_reference = True
+            out[key] = self.visit(item, f"{path}.{key}", depth + 1)
+        return out
+
+    def _visit_subclass(self, value: Any, path: str, depth: int) -> Any:
+        if isinstance(value, str):
+            return str.__str__(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return self.visit(int(value), path, depth)
+        if isinstance(value, dict):
+            return self._visit_dict(dict(value), path, depth)
+        raise InvalidValueError(
+            f"{path}: {type(value).__name__} value {value!r:.60} is not JSON "
+            "(allowed: dict with string keys, list, str, int, finite float, bool, None)"
+        )
+
+
+def _reference_ready(value: Any) -> Any:
+    """Turn a prepared value back into plain JSON types for the reference serializer."""
+    if type(value) is orjson.Fragment:
+        return orjson.loads(value.contents)
+    if type(value) is dict:
+        return {k: _reference_ready(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_reference_ready(v) for v in value]
+    return value
+
+
+def validate_json(value: Any, path: str = "value") -> None:
+    """Raise InvalidValueError naming the first part of ``value`` that is not JSON."""
+    _Walk().visit(value, path, 0)
+
+
+def canonical_json(value: Any, path: str = "value") -> bytes:
+    """Return the RFC 8785 canonical UTF-8 form of ``value``; refuse anything not JSON."""
+    walk = _Walk()
+    prepared = walk.visit(value, path, 0)
+    try:
+        if walk.needs_reference:
+            return bytes(rfc8785.dumps(_reference_ready(prepared)))
+        return orjson.dumps(prepared, option=_ORJSON_OPTS)
+    except (orjson.JSONEncodeError, rfc8785.CanonicalizationError, UnicodeEncodeError) as exc:
+        raise InvalidValueError(f"{path}: cannot be serialized as JSON: {exc}") from exc
+
+
+def reference_canonical_json(value: Any) -> bytes:
+    """Return the reference implementation's canonical form (for tests and cross-checks)."""
+    return bytes(rfc8785.dumps(value))
+
+
+def sha256_hex(data: bytes) -> str:
+    """Return the lowercase hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def content_hash(attributes: Mapping[str, Any]) -> str:
+    """Hash a UOW's current attributes (key -> value) into its ``content_hash``."""
+    return hashlib.sha256(canonical_json(dict(attributes), "attributes")).hexdigest()
+
+
+def chain_hash(previous: str | None, fields: Mapping[str, Any]) -> str:
+    """Link a history row: SHA-256 over the previous link (hex) then the row's canonical form."""
+    prev = (previous or GENESIS_HASH).encode("ascii")
+    return hashlib.sha256(prev + canonical_json(dict(fields), "history")).hexdigest()
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Render a moment as the canonical UTC text used in hashes: ``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
+    if moment.tzinfo is None:
+        raise InvalidValueError(f"timestamp {moment!r} has no time zone")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Read back the canonical UTC text written by ``format_timestamp``."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

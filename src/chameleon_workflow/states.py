@@ -1,0 +1,70 @@
+"""The UOW state machine: every status and the one table of legal transitions."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+from .errors import InvalidTransitionError
+
+
+class UOWStatus(enum.StrEnum):
+    """Statuses a unit of work can be in."""
+
+    PENDING = "PENDING"
+    ACTIVE = "ACTIVE"
+    PENDING_PILOT_APPROVAL = "PENDING_PILOT_APPROVAL"
+    ZOMBIED_SOFT = "ZOMBIED_SOFT"
+    ZOMBIED_DEAD = "ZOMBIED_DEAD"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    PAUSED = "PAUSED"
+    FAILED_SECURITY_BREACH = "FAILED_SECURITY_BREACH"
+    ARCHIVED = "ARCHIVED"
+
+
+S = UOWStatus
+
+#: Legal ``previous -> new`` moves. A save that keeps the status (for example a move to
+#: another interaction, or an attribute change) is not a status transition and is always
+#: allowed except from a final status. FAILED_SECURITY_BREACH is reachable from every
+#: non-final status because drift can be discovered at any time.
+TRANSITIONS: Mapping[UOWStatus, frozenset[UOWStatus]] = {
+    S.PENDING: frozenset({S.ACTIVE, S.PAUSED, S.FAILED, S.ARCHIVED}),
+    S.ACTIVE: frozenset(
+        {S.PENDING, S.PENDING_PILOT_APPROVAL, S.COMPLETED, S.FAILED, S.ZOMBIED_SOFT, S.PAUSED}
+    ),
+    S.PENDING_PILOT_APPROVAL: frozenset({S.PENDING, S.ACTIVE, S.FAILED}),
+    S.ZOMBIED_SOFT: frozenset({S.PENDING, S.ZOMBIED_DEAD, S.FAILED}),
+    S.ZOMBIED_DEAD: frozenset({S.PENDING, S.ARCHIVED}),
+    S.FAILED: frozenset({S.PENDING, S.ARCHIVED}),
+    S.PAUSED: frozenset({S.PENDING, S.ACTIVE, S.ARCHIVED}),
+    S.COMPLETED: frozenset({S.ARCHIVED}),
+    S.FAILED_SECURITY_BREACH: frozenset(),
+    S.ARCHIVED: frozenset(),
+}
+
+FINAL_STATUSES: frozenset[UOWStatus] = frozenset({S.ARCHIVED, S.FAILED_SECURITY_BREACH})
+
+_BREACH_SOURCES = frozenset(set(UOWStatus) - FINAL_STATUSES)
+
+
+def is_legal(previous: UOWStatus, new: UOWStatus) -> bool:
+    """Tell whether ``previous -> new`` is allowed (same status counts as no transition)."""
+    if previous in FINAL_STATUSES:
+        return False
+    if previous == new:
+        return True
+    if new is S.FAILED_SECURITY_BREACH:
+        return previous in _BREACH_SOURCES
+    return new in TRANSITIONS[previous]
+
+
+def check_transition(previous: str, new: str) -> None:
+    """Raise InvalidTransitionError naming both states unless the move is legal."""
+    try:
+        prev_s, new_s = UOWStatus(previous), UOWStatus(new)
+    except ValueError:
+        raise InvalidTransitionError(previous, new) from None
+    if not is_legal(prev_s, new_s):
+        raise InvalidTransitionError(previous, new)
