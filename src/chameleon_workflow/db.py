@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,13 +45,21 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _json_loads(value: Any) -> Any:
+    # SQLite gives a column declared JSON numeric affinity: a stored number comes back
+    # as int/float rather than JSON text. Both are the same JSON value.
+    if isinstance(value, (int, float)):
+        return value
+    return orjson.loads(value)
+
+
 def make_engine(url: str | None = None, settings: Settings | None = None) -> Engine:
     """Create an engine with Chameleon's connection settings for its back end."""
     settings = settings or load_settings()
     url = normalize_url(url or settings.database_url)
     common: dict[str, Any] = {
         "json_serializer": _json_dumps,
-        "json_deserializer": orjson.loads,
+        "json_deserializer": _json_loads,
     }
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False}, **common)
@@ -82,7 +92,10 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get(SQLITE_IMMEDIATE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Straight to the driver: this runs once per transaction, on the hot path.
+        conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+            "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        )
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -110,9 +123,11 @@ def translate_error(exc: BaseException) -> ChameleonError:
         return AppendOnlyViolationError(text.strip().splitlines()[0])
     if sqlstate in _PG_CONFLICT_CODES:
         return ConcurrencyError(f"concurrent update lost: {text.strip().splitlines()[0]}")
-    if isinstance(exc, sa_exc.OperationalError) and _SQLITE_BUSY.search(text):
+    if isinstance(exc, sa_exc.OperationalError | sqlite3.OperationalError) and _SQLITE_BUSY.search(
+        text
+    ):
         return ConcurrencyError(f"another writer holds the database: {text}")
-    if isinstance(exc, sa_exc.IntegrityError):
+    if isinstance(exc, sa_exc.IntegrityError | sqlite3.IntegrityError | psycopg.IntegrityError):
         return IntegrityViolationError(text.strip().splitlines()[0])
     return DatabaseError(f"{type(orig).__name__}: {text.strip()}")
 
@@ -122,5 +137,5 @@ def translated_errors() -> Iterator[None]:
     """Re-raise SQLAlchemy and driver exceptions as Chameleon errors."""
     try:
         yield
-    except sa_exc.SQLAlchemyError as exc:
+    except (sa_exc.SQLAlchemyError, sqlite3.Error, psycopg.Error) as exc:
         raise translate_error(exc) from exc

@@ -70,7 +70,7 @@ class _Walk:
     def __init__(self) -> None:
         self.needs_reference = False
 
-    def visit(self, value: Any, path: str, depth: int) -> Any:  # noqa: PLR0911 - one branch per JSON type
+    def visit(self, value: Any, path: str, depth: int) -> Any:
         kind = type(value)
         if kind is str or value is None or kind is bool:
             return value
@@ -78,7 +78,8 @@ class _Walk:
             if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
                 return value
             raise InvalidValueError(
-                f"{path}: integer {value} is outside ±(2**53-1), the range JSON numbers hold exactly"
+                f"{path}: integer {value} is outside ±(2**53-1), "
+                "the range JSON numbers hold exactly"
             )
         if kind is float:
             if not math.isfinite(value):

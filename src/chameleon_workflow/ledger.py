@@ -1,0 +1,88 @@
+"""The recorded fields of a history row and how a row links to the one before it.
+
+Both the writer (``persistence``) and the verifier (``audit``) build a ``LedgerRecord``;
+its ``hash_input`` is the published definition of what ``chain_hash`` covers
+(docs/hashing.md has test vectors):
+
+    chain_hash = SHA-256( previous_chain_hash_hex || canonical_json(hash_input) )
+
+with ``previous_chain_hash_hex`` = 64 zeros for a UOW's first row. Ids are lowercase
+hyphenated UUID text, the timestamp is ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC), absent
+values are JSON null.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .hashing import canonical_json, chain_hash
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRecord:
+    """The hashed content of one ``uow_history`` row, in canonical text form."""
+
+    history_id: str
+    instance_id: str
+    uow_id: str
+    sequence: int
+    event_type: str
+    previous_status: str | None
+    new_status: str
+    previous_state_hash: str | None
+    new_state_hash: str
+    previous_interaction_id: str | None
+    new_interaction_id: str | None
+    actor_id: str | None
+    transition_timestamp: str
+    reasoning: str | None
+    transition_metadata: Any
+    changes: Any
+
+    def hash_input(self) -> dict[str, Any]:
+        """Return the mapping whose canonical JSON the chain hash covers."""
+        return {
+            "history_id": self.history_id,
+            "instance_id": self.instance_id,
+            "uow_id": self.uow_id,
+            "sequence": self.sequence,
+            "event_type": self.event_type,
+            "previous_status": self.previous_status,
+            "new_status": self.new_status,
+            "previous_state_hash": self.previous_state_hash,
+            "new_state_hash": self.new_state_hash,
+            "previous_interaction_id": self.previous_interaction_id,
+            "new_interaction_id": self.new_interaction_id,
+            "actor_id": self.actor_id,
+            "transition_timestamp": self.transition_timestamp,
+            "reasoning": self.reasoning,
+            "transition_metadata": self.transition_metadata,
+            "changes": self.changes,
+        }
+
+    def link(self, previous_chain_hash: str | None) -> str:
+        """Return this row's chain hash given the previous row's (None for the first row)."""
+        return chain_hash(previous_chain_hash, self.hash_input())
+
+
+def attribute_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Describe how attributes changed: added, removed and changed (with old and new)."""
+    added = {k: v for k, v in after.items() if k not in before}
+    removed = {k: v for k, v in before.items() if k not in after}
+    changed = {
+        k: {"old": before[k], "new": v}
+        for k, v in after.items()
+        if k in before and not _same(before[k], v)
+    }
+    return {"added": added, "removed": removed, "changed": changed}
+
+
+def _same(a: Any, b: Any) -> bool:
+    # Compare as JSON, not as Python: 1 and 1.0 are one number, True and 1 are not.
+    return a is b or canonical_json(a) == canonical_json(b)
+
+
+def is_empty_diff(diff: dict[str, Any]) -> bool:
+    """Tell whether a diff records no change at all."""
+    return not (diff["added"] or diff["removed"] or diff["changed"])

@@ -1,0 +1,82 @@
+"""Fakes and helpers for tests of code that uses Chameleon (shipped on purpose)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from .append_only import create_statements, drop_statements
+from .models import (
+    InstanceContext,
+    LocalInteraction,
+    LocalWorkflow,
+)
+
+
+@dataclass
+class FixedClock:
+    """A clock that only moves when told to; pass it wherever a clock is accepted."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        """Return the current fixed moment."""
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        """Move the clock forward and return the new moment."""
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+@dataclass(frozen=True, slots=True)
+class Playground:
+    """An instance with a workflow and a few interactions, for persistence-level tests."""
+
+    instance_id: uuid.UUID
+    workflow_id: uuid.UUID
+    interactions: tuple[uuid.UUID, ...]
+
+
+def make_playground(session: Session, name: str | None = None, interactions: int = 3) -> Playground:
+    """Create (and flush) an instance, a workflow and ``interactions`` interactions."""
+    instance = InstanceContext(name=name or f"playground-{uuid.uuid4().hex[:8]}")
+    session.add(instance)
+    session.flush()
+    workflow = LocalWorkflow(instance_id=instance.instance_id, name="playground")
+    session.add(workflow)
+    session.flush()
+    rows = [
+        LocalInteraction(
+            instance_id=instance.instance_id,
+            local_workflow_id=workflow.local_workflow_id,
+            name=f"step-{i}",
+        )
+        for i in range(interactions)
+    ]
+    session.add_all(rows)
+    session.flush()
+    return Playground(
+        instance.instance_id, workflow.local_workflow_id, tuple(r.interaction_id for r in rows)
+    )
+
+
+@contextmanager
+def append_only_disabled(engine: Engine) -> Iterator[None]:
+    """Remove the append-only triggers for the block (tamper tests), then restore them."""
+    dialect = engine.dialect.name
+    with engine.begin() as conn:
+        for statement in drop_statements(dialect):
+            conn.exec_driver_sql(statement)
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            for statement in create_statements(dialect):
+                conn.exec_driver_sql(statement)
