@@ -1,0 +1,594 @@
+"""Non-blocking telemetry: a bounded in-memory buffer bulk-written to ``interaction_logs``.
+
+Producers call ``record`` (a lock-free admission check and a deque append). One flusher
+at a time copies the oldest entries, writes them through the session's own connection
+with the driver's fastest bulk path (binary COPY on PostgreSQL, ``executemany`` on
+SQLite), commits, and only then removes them, so a failed write loses nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.types.json import set_json_dumps
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from .config import load_settings
+from .db import translate_error
+from .errors import ChameleonError, InvalidValueError
+from .hashing import format_timestamp
+from .models import LogType
+
+log = logging.getLogger(__name__)
+
+IdLike = uuid.UUID | str | None
+#: Writes entries through the session's connection; must not commit.
+RowWriter = Callable[[Session, Sequence["TelemetryEntry"]], None]
+
+_LOG_TYPES: dict[str, str] = {member.value: member.value for member in LogType}
+_now = datetime.now
+_COLUMNS = (
+    "log_id, instance_id, uow_id, actor_id, role_id, interaction_id, "
+    '"timestamp", log_type, event_details, error_metadata'
+)
+_PG_COPY = f"COPY interaction_logs ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_PG_TYPES = ["uuid"] * 6 + ["timestamptz", "text", "jsonb", "jsonb"]
+_SQLITE_INSERT = f"INSERT INTO interaction_logs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_ID_FIELDS = ("instance_id", "uow_id", "actor_id", "role_id", "interaction_id")
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryEntry:
+    """One interaction-log row waiting in memory; validated so it can never block a flush."""
+
+    instance_id: IdLike
+    uow_id: IdLike
+    actor_id: IdLike
+    role_id: IdLike
+    interaction_id: IdLike
+    log_type: str = "TELEMETRY"
+    event_details: Any = None
+    error_metadata: Any = None
+    timestamp: datetime | None = None
+
+    def __post_init__(self) -> None:
+        """Stamp the time and refuse a log type the table would reject."""
+        try:
+            kind = _LOG_TYPES[self.log_type]
+        except (KeyError, TypeError):
+            raise InvalidValueError(f"unknown log_type {self.log_type!r}") from None
+        if kind is not self.log_type:  # store the plain str, never the enum member
+            object.__setattr__(self, "log_type", kind)
+        if self.timestamp is None:
+            object.__setattr__(self, "timestamp", _now(UTC))
+        elif self.timestamp.tzinfo is None:
+            raise InvalidValueError(f"timestamp {self.timestamp!r} has no time zone")
+
+
+# --- rendering values so that a row never fails because of its content -----------------
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)[:1000]
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not fail a log row
+        return f"<{type(value).__name__} with failing repr>"
+
+
+def _json_default(value: Any) -> Any:
+    return {"__unserializable__": type(value).__name__, "repr": _safe_repr(value)}
+
+
+def _strip_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_nul(v) for v in value]
+    return value
+
+
+def render_json(value: Any) -> bytes | None:
+    """Serialize a details document for storage; anything not JSON becomes a marker."""
+    if value is None:
+        return None
+    try:
+        data = orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
+    except (orjson.JSONEncodeError, TypeError, RecursionError):
+        data = orjson.dumps({"__unserializable__": type(value).__name__, "repr": _safe_repr(value)})
+    if b"\\u0000" in data:  # PostgreSQL jsonb refuses NUL; keep both back ends identical
+        data = orjson.dumps(_strip_nul(orjson.loads(data)))
+    return data
+
+
+def _as_uuid(value: IdLike) -> uuid.UUID | None:
+    if value is None or type(value) is uuid.UUID:
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _note_bad_ids(entry: TelemetryEntry) -> Any:
+    """Return error metadata extended with ids that are not UUIDs (their columns stay NULL)."""
+    bad = {
+        name: _safe_repr(getattr(entry, name))
+        for name in _ID_FIELDS
+        if getattr(entry, name) is not None and _as_uuid(getattr(entry, name)) is None
+    }
+    meta = entry.error_metadata
+    if not bad:
+        return meta
+    return (
+        {**meta, "invalid_ids": bad}
+        if isinstance(meta, dict)
+        else {"original": meta, "invalid_ids": bad}
+    )
+
+
+_BAD = object()
+
+
+def _id_converter(text: bool) -> Callable[[IdLike], Any]:
+    """Return a converter to driver form that converts each distinct id of a batch once."""
+    memo: dict[Any, Any] = {None: None}
+
+    def convert(value: IdLike) -> Any:
+        try:
+            return memo[value]
+        except KeyError:
+            as_uuid = _as_uuid(value)
+            result = _BAD if as_uuid is None else str(as_uuid) if text else as_uuid
+            memo[value] = result
+            return result
+
+    return convert
+
+
+def _rows(entries: Iterable[TelemetryEntry], text: bool) -> list[tuple[Any, ...]]:
+    """Convert entries to driver tuples: text UUIDs/time/JSON for SQLite, native for COPY."""
+    convert = _id_converter(text)
+    rows = []
+    for e in entries:
+        ids = [
+            convert(i) for i in (e.instance_id, e.uow_id, e.actor_id, e.role_id, e.interaction_id)
+        ]
+        meta = e.error_metadata
+        if _BAD in ids:
+            ids = [None if i is _BAD else i for i in ids]
+            meta = _note_bad_ids(e)
+        details, metadata = render_json(e.event_details), render_json(meta)
+        moment = _timestamp(e)
+        if text:
+            details_text, metadata_text = (
+                details and details.decode(),
+                metadata and metadata.decode(),
+            )
+            log_id, when = str(uuid.uuid4()), format_timestamp(moment)
+            rows.append((log_id, *ids, when, e.log_type, details_text, metadata_text))
+        else:
+            rows.append((uuid.uuid4(), *ids, moment, e.log_type, details, metadata))
+    return rows
+
+
+def _timestamp(entry: TelemetryEntry) -> datetime:
+    assert entry.timestamp is not None  # set by __post_init__
+    return entry.timestamp
+
+
+def sqlite_rows(entries: Iterable[TelemetryEntry]) -> list[tuple[Any, ...]]:
+    """Convert entries to the tuples SQLite stores (text UUIDs, canonical time, JSON text)."""
+    return _rows(entries, text=True)
+
+
+def postgres_rows(entries: Iterable[TelemetryEntry]) -> list[tuple[Any, ...]]:
+    """Convert entries to the tuples binary COPY sends (UUIDs, aware datetimes, JSON bytes)."""
+    return _rows(entries, text=False)
+
+
+def _passthrough(data: Any) -> Any:
+    return data
+
+
+def copy_postgres(raw: psycopg.Connection[Any], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Send rows with binary COPY on an open psycopg connection (inside its transaction)."""
+    with raw.cursor() as cursor:
+        # JSON is serialized already; this cursor's adapters only prefix jsonb's version byte.
+        set_json_dumps(_passthrough, context=cursor)
+        with cursor.copy(_PG_COPY) as copy:
+            copy.set_types(_PG_TYPES)
+            for row in rows:
+                copy.write_row(row)
+
+
+def insert_sqlite(raw: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert rows with ``executemany`` on an open sqlite3 connection (inside its transaction)."""
+    raw.executemany(_SQLITE_INSERT, rows)
+
+
+def write_entries(session: Session, entries: Sequence[TelemetryEntry]) -> None:
+    """Write entries through the session's connection, inside its transaction, without commit."""
+    connection = session.connection()
+    raw: Any = connection.connection.driver_connection
+    if connection.dialect.name == "sqlite":
+        insert_sqlite(raw, sqlite_rows(entries))
+    else:
+        copy_postgres(raw, postgres_rows(entries))
+
+
+# --- the buffer ----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Loss:
+    counts: dict[str, int]
+    first: float
+    last: float
+
+
+class TelemetryBuffer:
+    """Bounded, thread-safe, never-blocking queue of entries that flushes without loss."""
+
+    def __init__(
+        self,
+        batch_size: int = 1000,
+        max_queue_size: int = 10000,
+        *,
+        writer: RowWriter | None = None,
+    ) -> None:
+        if batch_size < 1 or max_queue_size < 1:
+            raise InvalidValueError("batch_size and max_queue_size must be at least 1")
+        self.batch_size = batch_size
+        self.max_queue_size = max_queue_size
+        self._write = writer or write_entries
+        self._queue: deque[TelemetryEntry] = deque()
+        # Admission is lock-free: a ticket per attempt, minus slots given back (rejections and
+        # committed entries). Slots are given back late, so the estimate only errs towards full.
+        self._tickets = itertools.count()
+        self._released = 0
+        self._fast_limit = max_queue_size
+        self._wake: threading.Event | None = None
+        self._wake_at = max_queue_size
+        self._lock = threading.Lock()  # guards _released, drop counters (rare paths only)
+        self._flush_lock = threading.Lock()
+        self._loss: _Loss | None = None
+        self.dropped_by_type: dict[str, int] = {}
+        self.flushed_total = 0
+        self.flush_count = 0
+        self.last_flush_seconds = 0.0
+
+    def record(self, entry: TelemetryEntry) -> bool:
+        """Enqueue an entry without blocking; return False (and count a drop) when full."""
+        occupied = next(self._tickets) - self._released
+        if occupied < self._fast_limit:
+            self._queue.append(entry)
+            return True
+        return self._record_slow(entry, occupied)
+
+    def _record_slow(self, entry: TelemetryEntry, occupied: int) -> bool:
+        if occupied >= self.max_queue_size:
+            with self._lock:
+                self._released += 1
+                self._count_drop(entry.log_type)
+            return False
+        self._queue.append(entry)
+        wake = self._wake
+        if wake is not None and not wake.is_set():
+            wake.set()
+        return True
+
+    def _count_drop(self, log_type: str) -> None:
+        moment = time.time()
+        self.dropped_by_type[log_type] = self.dropped_by_type.get(log_type, 0) + 1
+        if self._loss is None:
+            self._loss = _Loss({}, moment, moment)
+        self._loss.counts[log_type] = self._loss.counts.get(log_type, 0) + 1
+        self._loss.last = moment
+
+    def set_wakeup(self, event: threading.Event | None, threshold: int | None) -> None:
+        """Set ``event`` as soon as at least ``threshold`` entries are pending (None: never)."""
+        with self._lock:
+            self._wake = event
+            self._wake_at = min(threshold or self.max_queue_size, self.max_queue_size)
+            self._fast_limit = self._wake_at - 1 if event is not None else self.max_queue_size
+
+    def get_pending_count(self) -> int:
+        """Return how many entries wait to be written."""
+        return len(self._queue)
+
+    @property
+    def recorded_total(self) -> int:
+        """Return how many entries were ever accepted."""
+        return self.flushed_total + len(self._queue)
+
+    @property
+    def dropped_total(self) -> int:
+        """Return how many entries backpressure refused."""
+        return sum(self.dropped_by_type.values())
+
+    def flush(self, session: Session, max_entries: int | None = None) -> int:
+        """Write up to one batch of the oldest entries, commit, then drop them; return the count."""
+        limit = self.batch_size if max_entries is None else min(max_entries, self.batch_size)
+        with self._flush_lock:
+            started = time.perf_counter()
+            queue = self._queue
+            # Only this (locked) flusher removes entries, so the left end is stable to index.
+            batch = [queue[i] for i in range(min(limit, len(queue)))]
+            loss = self._take_loss()
+            if not batch and loss is None:
+                return 0
+            rows = batch if loss is None else [*batch, _loss_entry(loss)]
+            self._commit(session, rows, loss)
+            for _ in batch:
+                queue.popleft()
+            with self._lock:
+                self._released += len(batch)
+            self.flushed_total += len(batch)
+            self.flush_count += 1
+            self.last_flush_seconds = time.perf_counter() - started
+            return len(batch)
+
+    def _commit(self, session: Session, rows: Sequence[TelemetryEntry], loss: _Loss | None) -> None:
+        try:
+            self._write(session, rows)
+            session.commit()
+        except ChameleonError:
+            self._undo(session, loss)
+            raise
+        except sa_exc.SQLAlchemyError as exc:
+            self._undo(session, loss)
+            raise translate_error(exc) from exc
+        except (psycopg.Error, sqlite3.Error) as exc:
+            self._undo(session, loss)
+            base = psycopg.Error if isinstance(exc, psycopg.Error) else sqlite3.Error
+            # Wrap as SQLAlchemy would, so the one translation table applies to raw driver calls.
+            wrapped = sa_exc.DBAPIError.instance(None, None, exc, base)
+            raise translate_error(wrapped) from exc
+        except BaseException:
+            self._undo(session, loss)
+            raise
+
+    def _undo(self, session: Session, loss: _Loss | None) -> None:
+        with suppress(sa_exc.SQLAlchemyError, psycopg.Error, sqlite3.Error):
+            session.rollback()
+        if loss is not None:
+            self._restore_loss(loss)
+
+    def _take_loss(self) -> _Loss | None:
+        with self._lock:
+            loss, self._loss = self._loss, None
+            return loss
+
+    def _restore_loss(self, loss: _Loss) -> None:
+        """Put back loss counts whose row was not committed, merged with newer drops."""
+        with self._lock:
+            newer = self._loss
+            if newer is not None:
+                for kind, count in newer.counts.items():
+                    loss.counts[kind] = loss.counts.get(kind, 0) + count
+                loss.last = newer.last
+            self._loss = loss
+
+    def flush_all(self, session: Session) -> int:
+        """Flush batch after batch until the buffer is empty; return the number written."""
+        total = 0
+        while (written := self.flush(session)) > 0:
+            total += written
+        return total
+
+
+def _loss_entry(loss: _Loss) -> TelemetryEntry:
+    details = {
+        "dropped": dict(sorted(loss.counts.items())),
+        "total": sum(loss.counts.values()),
+        "first_drop_at": format_timestamp(datetime.fromtimestamp(loss.first, UTC)),
+        "last_drop_at": format_timestamp(datetime.fromtimestamp(loss.last, UTC)),
+    }
+    return TelemetryEntry(None, None, None, None, None, LogType.TELEMETRY_LOSS, details)
+
+
+class ShadowLoggerTelemetryAdapter:
+    """Turn guard errors, routing decisions and transitions of one instance into log entries."""
+
+    def __init__(self, telemetry_buffer: TelemetryBuffer, instance_id: IdLike) -> None:
+        self.telemetry_buffer = telemetry_buffer
+        self.instance_id = instance_id
+
+    def capture_shadow_log_error(
+        self,
+        uow_id: IdLike,
+        role_id: IdLike,
+        interaction_id: IdLike,
+        actor_id: IdLike,
+        error_message: str,
+        condition: str,
+        variables: Any,
+    ) -> bool:
+        """Record an expression-evaluation error as an ERROR row; False when the buffer is full."""
+        details = {"condition": condition, "error": error_message, "variables": variables}
+        metadata = {"error": error_message, "source": "shadow_logger"}
+        return self.telemetry_buffer.record(
+            TelemetryEntry(
+                self.instance_id,
+                uow_id,
+                actor_id,
+                role_id,
+                interaction_id,
+                "ERROR",
+                details,
+                metadata,
+            )
+        )
+
+    def capture_guardian_decision(
+        self,
+        uow_id: IdLike,
+        role_id: IdLike,
+        interaction_id: IdLike,
+        actor_id: IdLike,
+        guardian_name: str,
+        condition: str,
+        decision: Any,
+        matched_branch_index: int | None,
+    ) -> bool:
+        """Record a routing decision as a GUARDIAN_DECISION row; False when the buffer is full."""
+        details = {
+            "guardian": guardian_name,
+            "condition": condition,
+            "decision": decision,
+            "matched_branch_index": matched_branch_index,
+        }
+        return self.telemetry_buffer.record(
+            TelemetryEntry(
+                self.instance_id,
+                uow_id,
+                actor_id,
+                role_id,
+                interaction_id,
+                "GUARDIAN_DECISION",
+                details,
+            )
+        )
+
+    def capture_state_transition(
+        self,
+        uow_id: IdLike,
+        role_id: IdLike,
+        interaction_id: IdLike,
+        actor_id: IdLike,
+        previous_status: str | None,
+        new_status: str,
+        reasoning: str | None = None,
+    ) -> bool:
+        """Record a UOW status change as a STATE_TRANSITION row; False when the buffer is full."""
+        details = {"from": previous_status, "to": new_status, "reasoning": reasoning}
+        return self.telemetry_buffer.record(
+            TelemetryEntry(
+                self.instance_id,
+                uow_id,
+                actor_id,
+                role_id,
+                interaction_id,
+                "STATE_TRANSITION",
+                details,
+            )
+        )
+
+
+_singleton: TelemetryBuffer | None = None
+_singleton_lock = threading.Lock()
+
+
+def get_telemetry_buffer() -> TelemetryBuffer:
+    """Return the process-wide buffer, creating it from the settings on first use."""
+    global _singleton  # noqa: PLW0603 - the one deliberate singleton (SPEC §6)
+    buffer = _singleton
+    if buffer is None:
+        with _singleton_lock:
+            if _singleton is None:
+                settings = load_settings()
+                _singleton = TelemetryBuffer(
+                    settings.telemetry_batch_size, settings.telemetry_max_queue_size
+                )
+            buffer = _singleton
+    return buffer
+
+
+def reset_telemetry_buffer() -> None:
+    """Forget the process-wide buffer so the next get creates a fresh one (tests, reconfig)."""
+    global _singleton  # noqa: PLW0603 - see get_telemetry_buffer
+    with _singleton_lock:
+        _singleton = None
+
+
+class TelemetryFlusher:
+    """Background thread that flushes a buffer on an interval or when it fills past a size."""
+
+    def __init__(
+        self,
+        buffer: TelemetryBuffer,
+        session_factory: sessionmaker[Session],
+        interval_s: float,
+        size_trigger: int | None = None,
+        drain_deadline_s: float = 5.0,
+    ) -> None:
+        self.buffer = buffer
+        self.session_factory = session_factory
+        self.interval_s = interval_s
+        self.size_trigger = size_trigger
+        self.drain_deadline_s = drain_deadline_s
+        self.failures = 0
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._drain_until = 0.0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread (once)."""
+        if self._thread is not None:
+            return
+        if self.size_trigger is not None:
+            self.buffer.set_wakeup(self._wake, self.size_trigger)
+        self._thread = threading.Thread(target=self._run, name="chameleon-telemetry", daemon=True)
+        self._thread.start()
+
+    def stop(self, deadline_s: float | None = None) -> int:
+        """Drain the buffer within the deadline, stop the thread; return the entries left."""
+        deadline = self.drain_deadline_s if deadline_s is None else deadline_s
+        self._drain_until = time.monotonic() + deadline
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            # A hung database keeps the daemon thread busy; the caller still gets control back.
+            self._thread.join(max(0.0, self._drain_until - time.monotonic()))
+        self.buffer.set_wakeup(None, None)
+        return self.buffer.get_pending_count()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread to end; return True when it has."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+            self.flush_once()
+        while self.buffer.get_pending_count() and time.monotonic() < self._drain_until:
+            if not self.flush_once():
+                time.sleep(min(0.05, max(0.0, self._drain_until - time.monotonic())))
+
+    def flush_once(self) -> bool:
+        """Flush what is pending now (bounded, so producers cannot starve us); log failures."""
+        rounds = self.buffer.get_pending_count() // self.buffer.batch_size + 1
+        try:
+            with self.session_factory() as session:
+                for _ in range(rounds):
+                    if self.buffer.flush(session) == 0:
+                        break
+        except Exception:
+            # Never let one failure kill the thread: entries stay buffered for the next tick.
+            self.failures += 1
+            log.exception(
+                "telemetry flush failed; %d entries kept", self.buffer.get_pending_count()
+            )
+            return False
+        return True
