@@ -13,10 +13,13 @@ values are JSON null.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from .hashing import canonical_json, chain_hash
+from .hashing import GENESIS_HASH, canonical_json, canonical_record
+
+_NESTED = ("transition_metadata", "changes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +66,9 @@ class LedgerRecord:
 
     def link(self, previous_chain_hash: str | None) -> str:
         """Return this row's chain hash given the previous row's (None for the first row)."""
-        return chain_hash(previous_chain_hash, self.hash_input())
+        prev = (previous_chain_hash or GENESIS_HASH).encode("ascii")
+        body = canonical_record(self.hash_input(), _NESTED)
+        return hashlib.sha256(prev + body).hexdigest()
 
 
 def attribute_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import _statements as stmts
+from . import audit
+from .audit import VerificationReport
 from .db import translated_errors
 from .errors import (
     ChameleonError,
@@ -139,6 +141,23 @@ class UOWPersistenceService:
         snap = self._snapshot(session, uow.uow_id)
         return content_hash(snap.attributes) == snap.content_hash
 
+    def verify_uow(self, session: Session, uow_id: uuid.UUID | str) -> VerificationReport:
+        """Verify one UOW: attributes vs hash, its chain, sequences and head row."""
+        target = _as_uuid(uow_id)
+        report = audit.verify(session, uow_id=target)
+        if report.uows_checked == 0:
+            raise NotFoundError(f"no unit of work with id {uow_id}")
+        return report
+
+    def verify_database(
+        self,
+        session: Session,
+        instance_id: uuid.UUID | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> VerificationReport:
+        """Verify every UOW (of one instance if given) and report every finding."""
+        return audit.verify(session, instance_id=instance_id, progress=progress)
+
     def get_uow_history(
         self,
         session: Session,
@@ -225,7 +244,7 @@ class UOWPersistenceService:
         uow.chain_head = record.link(GENESIS_HASH)
         with translated_errors(), session.begin_nested(), session.no_autoflush:
             session.add(uow)
-            session.flush([uow])
+            session.flush()
             conn = session.connection()
             sql = stmts.for_connection(conn)
             sql.insert_history(conn, record, uow.chain_head, now)

@@ -71,12 +71,15 @@ def make_playground(session: Session, name: str | None = None, interactions: int
 def append_only_disabled(engine: Engine) -> Iterator[None]:
     """Remove the append-only triggers for the block (tamper tests), then restore them."""
     dialect = engine.dialect.name
-    with engine.begin() as conn:
-        for statement in drop_statements(dialect):
-            conn.exec_driver_sql(statement)
+    _run_ddl(engine, drop_statements(dialect))
     try:
         yield
     finally:
-        with engine.begin() as conn:
-            for statement in create_statements(dialect):
-                conn.exec_driver_sql(statement)
+        _run_ddl(engine, create_statements(dialect))
+
+
+def _run_ddl(engine: Engine, statements: list[str]) -> None:
+    with engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        for statement in statements:
+            raw.execute(statement)  # type: ignore[union-attr]
