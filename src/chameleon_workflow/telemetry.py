@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .config import load_settings
 from .db import translate_error
-from .errors import ChameleonError, InvalidValueError
+from .errors import InvalidValueError
 from .hashing import format_timestamp
 from .models import LogType
 
@@ -51,7 +51,9 @@ _SQLITE_INSERT = f"INSERT INTO interaction_logs ({_COLUMNS}) VALUES (?, ?, ?, ?,
 _ID_FIELDS = ("instance_id", "uow_id", "actor_id", "role_id", "interaction_id")
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass pays object.__setattr__ per field and builds 3x slower,
+# which misses SPEC §9's build+record target. Treat entries as immutable all the same.
+@dataclass(slots=True)
 class TelemetryEntry:
     """One interaction-log row waiting in memory; validated so it can never block a flush."""
 
@@ -72,9 +74,9 @@ class TelemetryEntry:
         except (KeyError, TypeError):
             raise InvalidValueError(f"unknown log_type {self.log_type!r}") from None
         if kind is not self.log_type:  # store the plain str, never the enum member
-            object.__setattr__(self, "log_type", kind)
+            self.log_type = kind
         if self.timestamp is None:
-            object.__setattr__(self, "timestamp", _now(UTC))
+            self.timestamp = _now(UTC)
         elif self.timestamp.tzinfo is None:
             raise InvalidValueError(f"timestamp {self.timestamp!r} has no time zone")
 
@@ -264,7 +266,6 @@ class TelemetryBuffer:
         self._released = 0
         self._fast_limit = max_queue_size
         self._wake: threading.Event | None = None
-        self._wake_at = max_queue_size
         self._lock = threading.Lock()  # guards _released, drop counters (rare paths only)
         self._flush_lock = threading.Lock()
         self._loss: _Loss | None = None
@@ -295,7 +296,9 @@ class TelemetryBuffer:
 
     def _count_drop(self, log_type: str) -> None:
         moment = time.time()
-        self.dropped_by_type[log_type] = self.dropped_by_type.get(log_type, 0) + 1
+        # Copy on write, so metric readers can iterate without taking the lock.
+        counts = self.dropped_by_type
+        self.dropped_by_type = {**counts, log_type: counts.get(log_type, 0) + 1}
         if self._loss is None:
             self._loss = _Loss({}, moment, moment)
         self._loss.counts[log_type] = self._loss.counts.get(log_type, 0) + 1
@@ -305,8 +308,9 @@ class TelemetryBuffer:
         """Set ``event`` as soon as at least ``threshold`` entries are pending (None: never)."""
         with self._lock:
             self._wake = event
-            self._wake_at = min(threshold or self.max_queue_size, self.max_queue_size)
-            self._fast_limit = self._wake_at - 1 if event is not None else self.max_queue_size
+            wake_at = min(threshold or self.max_queue_size, self.max_queue_size)
+            # Records that reach the threshold leave the fast path to set the event.
+            self._fast_limit = wake_at - 1 if event is not None else self.max_queue_size
 
     def get_pending_count(self) -> int:
         """Return how many entries wait to be written."""
@@ -316,6 +320,11 @@ class TelemetryBuffer:
     def recorded_total(self) -> int:
         """Return how many entries were ever accepted."""
         return self.flushed_total + len(self._queue)
+
+    @property
+    def loss_pending(self) -> bool:
+        """Tell whether drops wait to be written as a TELEMETRY_LOSS row."""
+        return self._loss is not None
 
     @property
     def dropped_total(self) -> int:
@@ -348,20 +357,14 @@ class TelemetryBuffer:
         try:
             self._write(session, rows)
             session.commit()
-        except ChameleonError:
+        except BaseException as exc:
             self._undo(session, loss)
-            raise
-        except sa_exc.SQLAlchemyError as exc:
-            self._undo(session, loss)
-            raise translate_error(exc) from exc
-        except (psycopg.Error, sqlite3.Error) as exc:
-            self._undo(session, loss)
-            base = psycopg.Error if isinstance(exc, psycopg.Error) else sqlite3.Error
-            # Wrap as SQLAlchemy would, so the one translation table applies to raw driver calls.
-            wrapped = sa_exc.DBAPIError.instance(None, None, exc, base)
-            raise translate_error(wrapped) from exc
-        except BaseException:
-            self._undo(session, loss)
+            if isinstance(exc, psycopg.Error | sqlite3.Error):
+                # Wrap raw driver errors as SQLAlchemy would, so one translation table applies.
+                base = psycopg.Error if isinstance(exc, psycopg.Error) else sqlite3.Error
+                raise translate_error(sa_exc.DBAPIError.instance(None, None, exc, base)) from exc
+            if isinstance(exc, sa_exc.SQLAlchemyError):
+                raise translate_error(exc) from exc
             raise
 
     def _undo(self, session: Session, loss: _Loss | None) -> None:
@@ -410,6 +413,15 @@ class ShadowLoggerTelemetryAdapter:
         self.telemetry_buffer = telemetry_buffer
         self.instance_id = instance_id
 
+    def _capture(
+        self, ids: tuple[IdLike, ...], log_type: str, details: Any, meta: Any = None
+    ) -> bool:
+        uow_id, role_id, interaction_id, actor_id = ids
+        entry = TelemetryEntry(
+            self.instance_id, uow_id, actor_id, role_id, interaction_id, log_type, details, meta
+        )
+        return self.telemetry_buffer.record(entry)
+
     def capture_shadow_log_error(
         self,
         uow_id: IdLike,
@@ -423,17 +435,8 @@ class ShadowLoggerTelemetryAdapter:
         """Record an expression-evaluation error as an ERROR row; False when the buffer is full."""
         details = {"condition": condition, "error": error_message, "variables": variables}
         metadata = {"error": error_message, "source": "shadow_logger"}
-        return self.telemetry_buffer.record(
-            TelemetryEntry(
-                self.instance_id,
-                uow_id,
-                actor_id,
-                role_id,
-                interaction_id,
-                "ERROR",
-                details,
-                metadata,
-            )
+        return self._capture(
+            (uow_id, role_id, interaction_id, actor_id), "ERROR", details, metadata
         )
 
     def capture_guardian_decision(
@@ -454,16 +457,8 @@ class ShadowLoggerTelemetryAdapter:
             "decision": decision,
             "matched_branch_index": matched_branch_index,
         }
-        return self.telemetry_buffer.record(
-            TelemetryEntry(
-                self.instance_id,
-                uow_id,
-                actor_id,
-                role_id,
-                interaction_id,
-                "GUARDIAN_DECISION",
-                details,
-            )
+        return self._capture(
+            (uow_id, role_id, interaction_id, actor_id), "GUARDIAN_DECISION", details
         )
 
     def capture_state_transition(
@@ -478,16 +473,8 @@ class ShadowLoggerTelemetryAdapter:
     ) -> bool:
         """Record a UOW status change as a STATE_TRANSITION row; False when the buffer is full."""
         details = {"from": previous_status, "to": new_status, "reasoning": reasoning}
-        return self.telemetry_buffer.record(
-            TelemetryEntry(
-                self.instance_id,
-                uow_id,
-                actor_id,
-                role_id,
-                interaction_id,
-                "STATE_TRANSITION",
-                details,
-            )
+        return self._capture(
+            (uow_id, role_id, interaction_id, actor_id), "STATE_TRANSITION", details
         )
 
 
@@ -526,13 +513,17 @@ class TelemetryFlusher:
         session_factory: sessionmaker[Session],
         interval_s: float,
         size_trigger: int | None = None,
-        drain_deadline_s: float = 5.0,
+        drain_deadline_s: float | None = None,
     ) -> None:
         self.buffer = buffer
         self.session_factory = session_factory
         self.interval_s = interval_s
         self.size_trigger = size_trigger
-        self.drain_deadline_s = drain_deadline_s
+        self.drain_deadline_s = (
+            load_settings().telemetry_drain_deadline_s
+            if drain_deadline_s is None
+            else drain_deadline_s
+        )
         self.failures = 0
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -572,7 +563,9 @@ class TelemetryFlusher:
             self._wake.wait(self.interval_s)
             self._wake.clear()
             self.flush_once()
-        while self.buffer.get_pending_count() and time.monotonic() < self._drain_until:
+        while (self.buffer.get_pending_count() or self.buffer.loss_pending) and (
+            time.monotonic() < self._drain_until
+        ):
             if not self.flush_once():
                 time.sleep(min(0.05, max(0.0, self._drain_until - time.monotonic())))
 

@@ -1,0 +1,289 @@
+"""The project's benchmarks: each measures one operation against the raw driver in the same run.
+
+A benchmark is a function ``(BenchContext) -> list[Figure]``. Process benchmarks run once
+(no database); database benchmarks run once per URL. Others add theirs to the lists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sqlite3
+import tempfile
+import time
+import tracemalloc
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.types.json import set_json_dumps
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from .db import make_engine, make_session_factory, normalize_url
+from .schema import upgrade_database
+from .telemetry import TelemetryBuffer, TelemetryEntry, postgres_rows, sqlite_rows
+
+ROUNDS = 3
+BATCH = 1000
+_COLUMNS = (
+    "log_id, instance_id, uow_id, actor_id, role_id, interaction_id, "
+    '"timestamp", log_type, event_details, error_metadata'
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One measured figure, with the raw-driver baseline it is judged against when there is one."""
+
+    name: str
+    backend: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    ratio: float | None = None
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BenchContext:
+    """What a benchmark gets: the back end, its engine and session factory, and the row count."""
+
+    backend: str
+    rows: int
+    engine: Engine | None = None
+    session_factory: sessionmaker[Session] | None = None
+
+
+Benchmark = Callable[[BenchContext], list[Figure]]
+
+
+def _best_rate(count: int, run: Callable[[], None], rounds: int = ROUNDS) -> float:
+    """Return the best operations per second over ``rounds`` runs of ``count`` operations."""
+    best = float("inf")
+    for _ in range(rounds):
+        gc.collect()
+        started = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - started)
+    return count / best
+
+
+def _ids() -> list[uuid.UUID]:
+    return [uuid.uuid4() for _ in range(5)]
+
+
+def _entries(count: int) -> list[TelemetryEntry]:
+    """Build entries shaped like real guard decisions: shared ids, small details."""
+    inst, uow, actor, role, inter = _ids()
+    details = {"guardian": "gate", "condition": "amount > 100", "decision": "ROUTE"}
+    return [
+        TelemetryEntry(inst, uow, actor, role, inter, "GUARDIAN_DECISION", {**details, "step": i})
+        for i in range(count)
+    ]
+
+
+def bench_record_built(ctx: BenchContext) -> list[Figure]:
+    """Measure record() with an entry already built, against a bare deque.append."""
+    count = max(ctx.rows, 1_000_000)
+    entry = _entries(1)[0]
+
+    def ours() -> None:
+        record = TelemetryBuffer(max_queue_size=count).record
+        for _ in range(count):
+            record(entry)
+
+    def bare() -> None:
+        append = deque[TelemetryEntry]().append
+        for _ in range(count):
+            append(entry)
+
+    value, baseline = _best_rate(count, ours), _best_rate(count, bare)
+    notes = f"{count:,} calls, best of {ROUNDS}; target >= 2 M/s"
+    return [_figure("record() built entry", ctx, value, "entries/s", baseline, notes)]
+
+
+def bench_record_building(ctx: BenchContext) -> list[Figure]:
+    """Measure building an entry from ids the caller has, plus record()."""
+    count = max(ctx.rows, 300_000)
+    inst, uow, actor, role, inter = _ids()
+
+    def ours() -> None:
+        record = TelemetryBuffer(max_queue_size=count).record
+        for i in range(count):
+            record(TelemetryEntry(inst, uow, actor, role, inter, "ERROR", {"step": i}))
+
+    value = _best_rate(count, ours)
+    notes = f"{count:,} entries with a one-key dict, best of {ROUNDS}; target >= 300 K/s"
+    return [_figure("build + record()", ctx, value, "entries/s", None, notes)]
+
+
+def bench_memory(ctx: BenchContext) -> list[Figure]:
+    """Measure memory held by 10,000 buffered guard-decision entries (tracemalloc)."""
+    buffer = TelemetryBuffer(max_queue_size=10_000)
+    inst, uow, actor, role, inter = _ids()
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i in range(10_000):
+        details = {"guardian": "gate", "condition": "amount > 100", "step": i}
+        buffer.record(TelemetryEntry(inst, uow, actor, role, inter, "GUARDIAN_DECISION", details))
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    notes = "entries + timestamps + 3-key details; target <= 5 MB"
+    return [_figure("memory per 10K buffered", ctx, used / 1e6, "MB", None, notes)]
+
+
+def _raw_sqlite(raw: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    insert = f"INSERT INTO interaction_logs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    for start in range(0, len(rows), BATCH):
+        raw.execute("BEGIN")
+        raw.executemany(insert, rows[start : start + BATCH])
+        raw.execute("COMMIT")
+
+
+def _raw_postgres(raw: psycopg.Connection[Any], rows: Sequence[tuple[Any, ...]]) -> None:
+    types = ["uuid"] * 6 + ["timestamptz", "text", "jsonb", "jsonb"]
+    copy_sql = f"COPY interaction_logs ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+    for start in range(0, len(rows), BATCH):
+        with raw.cursor() as cursor:
+            set_json_dumps(lambda data: data, context=cursor)
+            with cursor.copy(copy_sql) as copy:
+                copy.set_types(types)
+                for row in rows[start : start + BATCH]:
+                    copy.write_row(row)
+        raw.commit()
+
+
+def bench_flush(ctx: BenchContext) -> list[Figure]:
+    """Measure flush_all() rows/s against the raw driver inserting the same rows."""
+    assert ctx.engine is not None
+    assert ctx.session_factory is not None
+    engine, factory, count = ctx.engine, ctx.session_factory, ctx.rows
+    sqlite = engine.dialect.name == "sqlite"
+    entries = _entries(count)
+    ours_times: list[float] = []
+    raw_times: list[float] = []
+    for _ in range(ROUNDS):  # alternate, so both see the same table growth
+        buffer = TelemetryBuffer(batch_size=BATCH, max_queue_size=count)
+        for entry in entries:
+            buffer.record(entry)
+        with factory() as session:
+            started = time.perf_counter()
+            buffer.flush_all(session)
+            ours_times.append(time.perf_counter() - started)
+        rows = sqlite_rows(entries) if sqlite else postgres_rows(entries)  # fresh log ids
+        connection = engine.raw_connection()
+        try:
+            started = time.perf_counter()
+            if sqlite:
+                _raw_sqlite(connection.driver_connection, rows)  # type: ignore[arg-type]
+            else:
+                _raw_postgres(connection.driver_connection, rows)  # type: ignore[arg-type]
+            raw_times.append(time.perf_counter() - started)
+        finally:
+            connection.close()
+    value, baseline = count / min(ours_times), count / min(raw_times)
+    raw_name = "sqlite3.executemany" if sqlite else "psycopg binary COPY"
+    notes = f"{count:,} rows, batch {BATCH}, best of {ROUNDS}; baseline raw {raw_name}; >= 0.7x"
+    return [_figure("flush() vs raw driver", ctx, value, "rows/s", baseline, notes)]
+
+
+def _figure(
+    name: str, ctx: BenchContext, value: float, unit: str, baseline: float | None, notes: str
+) -> Figure:
+    ratio = value / baseline if baseline else None
+    return Figure(name, ctx.backend, value, unit, baseline, ratio, notes)
+
+
+#: Benchmarks that need no database; run once per invocation.
+PROCESS_BENCHMARKS: list[Benchmark] = [bench_record_built, bench_record_building, bench_memory]
+#: Benchmarks run against every database URL given.
+DATABASE_BENCHMARKS: list[Benchmark] = [bench_flush]
+
+
+def run_benchmarks(
+    urls: list[str],
+    *,
+    rows: int = 20_000,
+    process: Sequence[Benchmark] | None = None,
+    database: Sequence[Benchmark] | None = None,
+) -> list[Figure]:
+    """Run the process benchmarks once and the database benchmarks on each (migrated) URL."""
+    figures: list[Figure] = []
+    for bench in PROCESS_BENCHMARKS if process is None else process:
+        figures.extend(bench(BenchContext("python", rows)))
+    for url in urls:
+        engine = make_engine(url)
+        try:
+            upgrade_database(engine)
+            ctx = BenchContext(engine.dialect.name, rows, engine, make_session_factory(engine))
+            for bench in DATABASE_BENCHMARKS if database is None else database:
+                figures.extend(bench(ctx))
+        finally:
+            engine.dispose()
+    return figures
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def render(figures: Sequence[Figure]) -> Table:
+    """Lay the figures out as a Rich table."""
+    table = Table(title="Chameleon benchmarks")
+    for column in ("benchmark", "backend", "value", "unit", "raw baseline", "ratio", "notes"):
+        table.add_column(column, justify="right" if column in {"value", "ratio"} else "left")
+    for f in figures:
+        ratio = "-" if f.ratio is None else f"{f.ratio:.2f}x"
+        row = (f.name, f.backend, _number(f.value), f.unit, _number(f.baseline), ratio, f.notes)
+        table.add_row(*row)
+    return table
+
+
+def _scratch_postgres(url: str) -> tuple[str, Callable[[], None]]:
+    """Create a scratch database on the server of ``url``; return its URL and a dropper."""
+    plain = normalize_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
+    server, _, _ = plain.rpartition("/")
+    name = f"chameleon_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(plain, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(plain, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return f"{server}/{name}", drop
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks on a temporary SQLite file (and PostgreSQL if asked); print a table."""
+    parser = argparse.ArgumentParser(prog="python -m chameleon_workflow.benchmark")
+    parser.add_argument("--rows", type=int, default=20_000, help="rows per flush benchmark")
+    parser.add_argument("--postgres", metavar="URL", help="server URL; a scratch DB is used")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        urls = [f"sqlite:///{Path(tmp) / 'bench.db'}"]
+        drop: Callable[[], None] | None = None
+        if args.postgres:
+            pg_url, drop = _scratch_postgres(args.postgres)
+            urls.append(pg_url)
+        try:
+            figures = run_benchmarks(urls, rows=args.rows)
+        finally:
+            if drop is not None:
+                drop()
+    Console().print(render(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
