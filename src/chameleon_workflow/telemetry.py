@@ -144,37 +144,36 @@ def _note_bad_ids(entry: TelemetryEntry) -> Any:
     )
 
 
-_BAD = object()
-
-
-def _id_converter(text: bool) -> Callable[[IdLike], Any]:
-    """Return a converter to driver form that converts each distinct id of a batch once."""
-    memo: dict[Any, Any] = {None: None}
+def _id_converter(text: bool) -> tuple[Callable[[IdLike], Any], list[IdLike]]:
+    """Return a converter to driver form (each distinct id object once) and its bad ids."""
+    # Keyed by object identity: UUID hashing and equality are Python code and cost more than
+    # converting. Entries keep their ids alive for the whole batch, so an id() is never reused.
+    memo: dict[int, Any] = {id(None): None}
+    bad: list[IdLike] = []
 
     def convert(value: IdLike) -> Any:
         try:
-            return memo[value]
+            return memo[id(value)]
         except KeyError:
             as_uuid = _as_uuid(value)
-            result = _BAD if as_uuid is None else str(as_uuid) if text else as_uuid
-            memo[value] = result
+            if as_uuid is None:
+                bad.append(value)
+            result = None if as_uuid is None else str(as_uuid) if text else as_uuid
+            memo[id(value)] = result
             return result
 
-    return convert
+    return convert, bad
 
 
 def _rows(entries: Iterable[TelemetryEntry], text: bool) -> list[tuple[Any, ...]]:
     """Convert entries to driver tuples: text UUIDs/time/JSON for SQLite, native for COPY."""
-    convert = _id_converter(text)
+    convert, bad = _id_converter(text)
     rows = []
     for e in entries:
         ids = [
             convert(i) for i in (e.instance_id, e.uow_id, e.actor_id, e.role_id, e.interaction_id)
         ]
-        meta = e.error_metadata
-        if _BAD in ids:
-            ids = [None if i is _BAD else i for i in ids]
-            meta = _note_bad_ids(e)
+        meta = _note_bad_ids(e) if bad else e.error_metadata
         details, metadata = render_json(e.event_details), render_json(meta)
         moment = _timestamp(e)
         if text:
