@@ -252,7 +252,7 @@ class _Checker:
             known = ", ".join(sorted(_FUNCTIONS))
             raise self.refuse(f"calling {node.func.id!r}", f" (registered functions: {known})")
         if node.keywords:
-            raise self.refuse("keyword arguments")
+            raise self.refuse("a keyword argument")
         self.functions.add(node.func.id)
         # The callee is visited here, not generically, so it is not taken for a variable.
         for arg in node.args:
@@ -272,20 +272,25 @@ def _check_size(value: Any) -> Any:
 
 def _check_binop(op: ast.operator, left: Any, right: Any) -> None:
     """Refuse an operation before running it when its result would be too large."""
-    if (
-        isinstance(op, ast.Pow)
-        and isinstance(right, int | float)
-        and abs(right) > MAX_POWER_EXPONENT
-    ):
-        raise ConditionEvaluationError(f"exponent {right} exceeds {MAX_POWER_EXPONENT}")
+    if isinstance(op, ast.Pow) and isinstance(right, int | float):
+        if abs(right) > MAX_POWER_EXPONENT:
+            raise ConditionEvaluationError(f"exponent {right} exceeds {MAX_POWER_EXPONENT}")
+        if isinstance(left, int) and left.bit_length() * right > MAX_INT_BITS:
+            raise ConditionEvaluationError(f"power result larger than {MAX_INT_BITS} bits")
     if isinstance(op, ast.Mult):
         for seq, times in ((left, right), (right, left)):
             if isinstance(seq, str | list | tuple) and isinstance(times, int):
-                limit = MAX_STRING_LENGTH if isinstance(seq, str) else MAX_COLLECTION_LENGTH
-                if len(seq) * times > limit:
-                    raise ConditionEvaluationError(
-                        f"repetition would give {len(seq) * times} items; the limit is {limit}"
-                    )
+                _check_repetition(seq, times)
+
+
+def _check_repetition(seq: str | list[Any] | tuple[Any, ...], times: int) -> None:
+    text = isinstance(seq, str)
+    limit = MAX_STRING_LENGTH if text else MAX_COLLECTION_LENGTH
+    if len(seq) * times > limit:
+        unit = "characters" if text else "items"
+        raise ConditionEvaluationError(
+            f"repetition would give {len(seq) * times} {unit}; the limit is {limit}"
+        )
 
 
 class _Evaluator:
