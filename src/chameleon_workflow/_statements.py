@@ -141,15 +141,15 @@ class _Base:
         self.history_sql = _insert_sql("uow_history", _HISTORY_COLUMNS, p)
         self.attribute_sql = _insert_sql("uow_attributes", _ATTRIBUTE_COLUMNS, p)
 
-    def uuid(self, value: uuid.UUID | str | None) -> Any:
+    def as_uuid(self, value: uuid.UUID | str | None) -> Any:
         """Shape a UUID for the driver."""
         raise NotImplementedError
 
-    def time(self, value: datetime | None) -> Any:
+    def as_time(self, value: datetime | None) -> Any:
         """Shape a timestamp for the driver."""
         raise NotImplementedError
 
-    def json(self, value: Any) -> Any:
+    def as_json(self, value: Any) -> Any:
         """Shape a JSON document for the driver (None is SQL NULL)."""
         raise NotImplementedError
 
@@ -161,13 +161,13 @@ class _Base:
         for column in columns:
             value = values[column]
             if column in ("current_interaction_id", "held_by_actor_id"):
-                value = self.uuid(value)
+                value = self.as_uuid(value)
             elif column in ("last_heartbeat_at", "updated_at"):
-                value = self.time(value)
+                value = self.as_time(value)
             elif column == "status":
                 value = str(value)
             out.append(value)
-        out += [self.uuid(uow_id), version]
+        out += [self.as_uuid(uow_id), version]
         return out
 
     def _history_params(self, record: LedgerRecord, chain: str, now: datetime) -> list[Any]:
@@ -176,11 +176,11 @@ class _Base:
         for column in _HISTORY_COLUMNS[:-1]:
             value = fields[column]
             if column in _UUID_HISTORY:
-                value = self.uuid(value)
+                value = self.as_uuid(value)
             elif column in _JSON_HISTORY:
-                value = self.json(value)
+                value = self.as_json(value)
             elif column == "transition_timestamp":
-                value = self.time(now)
+                value = self.as_time(now)
             out.append(value)
         out.append(chain)
         return out
@@ -193,15 +193,15 @@ class _Base:
 
     def _attribute_params(self, row: dict[str, Any]) -> tuple[Any, ...]:
         return (
-            self.uuid(row["uow_id"]),
-            self.uuid(row["instance_id"]),
+            self.as_uuid(row["uow_id"]),
+            self.as_uuid(row["instance_id"]),
             row["key"],
             row["version"],
-            self.json(row["value"]),
+            self.as_json(row["value"]),
             bool(row["is_deleted"]),
-            self.uuid(row["actor_id"]),
+            self.as_uuid(row["actor_id"]),
             row["reasoning"],
-            self.time(row["created_at"]),
+            self.as_time(row["created_at"]),
         )
 
 
@@ -210,15 +210,15 @@ class SQLiteSQL(_Base):
 
     placeholder = "?"
 
-    def uuid(self, value: uuid.UUID | str | None) -> Any:
+    def as_uuid(self, value: uuid.UUID | str | None) -> Any:
         """Store the canonical hyphenated text."""
         return None if value is None else str(value)
 
-    def time(self, value: datetime | None) -> Any:
+    def as_time(self, value: datetime | None) -> Any:
         """Store the canonical fixed-width UTC text."""
         return None if value is None else format_timestamp(value)
 
-    def json(self, value: Any) -> Any:
+    def as_json(self, value: Any) -> Any:
         """Store JSON text."""
         return None if value is None else orjson.dumps(value).decode()
 
@@ -243,19 +243,26 @@ class SQLiteSQL(_Base):
         raw = _driver(conn)
         raw.execute("SAVEPOINT chameleon_write")
         try:
-            if (
-                raw.execute(self.update_sql, self._update_params(_UPDATE_COLUMNS, cas)).rowcount
-                != 1
-            ):
-                raise _lost(cas[0])
-            raw.execute(self.history_sql, self._history_params(record, chain, cas[2]["updated_at"]))
-            if attribute_rows:
-                raw.executemany(self.attribute_sql, map(self._attribute_params, attribute_rows))
+            self._write(raw, cas, record, chain, attribute_rows)
         except BaseException:
             raw.execute("ROLLBACK TO chameleon_write")
             raw.execute("RELEASE chameleon_write")
             raise
         raw.execute("RELEASE chameleon_write")
+
+    def _write(
+        self,
+        raw: Any,
+        cas: tuple[uuid.UUID, int, dict[str, Any]],
+        record: LedgerRecord,
+        chain: str,
+        attribute_rows: list[dict[str, Any]],
+    ) -> None:
+        if raw.execute(self.update_sql, self._update_params(_UPDATE_COLUMNS, cas)).rowcount != 1:
+            raise _lost(cas[0])
+        raw.execute(self.history_sql, self._history_params(record, chain, cas[2]["updated_at"]))
+        if attribute_rows:
+            raw.executemany(self.attribute_sql, map(self._attribute_params, attribute_rows))
 
     def touch(self, conn: Connection, cas: tuple[uuid.UUID, int, dict[str, Any]]) -> None:
         """Compare-and-set the liveness columns."""
@@ -285,17 +292,17 @@ class PostgresSQL(_Base):
             f"SELECT {history_values} FROM moved RETURNING sequence"
         )
 
-    def uuid(self, value: uuid.UUID | str | None) -> Any:
+    def as_uuid(self, value: uuid.UUID | str | None) -> Any:
         """Pass a UUID object (psycopg sends the native type)."""
         if value is None or isinstance(value, uuid.UUID):
             return value
         return uuid.UUID(value)
 
-    def time(self, value: datetime | None) -> Any:
+    def as_time(self, value: datetime | None) -> Any:
         """Pass the aware datetime."""
         return value
 
-    def json(self, value: Any) -> Any:
+    def as_json(self, value: Any) -> Any:
         """Wrap as jsonb."""
         return None if value is None else Jsonb(value, dumps=_orjson_text)
 

@@ -29,9 +29,7 @@ $$
 
 
 def _sqlite_create(table: str, keys: tuple[tuple[str, ...], ...]) -> list[str]:
-    collide = " OR ".join(
-        "(" + " AND ".join(f"{c} = NEW.{c}" for c in cols) + ")" for cols in keys
-    )
+    collide = " OR ".join("(" + " AND ".join(f"{c} = NEW.{c}" for c in cols) + ")" for cols in keys)
     return [
         f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
         f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: UPDATE refused'); END",

@@ -71,7 +71,7 @@ class _Walk:
         self.needs_reference = False
         self.plain = plain  # keep floats as floats (for the reference serializer)
 
-    def visit(self, value: Any, path: str, depth: int) -> Any:
+    def visit(self, value: Any, path: str, depth: int) -> Any:  # noqa: PLR0911 - one per type
         kind = type(value)
         if kind is str or value is None or kind is bool:
             return value

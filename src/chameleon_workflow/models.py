@@ -91,7 +91,8 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if isinstance(value, str):
             return parse_timestamp(value)
-        return value.astimezone(UTC)
+        moment: datetime = value
+        return moment.astimezone(UTC)
 
 
 #: JSON document: ``jsonb`` on PostgreSQL, JSON text on SQLite. SQL NULL stands for None.

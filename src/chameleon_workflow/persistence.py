@@ -560,7 +560,7 @@ def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:
 
 def _engine_of(bind: Engine | Connection | Session) -> Engine:
     if isinstance(bind, Session):
-        bind = bind.get_bind()  # type: ignore[assignment]
+        bind = bind.get_bind()
     if isinstance(bind, Connection):
         return bind.engine
-    return bind  # type: ignore[return-value]
+    return bind

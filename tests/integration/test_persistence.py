@@ -24,7 +24,9 @@ from chameleon_workflow.testing import FixedClock, Playground
 HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
-def _new(service: UOWPersistenceService, session: Session, play: Playground, **attrs: Any) -> UnitsOfWork:
+def _new(
+    service: UOWPersistenceService, session: Session, play: Playground, **attrs: Any
+) -> UnitsOfWork:
     uow = service.create_uow(
         session,
         instance_id=play.instance_id,
@@ -127,7 +129,10 @@ def test_history_paging_and_time_range(session, play) -> None:
     assert [r.sequence for r in rest] == [3, 4]
     start = datetime(2026, 1, 1, tzinfo=UTC)
     window = service.get_uow_history(
-        session, uow.uow_id, since=start + timedelta(seconds=60), until=start + timedelta(seconds=180)
+        session,
+        uow.uow_id,
+        since=start + timedelta(seconds=60),
+        until=start + timedelta(seconds=180),
     )
     assert [r.sequence for r in window] == [2, 3]
 
@@ -158,7 +163,11 @@ def test_set_attributes_records_diff_and_versions(service, session, play) -> Non
         "changed": {"amount": {"old": 10, "new": 12.5}},
     }
     assert last.new_state_hash == uow.content_hash != last.previous_state_hash
-    assert service.get_attributes(session, uow.uow_id) == {"amount": 12.5, "who": "ann", "extra": [1]}
+    assert service.get_attributes(session, uow.uow_id) == {
+        "amount": 12.5,
+        "who": "ann",
+        "extra": [1],
+    }
     versions = session.execute(
         select(UOWAttribute.key, UOWAttribute.version, UOWAttribute.is_deleted)
         .where(UOWAttribute.uow_id == uow.uow_id)
@@ -275,7 +284,7 @@ def test_failed_write_leaves_nothing_behind(service, engine: Engine, session, pl
                 chain_hash="0" * 64,
             )
         )
-    with pytest.raises(Exception, match="UNIQUE|unique|duplicate|replace") as info:
+    with pytest.raises(Exception, match=r"UNIQUE|unique|duplicate|replace") as info:
         service.save_uow(session, uow, "ACTIVE")
     assert type(info.value).__module__ == "chameleon_workflow.errors"
     if engine.dialect.name == "sqlite":
@@ -291,8 +300,14 @@ def test_failed_write_leaves_nothing_behind(service, engine: Engine, session, pl
 
 def test_equal_attributes_hash_equally_on_every_back_end(service, session, play) -> None:
     """The content hash survives a round trip through the database byte for byte."""
-    attrs = {"amount": 1250.5, "currency": "EUR", "approved": False, "lines": [1, 2.0, 1e21],
-             "note": "café ☕", "€": None}
+    attrs = {
+        "amount": 1250.5,
+        "currency": "EUR",
+        "approved": False,
+        "lines": [1, 2.0, 1e21],
+        "note": "café ☕",
+        "€": None,
+    }
     uow = _new(service, session, play, **attrs)
     session.expire_all()
     assert uow.content_hash == "264eea2221c5334cfbbc4a84665a0593226858b37df240b26916e5ccf6f7a171"

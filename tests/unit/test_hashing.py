@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from typing import Any
 
@@ -155,10 +156,13 @@ VECTOR_ROW_2 = dataclasses.replace(
 
 def test_published_vectors() -> None:
     """The test vectors published in docs/hashing.md hold."""
-    assert canonical_json(VECTOR_ATTRS) == (
-        '{"amount":1250.5,"approved":false,"currency":"EUR","lines":[1,2,1e+21],'
-        '"note":"café ☕","€":null}'
-    ).encode()
+    assert (
+        canonical_json(VECTOR_ATTRS)
+        == (
+            '{"amount":1250.5,"approved":false,"currency":"EUR","lines":[1,2,1e+21],'
+            '"note":"café ☕","€":null}'
+        ).encode()
+    )
     assert content_hash(VECTOR_ATTRS) == (
         "264eea2221c5334cfbbc4a84665a0593226858b37df240b26916e5ccf6f7a171"
     )
@@ -173,8 +177,6 @@ def test_published_vectors() -> None:
 
 def test_vectors_agree_with_reference_serializer() -> None:
     """The chain link equals SHA-256 over the previous link and the reference canonical form."""
-    import hashlib
-
     body = reference_canonical_json(VECTOR_ROW_2.hash_input())
     link1 = VECTOR_ROW_1.link(None)
     expected = hashlib.sha256(link1.encode() + body).hexdigest()

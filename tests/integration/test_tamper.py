@@ -1,0 +1,210 @@
+"""Edits made behind the service's back are refused by the database or found by verification."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from chameleon_workflow.audit import FindingKind
+from chameleon_workflow.db import translated_errors
+from chameleon_workflow.errors import (
+    AppendOnlyViolationError,
+    InvalidTransitionError,
+    StateDriftError,
+)
+from chameleon_workflow.hashing import format_timestamp
+from chameleon_workflow.models import UnitsOfWork, utcnow
+from chameleon_workflow.persistence import UOWPersistenceService
+from chameleon_workflow.states import check_transition
+from chameleon_workflow.testing import Playground, append_only_disabled
+
+
+def _walked(service: UOWPersistenceService, session: Session, play: Playground) -> UnitsOfWork:
+    """Create a UOW and give it five history rows."""
+    uow = service.create_uow(
+        session,
+        instance_id=play.instance_id,
+        local_workflow_id=play.workflow_id,
+        attributes={"amount": 100, "owner": "ann"},
+        interaction_id=play.interactions[0],
+    )
+    service.save_uow(session, uow, "ACTIVE", reasoning="claim")
+    service.set_attributes(session, uow, {"amount": 120}, None, "adjust")
+    service.save_uow(session, uow, "PENDING", play.interactions[1], reasoning="submit")
+    service.save_uow(session, uow, "ACTIVE", reasoning="claim again")
+    session.commit()
+    return uow
+
+
+def _raw(engine: Engine, sql: str, **params: Any) -> None:
+    with translated_errors(), engine.begin() as conn:
+        conn.execute(text(sql), params)
+
+
+def _kinds(service: UOWPersistenceService, session: Session) -> list[tuple[str, int | None]]:
+    session.rollback()
+    return [(f.kind.value, f.sequence) for f in service.verify_database(session).findings]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE uow_history SET reasoning = 'forged'",
+        "DELETE FROM uow_history",
+        "UPDATE interaction_logs SET log_type = 'ERROR'",
+        "DELETE FROM interaction_logs",
+        "UPDATE uow_attributes SET value = '1'",
+        "DELETE FROM uow_attributes",
+    ],
+)
+def test_database_refuses_update_and_delete(service, engine, session, play, sql) -> None:
+    """Raw UPDATE and DELETE on the ledger, the attributes and the logs are refused."""
+    _walked(service, session, play)
+    _raw(
+        engine,
+        "INSERT INTO interaction_logs (log_id, timestamp, log_type) VALUES (:id, :ts, 'TELEMETRY')",
+        id=_uuid_param(engine),
+        ts=_ts_param(engine),
+    )
+    with pytest.raises(AppendOnlyViolationError, match="append-only"):
+        _raw(engine, sql)
+    assert _kinds(service, session) == []
+
+
+def test_postgres_refuses_truncate(service, engine, session, play, backend) -> None:
+    """TRUNCATE of the ledger and the logs is refused on PostgreSQL."""
+    if backend != "postgresql":
+        pytest.skip("TRUNCATE exists on PostgreSQL only")
+    _walked(service, session, play)
+    for table in ("uow_history", "interaction_logs", "uow_attributes"):
+        with pytest.raises(AppendOnlyViolationError, match=f"{table} is append-only: TRUNCATE"):
+            _raw(engine, f"TRUNCATE {table} CASCADE")
+    assert _kinds(service, session) == []
+
+
+def test_sqlite_insert_or_replace_is_refused(service, engine, session, play, backend) -> None:
+    """INSERT OR REPLACE cannot swap a ledger row, even from a connection without our pragmas."""
+    if backend != "sqlite":
+        pytest.skip("INSERT OR REPLACE is SQLite syntax")
+    uow = _walked(service, session, play)
+    history_id = str(service.get_uow_history(session, uow.uow_id)[1].history_id)
+    session.rollback()
+    plain = sqlite3.connect(engine.url.database or "")  # no recursive_triggers here
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        plain.execute(
+            "INSERT OR REPLACE INTO uow_history SELECT * FROM uow_history WHERE history_id = ?",
+            (history_id,),
+        )
+    plain.close()
+    with pytest.raises(AppendOnlyViolationError, match="append-only"):
+        _raw(
+            engine,
+            "INSERT INTO uow_history SELECT * FROM uow_history WHERE history_id = :h "
+            "ON CONFLICT (history_id) DO UPDATE SET reasoning = 'forged'",
+            h=history_id,
+        )
+    assert _kinds(service, session) == []
+
+
+def test_edited_attribute_is_reported_as_drift(service, engine, session, play) -> None:
+    """Editing an attribute row behind the service is reported as DRIFT."""
+    uow = _walked(service, session, play)
+    with append_only_disabled(engine):
+        _raw(engine, "UPDATE uow_attributes SET value = '999' WHERE key = 'amount' AND version = 2")
+    assert service.verify_state_hash(session, uow) is False
+    assert _kinds(service, session) == [("DRIFT", None)]
+
+
+def test_edited_status_is_reported(service, engine, session, play) -> None:
+    """Editing units_of_work.status is reported: the row disagrees with its last history row."""
+    _walked(service, session, play)
+    _raw(engine, "UPDATE units_of_work SET status = 'COMPLETED'")
+    assert _kinds(service, session) == [("HEAD_MISMATCH", 5)]
+
+
+def test_deleted_history_row_is_reported(service, engine, session, play) -> None:
+    """Deleting a middle history row breaks the sequence and the chain."""
+    _walked(service, session, play)
+    with append_only_disabled(engine):
+        _raw(engine, "DELETE FROM uow_history WHERE sequence = 3")
+    assert _kinds(service, session) == [
+        ("SEQUENCE_GAP", 4),
+        ("CHAIN_BROKEN", 4),
+        ("DISCONTINUITY", 4),
+    ]
+
+
+def test_deleted_last_row_is_reported(service, engine, session, play) -> None:
+    """Deleting the newest history row leaves the UOW row ahead of its ledger."""
+    _walked(service, session, play)
+    with append_only_disabled(engine):
+        _raw(engine, "DELETE FROM uow_history WHERE sequence = 5")
+    kinds = _kinds(service, session)
+    assert ("HEAD_MISMATCH", 4) in kinds
+    assert {k for k, _ in kinds} == {"HEAD_MISMATCH"}
+
+
+def test_reordered_history_is_reported(service, engine, session, play) -> None:
+    """Swapping the sequence numbers of two rows breaks the chain at both."""
+    _walked(service, session, play)
+    with append_only_disabled(engine):
+        _raw(engine, "UPDATE uow_history SET sequence = 100 WHERE sequence = 2")
+        _raw(engine, "UPDATE uow_history SET sequence = 2 WHERE sequence = 3")
+        _raw(engine, "UPDATE uow_history SET sequence = 3 WHERE sequence = 100")
+    kinds = _kinds(service, session)
+    assert ("CHAIN_BROKEN", 2) in kinds
+    assert ("CHAIN_BROKEN", 3) in kinds
+
+
+def test_edited_history_field_is_reported(service, engine, session, play) -> None:
+    """Rewriting who did something or why breaks that row's link."""
+    _walked(service, session, play)
+    with append_only_disabled(engine):
+        _raw(engine, "UPDATE uow_history SET reasoning = 'forged' WHERE sequence = 2")
+    assert _kinds(service, session) == [("CHAIN_BROKEN", 2)]
+
+
+def test_drift_is_never_laundered(service, engine, session, session_factory, play) -> None:
+    """A save after drift raises, records FAILED_SECURITY_BREACH on its own, keeps the hash."""
+    uow = _walked(service, session, play)
+    stored_hash = uow.content_hash
+    with append_only_disabled(engine):
+        _raw(engine, "UPDATE uow_attributes SET value = '999' WHERE key = 'amount' AND version = 2")
+    with pytest.raises(StateDriftError, match="recorded as FAILED_SECURITY_BREACH") as info:
+        service.save_uow(session, uow, "PENDING")
+    assert info.value.stored == stored_hash
+    session.rollback()  # the caller gives up; the breach row was committed on its own
+    with session_factory() as fresh:
+        stored = fresh.get(UnitsOfWork, uow.uow_id)
+        assert stored is not None
+        assert (stored.status, stored.content_hash) == ("FAILED_SECURITY_BREACH", stored_hash)
+        last = service.get_uow_history(fresh, uow.uow_id)[-1]
+        assert last.event_type == "SECURITY_BREACH"
+        assert last.transition_metadata["stored_content_hash"] == stored_hash
+        assert last.new_state_hash == stored_hash
+        rows_before = len(service.get_uow_history(fresh, uow.uow_id))
+        with pytest.raises(StateDriftError):
+            service.save_uow(fresh, stored, "PENDING")
+        fresh.rollback()
+        assert len(service.get_uow_history(fresh, uow.uow_id)) == rows_before  # recorded once
+        with pytest.raises(InvalidTransitionError, match="FAILED_SECURITY_BREACH -> PENDING"):
+            check_transition(str(stored.status), "PENDING")  # final: no way back
+        findings = service.verify_database(fresh).findings
+        assert [f.kind for f in findings] == [FindingKind.DRIFT]
+
+
+def _uuid_param(engine: Engine) -> Any:
+    value = uuid.uuid4()
+    return str(value) if engine.dialect.name == "sqlite" else value
+
+
+def _ts_param(engine: Engine) -> Any:
+    now = utcnow()
+    if engine.dialect.name == "sqlite":
+        return format_timestamp(now)
+    return now
