@@ -108,6 +108,18 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
 
 
 @pytest.fixture
+def empty_database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Give a test an empty, never-migrated database of its back end."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    request.getfixturevalue("pg_template")  # skip or fail exactly like the other PG tests
+    url = _fresh_pg_url("template0")
+    yield url
+    _drop_pg(url)
+
+
+@pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     """Yield an engine on the test's own database."""
     eng = make_engine(database_url, TEST_SETTINGS)

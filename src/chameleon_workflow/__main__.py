@@ -1,0 +1,5 @@
+"""Allow ``python -m chameleon_workflow`` as well as the ``chameleon`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,295 @@
+"""The ``chameleon`` command: thin transport over the services (Typer + Rich).
+
+Exit status: 0 success, 1 verification found something, 2 bad input or a failure.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import queries
+from .audit import VerificationReport
+from .db import make_engine, make_session_factory
+from .errors import ChameleonError, InvalidValueError
+from .persistence import UOWPersistenceService
+from .schema import current_revision, upgrade_database
+
+app = typer.Typer(
+    help="Chameleon: a workflow engine with an append-only, hash-chained, verifiable history.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="CHAMELEON_DATABASE_URL",
+        help="Database URL (default sqlite:///chameleon.db).",
+        show_default=False,
+    ),
+]
+
+
+@contextmanager
+def _handled() -> Iterator[None]:
+    """Turn Chameleon errors into a one-line message and exit status 2, never a traceback."""
+    try:
+        yield
+    except ChameleonError as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+def _engine(url: str | None) -> Engine:
+    engine = make_engine(url)
+    upgrade_database(engine)
+    return engine
+
+
+def _factory(url: str | None) -> sessionmaker[Session]:
+    return make_session_factory(_engine(url))
+
+
+def _parse_uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidValueError(f"{what} {value!r} is not a UUID") from None
+
+
+def _parse_time(value: str | None, what: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidValueError(f"{what} {value!r} is not an ISO 8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command()
+def init(database_url: UrlOption = None) -> None:
+    """Create or upgrade the database schema (idempotent)."""
+    with _handled():
+        engine = _engine(database_url)
+        console.print(
+            f"database ready at revision [bold]{current_revision(engine)}[/] "
+            f"({engine.url.render_as_string(hide_password=True)})"
+        )
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="Workflow definition (YAML).")],
+    instance: Annotated[str, typer.Option(help="Instance name; created if missing.")] = "default",
+    database_url: UrlOption = None,
+) -> None:
+    """Validate a workflow definition and import it into an instance."""
+    from .engine import WorkflowEngine  # noqa: PLC0415 - keep `chameleon --help` fast
+
+    with _handled():
+        if not file.is_file():
+            raise InvalidValueError(f"no such file: {file}")
+        engine = WorkflowEngine(_factory(database_url))
+        instance_id = engine.ensure_instance(instance)
+        workflow_id = engine.import_workflow(instance_id, file)
+        console.print(f"imported {file.name} into instance {instance!r} as workflow {workflow_id}")
+
+
+@app.command()
+def demo(
+    uows: Annotated[int, typer.Option(min=1, max=100_000, help="Invoices to drive.")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed (runs are repeatable).")] = 7,
+    database_url: UrlOption = None,
+) -> None:
+    """Run the invoice-approval demo with simulated actors, then audit and verify it."""
+    from .demo import run_demo  # noqa: PLC0415 - keep `chameleon --help` fast
+
+    with _handled():
+        factory = _factory(database_url)
+        with _progress() as bar:
+            task = bar.add_task("driving invoices", total=uows)
+            summary = run_demo(
+                factory,
+                uows=uows,
+                seed=seed,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        console.print(_summary_table(summary))
+        _print_report(summary.verification)
+        if not summary.verification.ok:
+            raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+def history(
+    uow_id: Annotated[str, typer.Argument(help="The UOW's id.")],
+    database_url: UrlOption = None,
+) -> None:
+    """Show a UOW's timeline: statuses, interactions, actor, reasoning, diffs, hashes."""
+    with _handled():
+        target = _parse_uuid(uow_id, "UOW id")
+        with _factory(database_url)() as session:
+            entries = queries.uow_timeline(session, target)
+        table = Table(title=f"UOW {target}", show_lines=True)
+        for column in ("#", "time (UTC)", "event", "status", "interaction", "actor", "why"):
+            table.add_column(column)
+        table.add_column("changes", overflow="fold")
+        table.add_column("chain", no_wrap=True)
+        for e in entries:
+            table.add_row(
+                str(e.sequence),
+                e.timestamp.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                e.event_type,
+                _arrow(e.previous_status, e.new_status),
+                _arrow(e.previous_interaction, e.new_interaction),
+                e.actor or "-",
+                e.reasoning or "",
+                _compact(e.changes, e.metadata),
+                e.chain_hash[:12],
+            )
+        console.print(table)
+
+
+@app.command()
+def verify(
+    instance: Annotated[str | None, typer.Option(help="Only this instance id.")] = None,
+    database_url: UrlOption = None,
+) -> None:
+    """Verify hashes, chains, sequences and heads of every UOW; exit 1 on any finding."""
+    with _handled():
+        instance_id = _parse_uuid(instance, "instance id") if instance else None
+        with _factory(database_url)() as session:
+            total = queries.count_uows(session, instance_id)
+            with _progress() as bar:
+                task = bar.add_task("verifying UOWs", total=total)
+                report = UOWPersistenceService().verify_database(
+                    session, instance_id, progress=lambda n: bar.advance(task, n)
+                )
+        _print_report(report)
+        if not report.ok:
+            raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+def logs(
+    uow: Annotated[str | None, typer.Option(help="Only rows about this UOW id.")] = None,
+    log_type: Annotated[
+        str | None, typer.Option("--type", help="INTERACTION, TELEMETRY, ERROR, ...")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="ISO 8601 time (UTC if no offset).")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO 8601 time (UTC if no offset).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=queries.MAX_PAGE)] = 50,
+    database_url: UrlOption = None,
+) -> None:
+    """Query the interaction log, newest first."""
+    with _handled():
+        filters: dict[str, Any] = {
+            "uow_id": _parse_uuid(uow, "UOW id") if uow else None,
+            "log_type": log_type,
+            "since": _parse_time(since, "--since"),
+            "until": _parse_time(until, "--until"),
+            "limit": limit,
+        }
+        with _factory(database_url)() as session:
+            rows = queries.query_logs(session, **filters)
+        table = Table(title=f"{len(rows)} log rows")
+        for column in ("time (UTC)", "type", "uow", "details"):
+            table.add_column(column, overflow="fold")
+        for r in rows:
+            details = _compact(r.event_details, r.error_metadata)
+            uow_text = str(r.uow_id)[:8] if r.uow_id else "-"
+            table.add_row(
+                r.timestamp.strftime("%Y-%m-%d %H:%M:%S.%f"), r.log_type, uow_text, details
+            )
+        console.print(table)
+
+
+@app.command()
+def benchmark(
+    postgres: Annotated[
+        str | None, typer.Option(help="PostgreSQL server URL; a scratch database is used.")
+    ] = None,
+    rows: Annotated[int, typer.Option(min=100, help="Rows per flush benchmark.")] = 20_000,
+) -> None:
+    """Measure the hot paths against the raw driver on SQLite (and PostgreSQL if given)."""
+    from . import benchmark as bench  # noqa: PLC0415 - heavy, only needed here
+
+    argv = ["--rows", str(rows)] + (["--postgres", postgres] if postgres else [])
+    with _handled():
+        raise typer.Exit(bench.main(argv))
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _arrow(before: str | None, after: str | None) -> str:
+    if before == after:
+        return after or "-"
+    return f"{before or '∅'} → {after or '∅'}"
+
+
+def _compact(*documents: Any) -> str:
+    parts = [orjson.dumps(d).decode() for d in documents if d]
+    text = " ".join(parts)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _summary_table(summary: Any) -> Table:
+    table = Table(title="Demo summary")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for status, count in sorted(summary.uows_by_status.items()):
+        table.add_row(f"UOWs {status}", str(count))
+    table.add_row("transitions (history rows)", f"{summary.transitions:,}")
+    for log_type, count in sorted(summary.logs_by_type.items()):
+        table.add_row(f"log rows {log_type}", f"{count:,}")
+    table.add_row("time taken", f"{summary.elapsed_s:.2f} s")
+    table.add_row("transitions/s", f"{summary.transitions_per_second:,.0f}")
+    return table
+
+
+def _print_report(report: VerificationReport) -> None:
+    line = (
+        f"verified {report.uows_checked:,} UOWs, {report.history_rows_checked:,} history rows, "
+        f"{report.attribute_rows_checked:,} attribute rows in {report.elapsed_s:.2f} s"
+    )
+    if report.ok:
+        console.print(f"[bold green]verification clean[/]: {line}")
+        return
+    console.print(f"[bold red]{len(report.findings)} finding(s)[/]: {line}")
+    for finding in report.findings:
+        console.print(f"  - {finding}", highlight=False)
+
+
+def main() -> None:
+    """Run the command line."""
+    app()
