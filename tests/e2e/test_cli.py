@@ -1,0 +1,72 @@
+"""The `chameleon` command as a user runs it: a real process, exit codes and output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+
+def _run(*args: str, url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chameleon_workflow", *args, "--database-url", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+    )
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    """Point the command at a fresh SQLite file."""
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def test_init_creates_the_schema(url: str) -> None:
+    """`chameleon init` migrates an empty database and says at which revision."""
+    result = _run("init", url=url)
+    assert result.returncode == 0, result.stderr
+    assert "database ready at revision 0001" in result.stdout
+
+
+def test_verify_of_an_empty_database_is_clean(url: str) -> None:
+    """`chameleon verify` exits 0 and reports a clean result on an empty database."""
+    result = _run("verify", url=url)
+    assert result.returncode == 0, result.stderr
+    assert "verification clean" in result.stdout
+
+
+def test_bad_uow_id_is_a_clear_error(url: str) -> None:
+    """A malformed id exits 2 with a one-line message and no traceback."""
+    result = _run("history", "not-a-uuid", url=url)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: UOW id 'not-a-uuid' is not a UUID"
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_uow_is_not_found(url: str) -> None:
+    """An unknown id exits 2 naming the id."""
+    missing = uuid.uuid4()
+    result = _run("history", str(missing), url=url)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: no unit of work with id {missing}"
+
+
+def test_bad_log_type_is_a_clear_error(url: str) -> None:
+    """An unknown log type exits 2 listing the valid ones."""
+    result = _run("logs", "--type", "NOPE", url=url)
+    assert result.returncode == 2
+    assert "unknown log type 'NOPE'" in result.stderr
+    assert "GUARDIAN_DECISION" in result.stderr
+
+
+def test_unsupported_url_is_a_clear_error(tmp_path: Path) -> None:
+    """A database URL of an unsupported kind exits 2 and says what is supported."""
+    result = _run("init", url="mysql://root@localhost/db")
+    assert result.returncode == 2
+    assert "unsupported database URL" in result.stderr
