@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -83,3 +84,54 @@ def _run_ddl(engine: Engine, statements: list[str]) -> None:
         raw = conn.connection.driver_connection
         for statement in statements:
             raw.execute(statement)  # type: ignore[union-attr]
+
+
+class RecordingSink:
+    """An in-memory decision sink: keeps what a ShadowLogger forwards (telemetry stand-in)."""
+
+    def __init__(self, accept: bool = True) -> None:
+        self.accept = accept
+        self.errors: list[tuple[Any, ...]] = []
+        self.decisions: list[tuple[Any, ...]] = []
+
+    def capture_shadow_log_error(
+        self,
+        uow_id: uuid.UUID | None,
+        role_id: uuid.UUID | None,
+        interaction_id: uuid.UUID | None,
+        actor_id: uuid.UUID | None,
+        error_message: str,
+        condition: str,
+        variables: Any,
+    ) -> bool:
+        """Keep the error."""
+        self.errors.append(
+            (uow_id, role_id, interaction_id, actor_id, error_message, condition, variables)
+        )
+        return self.accept
+
+    def capture_guardian_decision(
+        self,
+        uow_id: uuid.UUID | None,
+        role_id: uuid.UUID | None,
+        interaction_id: uuid.UUID | None,
+        actor_id: uuid.UUID | None,
+        guardian_name: str,
+        condition: str,
+        decision: str,
+        matched_branch_index: int | None,
+    ) -> bool:
+        """Keep the decision."""
+        self.decisions.append(
+            (
+                uow_id,
+                role_id,
+                interaction_id,
+                actor_id,
+                guardian_name,
+                condition,
+                decision,
+                matched_branch_index,
+            )
+        )
+        return self.accept

@@ -26,6 +26,7 @@ from chameleon_workflow.guard import (
     choose_exit,
     route,
 )
+from chameleon_workflow.testing import RecordingSink as FakeSink
 from chameleon_workflow.workflow import (
     DirectionalFilterGuardian,
     GuardianSpec,
@@ -39,57 +40,6 @@ CTX = GuardContext(uow_id=UOW, role_id=ROLE, interaction_id=INTERACTION, actor_i
 IDS = (UOW, ROLE, INTERACTION, ACTOR)
 NOW = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
 _GUARDIAN: TypeAdapter[GuardianSpec] = TypeAdapter(GuardianSpec)
-
-
-class FakeSink:
-    """Record what the ShadowLogger forwards, as a telemetry adapter would."""
-
-    def __init__(self, accept: bool = True) -> None:
-        self.accept = accept
-        self.errors: list[tuple[Any, ...]] = []
-        self.decisions: list[tuple[Any, ...]] = []
-
-    def capture_shadow_log_error(
-        self,
-        uow_id: uuid.UUID | None,
-        role_id: uuid.UUID | None,
-        interaction_id: uuid.UUID | None,
-        actor_id: uuid.UUID | None,
-        error_message: str,
-        condition: str,
-        variables: Any,
-    ) -> bool:
-        """Keep the error."""
-        self.errors.append(
-            (uow_id, role_id, interaction_id, actor_id, error_message, condition, variables)
-        )
-        return self.accept
-
-    def capture_guardian_decision(
-        self,
-        uow_id: uuid.UUID | None,
-        role_id: uuid.UUID | None,
-        interaction_id: uuid.UUID | None,
-        actor_id: uuid.UUID | None,
-        guardian_name: str,
-        condition: str,
-        decision: str,
-        matched_branch_index: int | None,
-    ) -> bool:
-        """Keep the decision."""
-        self.decisions.append(
-            (
-                uow_id,
-                role_id,
-                interaction_id,
-                actor_id,
-                guardian_name,
-                condition,
-                decision,
-                matched_branch_index,
-            )
-        )
-        return self.accept
 
 
 class ExplodingSink(FakeSink):
