@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import engine_queries as q
 from .config import Settings, load_settings
 from .db import SQLITE_IMMEDIATE, is_sqlite, translated_errors
-from .engine_queries import SweepResult, TxnLog, UOWView
+from .engine_queries import ActorFacts, RoleFacts, SweepResult, TxnLog, UOWView
 from .engine_steps import Move, Steps
 from .errors import (
     ConcurrencyError,
@@ -87,6 +87,11 @@ class WorkflowEngine:
         write_bind = bind.execution_options(**{SQLITE_IMMEDIATE: True}) if self._sqlite else bind
         self._writes = sessionmaker(bind=write_bind, expire_on_commit=False)
         self._workflows: dict[uuid.UUID, CompiledWorkflow] = {}
+        # Actors and roles never change once written, and the engine has no way to revoke a
+        # role, so what it has looked up once it need not query again.
+        self._actors: dict[uuid.UUID | str, ActorFacts] = {}
+        self._roles: dict[tuple[uuid.UUID, uuid.UUID | str], RoleFacts] = {}
+        self._grants: set[tuple[uuid.UUID, uuid.UUID]] = set()
         self._steps = Steps(self.persistence, self.clock, self.settings)
 
     # ------------------------------------------------------------ set-up
@@ -141,8 +146,8 @@ class WorkflowEngine:
     def assign_role(self, actor_id: uuid.UUID, role: uuid.UUID | str) -> uuid.UUID:
         """Grant an actor a role (name or id) of its instance; return the role id."""
         with self._write() as (session, _):
-            actor = q.get_actor(session, actor_id)
-            role_row = q.find_role(session, actor.instance_id, role)
+            actor = self._actor(session, actor_id)
+            role_row = self._role(session, actor.instance_id, role)
             if role_row.role_id not in q.actor_role_ids(session, actor.actor_id):
                 session.add(
                     ActorRoleAssignment(
@@ -165,7 +170,7 @@ class WorkflowEngine:
         with self._write() as (session, txn):
             workflow_id = self._workflow_id(session, instance_id, workflow)
             compiled = self._compiled(session, workflow_id)
-            if actor_id is not None and q.get_actor(session, actor_id).instance_id != instance_id:
+            if actor_id is not None and self._actor(session, actor_id).instance_id != instance_id:
                 raise NotFoundError(f"actor {actor_id} is not in instance {instance_id}")
             alpha = compiled.role_of_type(RoleType.ALPHA)
             uow = self.persistence.create_uow(
@@ -196,10 +201,10 @@ class WorkflowEngine:
     def checkout(self, actor_id: uuid.UUID, role: uuid.UUID | str) -> UOWView | None:
         """Claim the oldest PENDING UOW of the role's inbound interactions that its gates pass."""
         with self._write() as (session, txn):
-            actor = q.get_actor(session, actor_id)
-            role_row = q.find_role(session, actor.instance_id, role)
-            q.require_role(session, actor, role_row.role_id, role_row.name)
-            compiled = self._compiled(session, role_row.local_workflow_id)
+            actor = self._actor(session, actor_id)
+            role_row = self._role(session, actor.instance_id, role)
+            self._require_role(session, actor, role_row.role_id, role_row.name)
+            compiled = self._compiled(session, role_row.workflow_id)
             crole = compiled.role_by_id(role_row.role_id)
             txn.instance_id = actor.instance_id
             # A UOW its gates reject leaves the queue (FAILED), so this loop ends.
@@ -225,8 +230,8 @@ class WorkflowEngine:
             actor, uow, compiled, crole = self._held(session, txn, actor_id, uow_id)
             if attributes:
                 self.persistence.set_attributes(session, uow, attributes, actor.actor_id, reasoning)
-            self._steps.finish(session, txn, crole, uow, actor.actor_id, reasoning)
-            return self._steps.view(session, compiled, uow)
+            attrs = self._steps.finish(session, txn, crole, uow, actor.actor_id, reasoning)
+            return self._steps.view(session, compiled, uow, attrs)
 
     def fail(self, actor_id: uuid.UUID, uow_id: uuid.UUID, reason: str) -> UOWView:
         """Report the holder's UOW as failed: FAILED, queued at EPSILON's inbound."""
@@ -252,11 +257,11 @@ class WorkflowEngine:
     ) -> UOWView:
         """Send a FAILED (or ZOMBIED_DEAD) UOW back into the flow as PENDING (EPSILON only)."""
         with self._write() as (session, txn):
-            actor = q.get_actor(session, actor_id)
+            actor = self._actor(session, actor_id)
             uow = q.get_uow_row(session, uow_id)
             compiled = self._compiled(session, uow.local_workflow_id)
             epsilon = compiled.role_of_type(RoleType.EPSILON)
-            q.require_role(session, actor, epsilon.role_id, epsilon.name)
+            self._require_role(session, actor, epsilon.role_id, epsilon.name)
             txn.instance_id = uow.instance_id
             if uow.status not in (S.FAILED, S.ZOMBIED_DEAD):
                 raise InvalidTransitionError(str(uow.status), S.PENDING)
@@ -339,6 +344,27 @@ class WorkflowEngine:
                 t.reasoning,
             )
 
+    def _actor(self, session: Session, actor_id: uuid.UUID | str) -> ActorFacts:
+        facts = self._actors.get(actor_id)
+        if facts is None:
+            facts = q.get_actor(session, actor_id)
+            self._actors[actor_id] = facts
+        return facts
+
+    def _role(self, session: Session, instance_id: uuid.UUID, role: uuid.UUID | str) -> RoleFacts:
+        facts = self._roles.get((instance_id, role))
+        if facts is None:
+            facts = q.find_role(session, instance_id, role)
+            self._roles[instance_id, role] = facts
+        return facts
+
+    def _require_role(
+        self, session: Session, actor: ActorFacts, role_id: uuid.UUID, name: str
+    ) -> None:
+        if (actor.actor_id, role_id) not in self._grants:
+            q.require_role(session, actor, role_id, name)
+            self._grants.add((actor.actor_id, role_id))
+
     def _compiled(self, session: Session, workflow_id: uuid.UUID) -> CompiledWorkflow:
         compiled = self._workflows.get(workflow_id)
         if compiled is None:
@@ -359,15 +385,18 @@ class WorkflowEngine:
 
     def _held(
         self, session: Session, txn: TxnLog, actor_id: uuid.UUID, uow_id: uuid.UUID
-    ) -> tuple[LocalActor, UnitsOfWork, CompiledWorkflow, CompiledRole]:
+    ) -> tuple[ActorFacts, UnitsOfWork, CompiledWorkflow, CompiledRole]:
         """Load actor and UOW, insist the actor holds it, and find the role it works in."""
-        actor = q.get_actor(session, actor_id)
+        actor = self._actor(session, actor_id)
         uow = q.get_uow_row(session, uow_id)
         q.require_holder(uow, actor)
         compiled = self._compiled(session, uow.local_workflow_id)
-        mine = q.actor_role_ids(session, actor.actor_id)
         place = uow.current_interaction_id
-        roles = [r for r in compiled.consumers(place) if r.role_id in mine] if place else []
+        consumers = compiled.consumers(place) if place is not None else ()
+        roles = [r for r in consumers if (actor.actor_id, r.role_id) in self._grants]
+        if not roles:
+            mine = q.actor_role_ids(session, actor.actor_id)
+            roles = [r for r in consumers if r.role_id in mine]
         if not roles:
             raise NotAuthorizedError(
                 f"actor {actor.identity_key!r} holds no role consuming UOW {uow.uow_id}'s "

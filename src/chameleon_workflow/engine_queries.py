@@ -140,12 +140,32 @@ def as_uuid(value: uuid.UUID | str, what: str) -> uuid.UUID:
         raise NotFoundError(f"{what} {value!r} is not a valid id") from None
 
 
-def get_actor(session: Session, actor_id: uuid.UUID | str) -> LocalActor:
+@dataclass(frozen=True, slots=True)
+class ActorFacts:
+    """What the engine needs to know about an actor (immutable once registered)."""
+
+    actor_id: uuid.UUID
+    instance_id: uuid.UUID
+    identity_key: str
+    actor_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoleFacts:
+    """Where a role lives (immutable once imported)."""
+
+    role_id: uuid.UUID
+    instance_id: uuid.UUID
+    workflow_id: uuid.UUID
+    name: str
+
+
+def get_actor(session: Session, actor_id: uuid.UUID | str) -> ActorFacts:
     """Return the actor or raise NotFoundError."""
     actor = session.get(LocalActor, as_uuid(actor_id, "actor id"))
     if actor is None:
         raise NotFoundError(f"no actor with id {actor_id}")
-    return actor
+    return ActorFacts(actor.actor_id, actor.instance_id, actor.identity_key, actor.actor_type)
 
 
 def get_uow_row(session: Session, uow_id: uuid.UUID | str) -> UnitsOfWork:
@@ -156,7 +176,13 @@ def get_uow_row(session: Session, uow_id: uuid.UUID | str) -> UnitsOfWork:
     return uow
 
 
-def find_role(session: Session, instance_id: uuid.UUID, role: uuid.UUID | str) -> LocalRole:
+def find_role(session: Session, instance_id: uuid.UUID, role: uuid.UUID | str) -> RoleFacts:
+    """Return the role named or identified by ``role`` in an instance."""
+    row = _role_row(session, instance_id, role)
+    return RoleFacts(row.role_id, row.instance_id, row.local_workflow_id, row.name)
+
+
+def _role_row(session: Session, instance_id: uuid.UUID, role: uuid.UUID | str) -> LocalRole:
     """Return the role named or identified by ``role`` in an instance."""
     role_id = _maybe_uuid(role)
     if role_id is not None:
@@ -191,7 +217,7 @@ def actor_role_ids(session: Session, actor_id: uuid.UUID) -> frozenset[uuid.UUID
     return frozenset(session.scalars(query))
 
 
-def require_role(session: Session, actor: LocalActor, role_id: uuid.UUID, role_name: str) -> None:
+def require_role(session: Session, actor: ActorFacts, role_id: uuid.UUID, role_name: str) -> None:
     """Raise NotAuthorizedError unless the actor holds the role."""
     query = select(ActorRoleAssignment.assignment_id).where(
         ActorRoleAssignment.actor_id == actor.actor_id, ActorRoleAssignment.role_id == role_id
@@ -202,7 +228,7 @@ def require_role(session: Session, actor: LocalActor, role_id: uuid.UUID, role_n
         )
 
 
-def require_holder(uow: UnitsOfWork, actor: LocalActor) -> None:
+def require_holder(uow: UnitsOfWork, actor: ActorFacts) -> None:
     """Raise NotAuthorizedError unless the actor holds the (ACTIVE) UOW."""
     if uow.held_by_actor_id != actor.actor_id or uow.status != UOWStatus.ACTIVE:
         holder = uow.held_by_actor_id or "nobody"

@@ -113,15 +113,14 @@ class Steps:
         uow: UnitsOfWork,
         actor_id: uuid.UUID,
         reasoning: str | None,
-    ) -> None:
-        """Complete the UOW at OMEGA, or route it through the role's policy to the next queue."""
+    ) -> dict[str, Any]:
+        """Complete the UOW at OMEGA, or route it by the role's policy; return its attributes."""
+        attrs = self.persistence.get_attributes(session, uow.uow_id)
         if role.role_type == RoleType.OMEGA:
             why = reasoning or f"completed by role {role.name!r}"
-            self.move(
-                session, txn, uow, Move(S.COMPLETED, actor_id, why, role.role_id, holder=None)
-            )
-            return
-        attrs = self.persistence.get_attributes(session, uow.uow_id)
+            done = Move(S.COMPLETED, actor_id, why, role.role_id, holder=None)
+            self.move(session, txn, uow, done)
+            return attrs
         policy = role.routing_policy
         spec = policy.spec if policy is not None else None
         decision = choose_exit(
@@ -141,6 +140,7 @@ class Steps:
         target = role.outbound_by_name[decision.next_interaction]
         move = Move(S.PENDING, actor_id, why, role.role_id, target, {"route": route}, None)
         self.move(session, txn, uow, move)
+        return attrs
 
     def to_epsilon(
         self,
@@ -215,9 +215,16 @@ class Steps:
             created_at=uow.created_at,
         )
 
-    def view(self, session: Session, compiled: CompiledWorkflow, uow: UnitsOfWork) -> UOWView:
-        """Return the UOW's current state with its attributes."""
-        attrs = self.persistence.get_attributes(session, uow.uow_id)
+    def view(
+        self,
+        session: Session,
+        compiled: CompiledWorkflow,
+        uow: UnitsOfWork,
+        attrs: dict[str, Any] | None = None,
+    ) -> UOWView:
+        """Return the UOW's current state with its attributes (read unless given)."""
+        if attrs is None:
+            attrs = self.persistence.get_attributes(session, uow.uow_id)
         iid = uow.current_interaction_id
         return q.make_view(uow, compiled.interaction_name(iid) if iid else None, attrs)
 
