@@ -274,11 +274,13 @@ class WorkflowEngine:
             self._steps.move(session, txn, uow, move)
             return self._steps.view(session, compiled, uow)
 
-    def sweep_zombies(self, now: datetime | None = None) -> SweepResult:
+    def sweep_zombies(
+        self, now: datetime | None = None, instance_id: uuid.UUID | None = None
+    ) -> SweepResult:
         """Reclaim ACTIVE UOWs whose heartbeat is stale: re-queue them, or declare them dead."""
         cutoff = (now or self.clock()) - timedelta(seconds=self.settings.zombie_threshold_s)
         with self._reads() as session, translated_errors():
-            candidates = q.stale_uow_ids(session, cutoff)
+            candidates = q.stale_uow_ids(session, cutoff, instance_id)
         requeued = dead = skipped = 0
         for uow_id in candidates:
             try:

@@ -260,8 +260,10 @@ def claim_next(
     return session.scalars(query).first()
 
 
-def stale_uow_ids(session: Session, cutoff: datetime) -> list[uuid.UUID]:
-    """Return ACTIVE UOWs whose last heartbeat is older than ``cutoff`` (or missing)."""
+def stale_uow_ids(
+    session: Session, cutoff: datetime, instance_id: uuid.UUID | None = None
+) -> list[uuid.UUID]:
+    """Return ACTIVE UOWs (of one instance if given) whose heartbeat is older than ``cutoff``."""
     query = (
         select(UnitsOfWork.uow_id)
         .where(
@@ -270,6 +272,8 @@ def stale_uow_ids(session: Session, cutoff: datetime) -> list[uuid.UUID]:
         )
         .order_by(UnitsOfWork.last_heartbeat_at)
     )
+    if instance_id is not None:
+        query = query.where(UnitsOfWork.instance_id == instance_id)
     return list(session.scalars(query))
 
 
