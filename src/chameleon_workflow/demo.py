@@ -130,23 +130,25 @@ def _register_cast(engine: WorkflowEngine, instance_id: uuid.UUID) -> _Cast:
 def _invoices(count: int, seed: int) -> list[dict[str, Any]]:
     """Generate invoices: mostly routine, some large, some malformed, a few over the limit."""
     rng = random.Random(seed)  # noqa: S311 - a repeatable simulation, not a secret
-    out = []
-    for n in range(count):
-        draw = rng.random()
-        invoice: dict[str, Any] = {"invoice_id": f"INV-{n + 1:06d}", "vendor": rng.choice(_VENDORS)}
-        if draw < 0.08:
-            invoice["amount"] = f"{rng.uniform(50, 9_000):,.2f}"  # text: the router's error case
-        elif draw < 0.28:
-            invoice["amount"] = rng.randint(REVIEW_LIMIT + 1, 90_000)
-        elif draw < 0.32:
-            invoice["amount"] = rng.randint(1_500_000, 3_000_000)  # CERBERUS refuses these
-        else:
-            invoice["amount"] = round(rng.uniform(10, REVIEW_LIMIT), 2)
-        # A quarter of the invoices that reach review arrive without a purchase order.
-        if draw >= 0.32 or rng.random() >= 0.25:
-            invoice["po_number"] = f"PO-{rng.randint(10_000, 99_999)}"
-        out.append(invoice)
-    return out
+    # The first few cover every path, so even a tiny run shows each of them.
+    draws = [0.0, 0.1, 0.3, 0.2]
+    return [_invoice(n, draws[n] if n < len(draws) else rng.random(), rng) for n in range(count)]
+
+
+def _invoice(n: int, draw: float, rng: random.Random) -> dict[str, Any]:
+    invoice: dict[str, Any] = {"invoice_id": f"INV-{n + 1:06d}", "vendor": rng.choice(_VENDORS)}
+    if draw < 0.08:
+        invoice["amount"] = f"{rng.uniform(50, 9_000):,.2f}"  # text: the router's error case
+    elif draw < 0.28:
+        invoice["amount"] = rng.randint(REVIEW_LIMIT + 1, 90_000)
+    elif draw < 0.32:
+        invoice["amount"] = rng.randint(1_500_000, 3_000_000)  # CERBERUS refuses these
+    else:
+        invoice["amount"] = round(rng.uniform(10, REVIEW_LIMIT), 2)
+    # About a quarter of the large invoices arrive without a purchase order.
+    if n != 1 and (draw >= 0.32 or n < 4 or rng.random() >= 0.25):
+        invoice["po_number"] = f"PO-{rng.randint(10_000, 99_999)}"
+    return invoice
 
 
 _VENDORS = ("Acme Corp", "Globex", "Initech", "Umbrella", "Stark Industries", "Wayne Enterprises")
