@@ -213,7 +213,7 @@ router = APIRouter()
 # ---------------------------------------------------------------------------- admin
 
 
-@router.post("/instances", status_code=201, tags=["admin"], responses=E(401, 403, 409, 422))
+@router.post("/instances", status_code=201, tags=["admin"], responses=E(400, 401, 403, 409, 422))
 def create_instance(body: s.InstanceCreate, svc: Svc, _: Admin) -> s.Created:
     """Create an instance (an isolation container)."""
     return s.Created(id=svc.engine.create_instance(body.name, body.description))
@@ -241,7 +241,7 @@ def import_workflow(
     return s.Created(id=svc.engine.import_workflow(form.instance, form.yaml + "\n"))
 
 
-@router.post("/actors", status_code=201, tags=["admin"], responses=E(401, 403, 404, 409, 422))
+@router.post("/actors", status_code=201, tags=["admin"], responses=E(400, 401, 403, 404, 409, 422))
 def register_actor(body: s.ActorCreate, svc: Svc, _: Admin) -> s.ActorCreated:
     """Register an actor; its bearer token is in this response only."""
     actor_id = svc.engine.register_actor(
@@ -259,7 +259,10 @@ def rotate_token(actor_id: uuid.UUID, svc: Svc, _: Admin) -> s.ActorCreated:
 
 
 @router.post(
-    "/actors/{actor_id}/roles", status_code=201, tags=["admin"], responses=E(401, 403, 404, 422)
+    "/actors/{actor_id}/roles",
+    status_code=201,
+    tags=["admin"],
+    responses=E(400, 401, 403, 404, 422),
 )
 def assign_role(actor_id: uuid.UUID, body: s.RoleAssign, svc: Svc, _: Admin) -> s.RoleAssigned:
     """Give an actor a role (name or id) of its instance."""
@@ -274,7 +277,7 @@ def assign_role(actor_id: uuid.UUID, body: s.RoleAssign, svc: Svc, _: Admin) -> 
     "/instances/{instance_id}/uows",
     status_code=201,
     tags=["work"],
-    responses=E(401, 403, 404, 422),
+    responses=E(400, 401, 403, 404, 422),
 )
 def instantiate(instance_id: uuid.UUID, body: s.UOWCreate, svc: Svc, caller: Caller) -> s.Created:
     """Start a root UOW of a workflow (admin, or an actor of the instance)."""
@@ -297,13 +300,13 @@ def checkout(role: str, svc: Svc, actor_id: ActorId) -> s.UOW | Response:
     return Response(status_code=204) if view is None else s.UOW.of(view)
 
 
-@router.post("/uows/{uow_id}/submit", tags=["work"], responses=E(401, 403, 404, 409, 422))
+@router.post("/uows/{uow_id}/submit", tags=["work"], responses=E(400, 401, 403, 404, 409, 422))
 def submit(uow_id: uuid.UUID, body: s.Submit, svc: Svc, actor_id: ActorId) -> s.UOW:
     """Finish the caller's step on a UOW it holds and route it onwards."""
     return s.UOW.of(svc.engine.submit(actor_id, uow_id, body.attributes, body.reasoning))
 
 
-@router.post("/uows/{uow_id}/fail", tags=["work"], responses=E(401, 403, 404, 409, 422))
+@router.post("/uows/{uow_id}/fail", tags=["work"], responses=E(400, 401, 403, 404, 409, 422))
 def fail(uow_id: uuid.UUID, body: s.Fail, svc: Svc, actor_id: ActorId) -> s.UOW:
     """Report a UOW the caller holds as failed (it goes to remediation)."""
     return s.UOW.of(svc.engine.fail(actor_id, uow_id, body.reason))
