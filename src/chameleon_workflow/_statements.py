@@ -10,20 +10,26 @@ ORM to keep the two in step).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Protocol
 
 import orjson
-from psycopg.types.json import Jsonb
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection
 
 from .errors import ConcurrencyError
 from .hashing import format_timestamp
 from .ledger import LedgerRecord
 
+#: (key, version, raw value, is_deleted) of the latest version of each attribute.
+AttributeRow = tuple[str, int, Any, Any]
+#: (uow_id, expected version, new column values) of a compare-and-set.
+Cas = tuple[uuid.UUID, int, dict[str, Any]]
+
 _SNAPSHOT = """
-SELECT u.version, u.content_hash, a.key, a.version, a.value, a.is_deleted
+SELECT u.version, u.content_hash, a.key, a.version, {value}, a.is_deleted
 FROM units_of_work u
 LEFT JOIN uow_attributes a ON a.uow_id = u.uow_id AND NOT EXISTS (
     SELECT 1 FROM uow_attributes n
@@ -73,46 +79,64 @@ _ATTRIBUTE_COLUMNS = (
     "reasoning",
     "created_at",
 )
-_JSON_HISTORY = {"transition_metadata", "changes"}
-_UUID_HISTORY = {
-    "history_id",
-    "instance_id",
-    "uow_id",
-    "previous_interaction_id",
-    "new_interaction_id",
-    "actor_id",
-}
+_UUID_COLUMNS = frozenset(
+    {
+        "history_id",
+        "instance_id",
+        "uow_id",
+        "previous_interaction_id",
+        "new_interaction_id",
+        "actor_id",
+        "current_interaction_id",
+        "held_by_actor_id",
+    }
+)
+_TIME_COLUMNS = frozenset({"last_heartbeat_at", "updated_at", "transition_timestamp", "created_at"})
+_JSON_COLUMNS = frozenset({"transition_metadata", "changes", "value"})
+#: The record's fields in history column order (the chain hash is appended last).
+_record_values = attrgetter(*_HISTORY_COLUMNS[:-1])
 
 
-def _set(columns: Sequence[str], p: str) -> str:
-    return ", ".join(f"{c} = {p}" for c in columns)
+def _placeholders(columns: Sequence[str], p: str, casts: dict[str, str]) -> list[str]:
+    return [f"{p}{casts.get(c, '')}" for c in columns]
 
 
-def _cas_sql(columns: Sequence[str], p: str) -> str:
-    return f"UPDATE units_of_work SET {_set(columns, p)} WHERE uow_id = {p} AND version = {p}"
+def _cas_sql(columns: Sequence[str], p: str, casts: dict[str, str]) -> str:
+    pairs = ", ".join(
+        f"{c} = {v}" for c, v in zip(columns, _placeholders(columns, p, casts), strict=True)
+    )
+    return f"UPDATE units_of_work SET {pairs} WHERE uow_id = {p} AND version = {p}"
 
 
-def _insert_sql(table: str, columns: Sequence[str], p: str) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([p] * len(columns))})"
+def _values_sql(columns: Sequence[str], p: str, casts: dict[str, str]) -> str:
+    return ", ".join(_placeholders(columns, p, casts))
 
 
 class LedgerSQL(Protocol):
     """What the persistence service needs from a back end."""
 
+    history_sql: str
+
+    def history_params(self, record: LedgerRecord, chain: str, now: datetime) -> list[Any]:
+        """Return the history INSERT's parameters for a record and its link."""
+
     def snapshot(self, conn: Connection, uow_id: uuid.UUID) -> list[tuple[Any, ...]]:
-        """Return (version, content_hash, key, key_version, value, is_deleted) rows."""
+        """Return (version, content_hash, key, key_version, raw value, is_deleted) rows."""
+
+    def decode(self, value: Any) -> Any:
+        """Turn a raw attribute value from ``snapshot`` into its JSON value."""
 
     def append(
         self,
         conn: Connection,
-        cas: tuple[uuid.UUID, int, dict[str, Any]],
+        cas: Cas,
         record: LedgerRecord,
         chain: str,
         attribute_rows: list[dict[str, Any]],
     ) -> None:
         """Compare-and-set the UOW row, append the history row and attribute versions."""
 
-    def touch(self, conn: Connection, cas: tuple[uuid.UUID, int, dict[str, Any]]) -> None:
+    def touch(self, conn: Connection, cas: Cas) -> None:
         """Compare-and-set the UOW row's holder/retry/heartbeat without history."""
 
     def insert_attributes(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -128,68 +152,94 @@ def _lost(uow_id: object) -> ConcurrencyError:
     return ConcurrencyError(f"UOW {uow_id} was changed by another writer; reload it and retry")
 
 
+def _json_text(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 class _Base:
     """Shared shaping of values; subclasses say how each type travels to the driver."""
 
     placeholder = "?"
+    #: SQL casts per column (PostgreSQL: text parameters typed by the statement).
+    casts: dict[str, str] = {}  # noqa: RUF012 - class-level constant, never mutated
 
     def __init__(self) -> None:
-        p = self.placeholder
-        self.snapshot_sql = _SNAPSHOT.format(p=p)
-        self.update_sql = _cas_sql(_UPDATE_COLUMNS, p)
-        self.touch_sql = _cas_sql(_TOUCH_COLUMNS, p)
-        self.history_sql = _insert_sql("uow_history", _HISTORY_COLUMNS, p)
-        self.attribute_sql = _insert_sql("uow_attributes", _ATTRIBUTE_COLUMNS, p)
+        p, casts = self.placeholder, self.casts
+        self.snapshot_sql = _SNAPSHOT.format(p=p, value=self.value_column)
+        self.update_sql = _cas_sql(_UPDATE_COLUMNS, p, casts)
+        self.touch_sql = _cas_sql(_TOUCH_COLUMNS, p, casts)
+        self.history_sql = (
+            f"INSERT INTO uow_history ({', '.join(_HISTORY_COLUMNS)}) "
+            f"VALUES ({_values_sql(_HISTORY_COLUMNS, p, casts)})"
+        )
+        self.attribute_sql = (
+            f"INSERT INTO uow_attributes ({', '.join(_ATTRIBUTE_COLUMNS)}) "
+            f"VALUES ({_values_sql(_ATTRIBUTE_COLUMNS, p, casts)})"
+        )
+        self._update_shapes = [self._shape(c) for c in _UPDATE_COLUMNS]
+        self._touch_shapes = [self._shape(c) for c in _TOUCH_COLUMNS]
+
+    value_column = "a.value"
+
+    def _shape(self, column: str) -> Callable[[Any], Any]:
+        if column in _UUID_COLUMNS:
+            return self.as_uuid
+        if column in _TIME_COLUMNS:
+            return self.as_time
+        if column == "status":
+            return str
+        return _same
 
     def as_uuid(self, value: uuid.UUID | str | None) -> Any:
         """Shape a UUID for the driver."""
-        raise NotImplementedError
+        return None if value is None else str(value)
 
     def as_time(self, value: datetime | None) -> Any:
         """Shape a timestamp for the driver."""
-        raise NotImplementedError
+        return value
 
     def as_json(self, value: Any) -> Any:
         """Shape a JSON document for the driver (None is SQL NULL)."""
-        raise NotImplementedError
+        return _json_text(value)
+
+    def decode(self, value: Any) -> Any:
+        """Turn a raw attribute value into its JSON value (text is JSON text)."""
+        return orjson.loads(value) if isinstance(value, str) else value
 
     def _update_params(
-        self, columns: Sequence[str], cas: tuple[uuid.UUID, int, dict[str, Any]]
+        self, columns: Sequence[str], shapes: list[Callable[[Any], Any]], cas: Cas
     ) -> list[Any]:
         uow_id, version, values = cas
-        out: list[Any] = []
-        for column in columns:
-            value = values[column]
-            if column in ("current_interaction_id", "held_by_actor_id"):
-                value = self.as_uuid(value)
-            elif column in ("last_heartbeat_at", "updated_at"):
-                value = self.as_time(value)
-            elif column == "status":
-                value = str(value)
-            out.append(value)
-        out += [self.as_uuid(uow_id), version]
+        out = [shape(values[c]) for c, shape in zip(columns, shapes, strict=True)]
+        out += [uow_id if self.native_uuid else str(uow_id), version]
         return out
 
-    def _history_params(self, record: LedgerRecord, chain: str, now: datetime) -> list[Any]:
-        fields = record.hash_input()
-        out: list[Any] = []
-        for column in _HISTORY_COLUMNS[:-1]:
-            value = fields[column]
-            if column in _UUID_HISTORY:
-                value = self.as_uuid(value)
-            elif column in _JSON_HISTORY:
-                value = self.as_json(value)
-            elif column == "transition_timestamp":
-                value = self.as_time(now)
-            out.append(value)
+    native_uuid = False
+
+    def history_params(self, record: LedgerRecord, chain: str, now: datetime) -> list[Any]:
+        """Return the history INSERT's parameters for a record and its link."""
+        # Ids are already canonical text in the record; both back ends take text (PostgreSQL
+        # casts it in the statement), which skips a UUID parse per id.
+        out = list(_record_values(record))
+        out[12] = self.stamp(record, now)
+        out[14] = self.as_json(out[14])
+        out[15] = self.as_json(out[15])
         out.append(chain)
         return out
+
+    def stamp(self, record: LedgerRecord, now: datetime) -> Any:
+        """Return the transition time as the driver takes it."""
+        return now
 
     def insert_history(
         self, conn: Connection, record: LedgerRecord, chain: str, now: datetime
     ) -> None:
         """Insert a history row with no compare-and-set (a UOW's first row)."""
-        _driver(conn).execute(self.history_sql, self._history_params(record, chain, now))
+        _driver(conn).execute(self.history_sql, self.history_params(record, chain, now))
 
     def _attribute_params(self, row: dict[str, Any]) -> tuple[Any, ...]:
         return (
@@ -210,31 +260,22 @@ class SQLiteSQL(_Base):
 
     placeholder = "?"
 
-    def as_uuid(self, value: uuid.UUID | str | None) -> Any:
-        """Store the canonical hyphenated text."""
-        return None if value is None else str(value)
-
     def as_time(self, value: datetime | None) -> Any:
         """Store the canonical fixed-width UTC text."""
         return None if value is None else format_timestamp(value)
 
-    def as_json(self, value: Any) -> Any:
-        """Store JSON text."""
-        return None if value is None else orjson.dumps(value).decode()
+    def stamp(self, record: LedgerRecord, now: datetime) -> Any:
+        """Reuse the record's canonical text: it is exactly what SQLite stores."""
+        return record.transition_timestamp
 
     def snapshot(self, conn: Connection, uow_id: uuid.UUID) -> list[tuple[Any, ...]]:
-        """Read the UOW's version, hash and latest attribute versions."""
-        raw = _driver(conn)
-        rows = raw.execute(self.snapshot_sql, (str(uow_id),)).fetchall()
-        return [
-            (v, h, k, kv, orjson.loads(val) if isinstance(val, str) else val, bool(d))
-            for v, h, k, kv, val, d in rows
-        ]
+        """Read the UOW's version, hash and latest attribute versions (values undecoded)."""
+        return _driver(conn).execute(self.snapshot_sql, (str(uow_id),)).fetchall()  # type: ignore[no-any-return]
 
     def append(
         self,
         conn: Connection,
-        cas: tuple[uuid.UUID, int, dict[str, Any]],
+        cas: Cas,
         record: LedgerRecord,
         chain: str,
         attribute_rows: list[dict[str, Any]],
@@ -253,21 +294,22 @@ class SQLiteSQL(_Base):
     def _write(
         self,
         raw: Any,
-        cas: tuple[uuid.UUID, int, dict[str, Any]],
+        cas: Cas,
         record: LedgerRecord,
         chain: str,
         attribute_rows: list[dict[str, Any]],
     ) -> None:
-        if raw.execute(self.update_sql, self._update_params(_UPDATE_COLUMNS, cas)).rowcount != 1:
+        params = self._update_params(_UPDATE_COLUMNS, self._update_shapes, cas)
+        if raw.execute(self.update_sql, params).rowcount != 1:
             raise _lost(cas[0])
-        raw.execute(self.history_sql, self._history_params(record, chain, cas[2]["updated_at"]))
+        raw.execute(self.history_sql, self.history_params(record, chain, cas[2]["updated_at"]))
         if attribute_rows:
             raw.executemany(self.attribute_sql, map(self._attribute_params, attribute_rows))
 
-    def touch(self, conn: Connection, cas: tuple[uuid.UUID, int, dict[str, Any]]) -> None:
+    def touch(self, conn: Connection, cas: Cas) -> None:
         """Compare-and-set the liveness columns."""
-        raw = _driver(conn)
-        if raw.execute(self.touch_sql, self._update_params(_TOUCH_COLUMNS, cas)).rowcount != 1:
+        params = self._update_params(_TOUCH_COLUMNS, self._touch_shapes, cas)
+        if _driver(conn).execute(self.touch_sql, params).rowcount != 1:
             raise _lost(cas[0])
 
     def insert_attributes(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -275,15 +317,22 @@ class SQLiteSQL(_Base):
         _driver(conn).executemany(self.attribute_sql, map(self._attribute_params, rows))
 
 
+_PG_CASTS = dict.fromkeys(_UUID_COLUMNS, "::uuid") | dict.fromkeys(_JSON_COLUMNS, "::jsonb")
+
+
 class PostgresSQL(_Base):
-    """psycopg 3: native uuid/timestamptz/jsonb; compare-and-set and append in one statement."""
+    """psycopg 3: compare-and-set and append in one statement; reads pipelined with BEGIN."""
 
     placeholder = "%s"
+    casts = _PG_CASTS
+    native_uuid = True
+    # Read jsonb as its text and decode with orjson: faster than psycopg's json loader, and
+    # the text is what the drift-check memo keys on.
+    value_column = "a.value::text"
 
     def __init__(self) -> None:
         super().__init__()
-        p = self.placeholder
-        history_values = ", ".join([p] * len(_HISTORY_COLUMNS))
+        history_values = _values_sql(_HISTORY_COLUMNS, self.placeholder, self.casts)
         # One round trip: the history row is inserted only if the compare-and-set matched;
         # RETURNING says which happened.
         self.append_sql = (
@@ -293,55 +342,47 @@ class PostgresSQL(_Base):
         )
 
     def as_uuid(self, value: uuid.UUID | str | None) -> Any:
-        """Pass a UUID object (psycopg sends the native type)."""
-        if value is None or isinstance(value, uuid.UUID):
-            return value
-        return uuid.UUID(value)
-
-    def as_time(self, value: datetime | None) -> Any:
-        """Pass the aware datetime."""
+        """Pass UUID objects as they are (psycopg sends the native type), text as text."""
         return value
 
-    def as_json(self, value: Any) -> Any:
-        """Wrap as jsonb."""
-        return None if value is None else Jsonb(value, dumps=_orjson_text)
-
     def snapshot(self, conn: Connection, uow_id: uuid.UUID) -> list[tuple[Any, ...]]:
-        """Read the UOW's version, hash and latest attribute versions."""
-        return list(_driver(conn).execute(self.snapshot_sql, (uow_id,)).fetchall())
+        """Read the UOW's version, hash and latest attribute versions (values as JSON text)."""
+        raw = _driver(conn)
+        if raw.info.transaction_status != TransactionStatus.IDLE:
+            return raw.execute(self.snapshot_sql, (uow_id,)).fetchall()  # type: ignore[no-any-return]
+        # psycopg opens the transaction with a BEGIN of its own, one more round trip; in a
+        # pipeline BEGIN and this read travel together.
+        with raw.pipeline():
+            cursor = raw.execute(self.snapshot_sql, (uow_id,))
+        return cursor.fetchall()  # type: ignore[no-any-return]
 
     def append(
         self,
         conn: Connection,
-        cas: tuple[uuid.UUID, int, dict[str, Any]],
+        cas: Cas,
         record: LedgerRecord,
         chain: str,
         attribute_rows: list[dict[str, Any]],
     ) -> None:
         """Compare-and-set plus history in one statement, then the attribute rows."""
         raw = _driver(conn)
-        params = self._update_params(_UPDATE_COLUMNS, cas) + self._history_params(
-            record, chain, cas[2]["updated_at"]
-        )
+        params = self._update_params(_UPDATE_COLUMNS, self._update_shapes, cas)
+        params += self.history_params(record, chain, cas[2]["updated_at"])
         if raw.execute(self.append_sql, params).fetchone() is None:
             raise _lost(cas[0])
         if attribute_rows:
             self.insert_attributes(conn, attribute_rows)
 
-    def touch(self, conn: Connection, cas: tuple[uuid.UUID, int, dict[str, Any]]) -> None:
+    def touch(self, conn: Connection, cas: Cas) -> None:
         """Compare-and-set the liveness columns."""
-        cursor = _driver(conn).execute(self.touch_sql, self._update_params(_TOUCH_COLUMNS, cas))
-        if cursor.rowcount != 1:
+        params = self._update_params(_TOUCH_COLUMNS, self._touch_shapes, cas)
+        if _driver(conn).execute(self.touch_sql, params).rowcount != 1:
             raise _lost(cas[0])
 
     def insert_attributes(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         """Insert attribute versions with executemany (pipelined by psycopg)."""
         with _driver(conn).cursor() as cursor:
             cursor.executemany(self.attribute_sql, [self._attribute_params(r) for r in rows])
-
-
-def _orjson_text(value: Any) -> str:
-    return orjson.dumps(value).decode()
 
 
 def _driver(conn: Connection) -> Any:

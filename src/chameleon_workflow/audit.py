@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from .db import translated_errors
 from .hashing import GENESIS_HASH, content_hash
-from .ledger import LedgerRecord
+from .ledger import chain_link
 
 PAGE_SIZE = 2000
 
@@ -95,7 +96,7 @@ _SQLITE = {
         "history_sequence FROM units_of_work WHERE uow_id > ? {scope} ORDER BY uow_id LIMIT ?"
     ),
     "history": (
-        "SELECT uow_id, sequence, history_id, instance_id, event_type, previous_status, "
+        "SELECT history_id, instance_id, uow_id, sequence, event_type, previous_status, "
         "new_status, previous_state_hash, new_state_hash, previous_interaction_id, "
         "new_interaction_id, actor_id, transition_timestamp, reasoning, transition_metadata, "
         "changes, chain_hash FROM uow_history WHERE uow_id >= ? AND uow_id <= ? {scope} "
@@ -116,7 +117,7 @@ _POSTGRES = {
         "ORDER BY uow_id LIMIT %s"
     ),
     "history": (
-        "SELECT uow_id::text, sequence, history_id::text, instance_id::text, event_type, "
+        "SELECT history_id::text, instance_id::text, uow_id::text, sequence, event_type, "
         "previous_status, new_status, previous_state_hash, new_state_hash, "
         "previous_interaction_id::text, new_interaction_id::text, actor_id::text, "
         f"{_PG_TS}, reasoning, transition_metadata::text, changes::text, chain_hash "
@@ -200,14 +201,14 @@ def verify(
     )
 
 
-def _grouped(rows: Iterable[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
-    return {k: list(g) for k, g in itertools.groupby(rows, key=lambda r: r[0])}
+def _grouped(rows: Iterable[tuple[Any, ...]], column: int) -> dict[str, list[tuple[Any, ...]]]:
+    return {k: list(g) for k, g in itertools.groupby(rows, key=itemgetter(column))}
 
 
 def _verify_page(reader: _Reader, page: list[tuple[Any, ...]], tally: _Tally) -> None:
     first, last = page[0][0], page[-1][0]
-    history = _grouped(reader.rows("history", first, last))
-    attributes = _grouped(reader.rows("attributes", first, last))
+    history = _grouped(reader.rows("history", first, last), _UOW)
+    attributes = _grouped(reader.rows("attributes", first, last), 0)
     for uow in page:
         tally.uows += 1
         rows = history.get(uow[0], [])
@@ -246,25 +247,20 @@ def _check_attributes(uow: tuple[Any, ...], rows: list[tuple[Any, ...]], tally: 
         )
 
 
-def _record(row: tuple[Any, ...]) -> LedgerRecord:
-    return LedgerRecord(
-        history_id=row[2],
-        instance_id=row[3],
-        uow_id=row[0],
-        sequence=row[1],
-        event_type=row[4],
-        previous_status=row[5],
-        new_status=row[6],
-        previous_state_hash=row[7],
-        new_state_hash=row[8],
-        previous_interaction_id=row[9],
-        new_interaction_id=row[10],
-        actor_id=row[11],
-        transition_timestamp=row[12],
-        reasoning=row[13],
-        transition_metadata=None if row[14] is None else _json(row[14]),
-        changes=None if row[15] is None else _json(row[15]),
+# Positions in a history row: LedgerRecord's fields in order, then the stored chain hash.
+_UOW, _SEQ, _PREV_STATUS, _NEW_STATUS, _PREV_HASH, _NEW_HASH = 2, 3, 5, 6, 7, 8
+_PREV_INTER, _NEW_INTER, _META, _CHANGES, _CHAIN = 9, 10, 14, 15, 16
+
+
+def _link(previous: str, row: tuple[Any, ...]) -> str:
+    """Recompute a stored row's chain hash (JSON columns decoded first)."""
+    meta, changes = row[_META], row[_CHANGES]
+    values = (
+        *row[:_META],
+        None if meta is None else _json(meta),
+        None if changes is None else _json(changes),
     )
+    return chain_link(previous, values)
 
 
 def _check_chain(uow_id: str, rows: list[tuple[Any, ...]], tally: _Tally) -> tuple[Any, ...] | None:
@@ -272,10 +268,10 @@ def _check_chain(uow_id: str, rows: list[tuple[Any, ...]], tally: _Tally) -> tup
     previous: tuple[Any, ...] | None = None
     expected = 1
     for row in rows:
-        sequence = row[1]
+        sequence = row[_SEQ]
         if sequence != expected:
             tally.add(FindingKind.SEQUENCE_GAP, uow_id, sequence, f"expected sequence {expected}")
-        if _record(row).link(previous_link) != row[16]:
+        if _link(previous_link, row) != row[_CHAIN]:
             tally.add(
                 FindingKind.CHAIN_BROKEN,
                 uow_id,
@@ -308,13 +304,13 @@ def _check_head(uow: tuple[Any, ...], last: tuple[Any, ...] | None, tally: _Tall
         "current_interaction_id": (interaction, last[10]),
         "content_hash": (state_hash, last[8]),
         "chain_head": (head, last[16]),
-        "history_sequence": (sequence, last[1]),
+        "history_sequence": (sequence, last[_SEQ]),
     }
     for column, (stored, recorded) in expected.items():
         if stored != recorded:
             tally.add(
                 FindingKind.HEAD_MISMATCH,
                 uow_id,
-                last[1],
+                last[_SEQ],
                 f"UOW {column} is {stored!r} but its last history row records {recorded!r}",
             )

@@ -28,6 +28,7 @@ MAX_DEPTH = 64
 
 _ORJSON_OPTS = orjson.OPT_SORT_KEYS
 _KEY_ORDER_LIMIT = "\ue000"
+_PADDED_YEARS = 1000
 
 
 def es_number(value: float) -> str:
@@ -62,8 +63,25 @@ def es_number(value: float) -> str:
     return sign + body
 
 
+class _Refused(Exception):  # noqa: N818 - internal signal, never escapes this module
+    """A value is not JSON; carries the reason and the path, built while unwinding."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.steps: list[str] = []
+
+    def error(self, root: str) -> InvalidValueError:
+        """Return the public error naming the full path of the refused part."""
+        return InvalidValueError(f"{root}{''.join(reversed(self.steps))}: {self.reason}")
+
+
 class _Walk:
-    """Validate a value and prepare it for orjson in one pass."""
+    """Validate a value and prepare it for orjson in one pass.
+
+    Paths are only built when something is refused (while the exception unwinds): on the
+    hot path formatting a path per element cost more than the rest of the walk.
+    """
 
     __slots__ = ("needs_reference", "plain")
 
@@ -71,70 +89,89 @@ class _Walk:
         self.needs_reference = False
         self.plain = plain  # keep floats as floats (for the reference serializer)
 
-    def visit(self, value: Any, path: str, depth: int) -> Any:  # noqa: PLR0911 - one per type
+    def visit(self, value: Any, depth: int) -> Any:  # noqa: PLR0911 - one per type
         kind = type(value)
         if kind is str or value is None or kind is bool:
             return value
         if kind is int:
             if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
                 return value
-            raise InvalidValueError(
-                f"{path}: integer {value} is outside ±(2**53-1), "
-                "the range JSON numbers hold exactly"
+            raise _Refused(
+                f"integer {value} is outside ±(2**53-1), the range JSON numbers hold exactly"
             )
         if kind is float:
             if not math.isfinite(value):
-                raise InvalidValueError(f"{path}: {value!r} is not a JSON number")
+                raise _Refused(f"{value!r} is not a JSON number")
             if self.plain:
                 return value
             return orjson.Fragment(es_number(value).encode("ascii"))
         if depth >= MAX_DEPTH:
-            raise InvalidValueError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+            raise _Refused(f"nested deeper than {MAX_DEPTH} levels")
         if kind is dict:
-            return self._visit_dict(value, path, depth)
+            return self._visit_dict(value, depth)
         if kind is list:
-            return [self.visit(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
-        return self._visit_subclass(value, path, depth)
+            return self._visit_list(value, depth)
+        return self._visit_subclass(value, depth)
 
-    def _visit_dict(self, value: dict[Any, Any], path: str, depth: int) -> dict[str, Any]:
+    def _visit_list(self, items: list[Any], depth: int) -> list[Any]:
+        out: list[Any] = []
+        append = out.append
+        try:
+            for item in items:
+                append(self.visit(item, depth + 1))
+        except _Refused as exc:
+            exc.steps.append(f"[{len(out)}]")  # the items before it were accepted
+            raise
+        return out
+
+    def _visit_dict(self, value: dict[Any, Any], depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, item in value.items():
             if type(key) is not str:
                 if not isinstance(key, str):
-                    raise InvalidValueError(
-                        f"{path}: key {key!r} is a {type(key).__name__}; JSON keys are strings"
-                    )
+                    raise _Refused(f"key {key!r} is a {type(key).__name__}; JSON keys are strings")
                 key = str.__str__(key)  # noqa: PLW2901 - normalise str subclasses (enums)
             if key and max(key) >= _KEY_ORDER_LIMIT:
                 self.needs_reference = True
-            out[key] = self.visit(item, f"{path}.{key}", depth + 1)
+            try:
+                out[key] = self.visit(item, depth + 1)
+            except _Refused as exc:
+                exc.steps.append(f".{key}")
+                raise
         return out
 
-    def _visit_subclass(self, value: Any, path: str, depth: int) -> Any:
+    def _visit_subclass(self, value: Any, depth: int) -> Any:
         if isinstance(value, str):
             return str.__str__(value)
         if isinstance(value, int) and not isinstance(value, bool):
-            return self.visit(int(value), path, depth)
+            return self.visit(int(value), depth)
         if isinstance(value, dict):
-            return self._visit_dict(dict(value), path, depth)
-        raise InvalidValueError(
-            f"{path}: {type(value).__name__} value {value!r:.60} is not JSON "
+            return self._visit_dict(dict(value), depth)
+        raise _Refused(
+            f"{type(value).__name__} value {value!r:.60} is not JSON "
             "(allowed: dict with string keys, list, str, int, finite float, bool, None)"
         )
+
+    def prepare(self, value: Any, path: str, depth: int = 0) -> Any:
+        """Return ``value`` ready for orjson, or raise InvalidValueError naming the bad part."""
+        try:
+            return self.visit(value, depth)
+        except _Refused as exc:
+            raise exc.error(path) from None
 
 
 def validate_json(value: Any, path: str = "value") -> None:
     """Raise InvalidValueError naming the first part of ``value`` that is not JSON."""
-    _Walk().visit(value, path, 0)
+    _Walk().prepare(value, path)
 
 
 def canonical_json(value: Any, path: str = "value") -> bytes:
     """Return the RFC 8785 canonical UTF-8 form of ``value``; refuse anything not JSON."""
     walk = _Walk()
-    prepared = walk.visit(value, path, 0)
+    prepared = walk.prepare(value, path)
     try:
         if walk.needs_reference:
-            return bytes(rfc8785.dumps(_Walk(plain=True).visit(value, path, 0)))
+            return bytes(rfc8785.dumps(_Walk(plain=True).prepare(value, path)))
         return orjson.dumps(prepared, option=_ORJSON_OPTS)
     except (orjson.JSONEncodeError, rfc8785.CanonicalizationError, UnicodeEncodeError) as exc:
         raise InvalidValueError(f"{path}: cannot be serialized as JSON: {exc}") from exc
@@ -152,7 +189,7 @@ def canonical_record(fields: Mapping[str, Any], nested: tuple[str, ...]) -> byte
     for key in nested:
         value = prepared[key]
         if value is not None:
-            prepared[key] = walk.visit(value, key, 1)
+            prepared[key] = walk.prepare(value, key, 1)
     if walk.needs_reference:
         return canonical_json(dict(fields), "record")
     try:
@@ -184,9 +221,15 @@ def chain_hash(previous: str | None, fields: Mapping[str, Any]) -> str:
 
 def format_timestamp(moment: datetime) -> str:
     """Render a moment as the canonical UTC text used in hashes: ``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
-    if moment.tzinfo is None:
-        raise InvalidValueError(f"timestamp {moment!r} has no time zone")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not UTC:
+        if moment.tzinfo is None:
+            raise InvalidValueError(f"timestamp {moment!r} has no time zone")
+        moment = moment.astimezone(UTC)
+    if moment.year < _PADDED_YEARS:
+        # strftime's %Y is not zero-padded below year 1000 here; keep its exact text.
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is C all the way and five times faster than strftime; "+00:00" -> "Z".
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:

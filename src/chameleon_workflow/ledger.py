@@ -14,7 +14,9 @@ values are JSON null.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import Any
 
 from .hashing import GENESIS_HASH, canonical_json, canonical_record
@@ -66,9 +68,23 @@ class LedgerRecord:
 
     def link(self, previous_chain_hash: str | None) -> str:
         """Return this row's chain hash given the previous row's (None for the first row)."""
-        prev = (previous_chain_hash or GENESIS_HASH).encode("ascii")
-        body = canonical_record(self.hash_input(), _NESTED)
-        return hashlib.sha256(prev + body).hexdigest()
+        return chain_link(previous_chain_hash, _record_values(self))
+
+
+#: The hashed fields, in LedgerRecord order (also the order ``chain_link`` takes them in).
+HASHED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(LedgerRecord))
+_record_values = attrgetter(*HASHED_FIELDS)
+
+
+def chain_link(previous_chain_hash: str | None, values: Sequence[Any]) -> str:
+    """Return the chain hash of a row given as its values in ``HASHED_FIELDS`` order.
+
+    The one definition behind ``LedgerRecord.link``; verification calls it straight on
+    database rows, skipping a record object per row.
+    """
+    prev = (previous_chain_hash or GENESIS_HASH).encode("ascii")
+    body = canonical_record(dict(zip(HASHED_FIELDS, values, strict=True)), _NESTED)
+    return hashlib.sha256(prev + body).hexdigest()
 
 
 def attribute_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ transaction); on SQLite the writes of one call run inside a SAVEPOINT.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -19,7 +20,6 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from . import _statements as stmts
 from . import audit
@@ -86,12 +86,27 @@ class UOWStateTransition:
 
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
-    """What the database holds for a UOW right now."""
+    """What the database holds for a UOW right now (attribute values still undecoded)."""
 
     version: int
     content_hash: str
-    attributes: dict[str, Any]
-    key_versions: dict[str, int]
+    rows: tuple[stmts.AttributeRow, ...]
+    sql: stmts.LedgerSQL
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """Return the current attributes, decoded."""
+        decode = self.sql.decode
+        return {key: decode(value) for key, _v, value, deleted in self.rows if not deleted}
+
+    @property
+    def key_versions(self) -> dict[str, int]:
+        """Return the latest version of every key, deleted ones included."""
+        return {key: version for key, version, _value, _deleted in self.rows}
+
+    def attributes_hash(self) -> str:
+        """Return the content hash of the stored attributes (memoized on their raw form)."""
+        return _hash_memo.get(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +128,35 @@ class _Change:
 
 def _text(value: uuid.UUID | None) -> str | None:
     return None if value is None else str(value)
+
+
+class _HashMemo:
+    """Memo of content_hash over raw attribute rows, keyed by a digest of those rows.
+
+    content_hash is a pure function of the rows as read, so a hit is exactly what a fresh
+    computation would return; the rows are still read from the database on every check,
+    so drift is still seen. Keying on a digest keeps memory flat whatever the payloads.
+    """
+
+    MAX_ENTRIES = 4096
+
+    def __init__(self) -> None:
+        self._known: dict[bytes, str] = {}
+
+    def get(self, snap: _Snapshot) -> str:
+        """Return content_hash of the snapshot's attributes."""
+        # repr tells 1 from 1.0, "1" from 1 and inf from None: equal digests, equal rows.
+        key = hashlib.sha256(repr(snap.rows).encode()).digest()
+        known = self._known.get(key)
+        if known is None:
+            known = content_hash(snap.attributes)
+            if len(self._known) >= self.MAX_ENTRIES:
+                self._known.clear()  # rare; a wholesale reset beats LRU bookkeeping per hit
+            self._known[key] = known
+        return known
+
+
+_hash_memo = _HashMemo()
 
 
 class UOWPersistenceService:
@@ -139,7 +183,7 @@ class UOWPersistenceService:
     def verify_state_hash(self, session: Session, uow: UnitsOfWork) -> bool:
         """Tell whether the stored content_hash still matches the stored attributes."""
         snap = self._snapshot(session, uow.uow_id)
-        return content_hash(snap.attributes) == snap.content_hash
+        return snap.attributes_hash() == snap.content_hash
 
     def verify_uow(self, session: Session, uow_id: uuid.UUID | str) -> VerificationReport:
         """Verify one UOW: attributes vs hash, its chain, sequences and head row."""
@@ -417,8 +461,9 @@ class UOWPersistenceService:
     def _snapshot(self, session: Session, uow_id: uuid.UUID) -> _Snapshot:
         with translated_errors():
             conn = session.connection()
-            rows = stmts.for_connection(conn).snapshot(conn, uow_id)
-        return _snapshot_from(rows, uow_id)
+            sql = stmts.for_connection(conn)
+            rows = sql.snapshot(conn, uow_id)
+        return _snapshot_from(rows, uow_id, sql)
 
     def _checked_snapshot(self, session: Session, uow: UnitsOfWork) -> _Snapshot:
         snap = self._snapshot(session, uow.uow_id)
@@ -427,7 +472,7 @@ class UOWPersistenceService:
                 f"UOW {uow.uow_id} was changed by another writer (stored version "
                 f"{snap.version}, this copy has {uow.version}); reload it and retry"
             )
-        actual = content_hash(snap.attributes)
+        actual = snap.attributes_hash()
         if actual != snap.content_hash:
             recorded = self.record_breach(session, uow.uow_id, actual)
             raise StateDriftError(uow.uow_id, snap.content_hash, actual, recorded=recorded)
@@ -492,24 +537,26 @@ class UOWPersistenceService:
         _sync(uow, values)
 
 
-def _snapshot_from(rows: list[tuple[Any, ...]], uow_id: uuid.UUID) -> _Snapshot:
+def _snapshot_from(
+    rows: list[tuple[Any, ...]], uow_id: uuid.UUID, sql: stmts.LedgerSQL
+) -> _Snapshot:
     if not rows:
         raise NotFoundError(f"no unit of work with id {uow_id}")
-    attributes: dict[str, Any] = {}
-    key_versions: dict[str, int] = {}
-    for _version, _hash, key, key_version, value, deleted in rows:
-        if key is None:
-            continue
-        key_versions[key] = key_version
-        if not deleted:
-            attributes[key] = value
-    return _Snapshot(rows[0][0], rows[0][1], attributes, key_versions)
+    first = rows[0]
+    if first[2] is None:  # the LEFT JOIN found no attribute
+        return _Snapshot(first[0], first[1], (), sql)
+    # Sorted by key so that the memo digest does not depend on the database's row order.
+    attributes = sorted((key, kv, value, bool(d)) for _v, _h, key, kv, value, d in rows)
+    return _Snapshot(first[0], first[1], tuple(attributes), sql)
 
 
 def _sync(uow: UnitsOfWork, values: Mapping[str, Any]) -> None:
     """Mirror written columns on the ORM object without marking it dirty."""
-    for key, value in values.items():
-        set_committed_value(uow, key, value)
+    # What set_committed_value does per attribute, done once for all of them: the
+    # per-attribute route costs more than the rest of the save's Python work.
+    state = sa_inspect(uow)
+    state.dict.update(values)
+    state._commit(state.dict, values.keys())
 
 
 def _attribute_row(

@@ -1,5 +1,8 @@
 """Non-blocking telemetry: a bounded in-memory buffer bulk-written to ``interaction_logs``.
 
+The row shaping and bulk writers live in ``telemetry_writers``, the background flusher in
+``flusher``; every public name stays importable from here.
+
 Producers call ``record`` (a lock-free admission check and a deque append). One flusher
 at a time copies the oldest entries, writes them through the session's own connection
 with the driver's fastest bulk path (binary COPY on PostgreSQL, ``executemany`` on
@@ -9,46 +12,58 @@ SQLite), commits, and only then removes them, so a failed write loses nothing.
 from __future__ import annotations
 
 import itertools
-import logging
 import sqlite3
 import threading
 import time
-import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import psycopg
-from psycopg.types.json import set_json_dumps
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from .config import load_settings
 from .db import translate_error
 from .errors import InvalidValueError
+from .flusher import TelemetryFlusher
 from .hashing import format_timestamp
 from .models import LogType
+from .telemetry_writers import (
+    IdLike,
+    copy_postgres,
+    insert_sqlite,
+    postgres_rows,
+    render_json,
+    sqlite_rows,
+    write_entries,
+)
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "IdLike",
+    "RowWriter",
+    "ShadowLoggerTelemetryAdapter",
+    "TelemetryBuffer",
+    "TelemetryEntry",
+    "TelemetryFlusher",
+    "copy_postgres",
+    "get_telemetry_buffer",
+    "insert_sqlite",
+    "postgres_rows",
+    "render_json",
+    "reset_telemetry_buffer",
+    "sqlite_rows",
+    "write_entries",
+]
 
-IdLike = uuid.UUID | str | None
 #: Writes entries through the session's connection; must not commit.
 RowWriter = Callable[[Session, Sequence["TelemetryEntry"]], None]
 
 _LOG_TYPES: dict[str, str] = {member.value: member.value for member in LogType}
 _now = datetime.now
-_COLUMNS = (
-    "log_id, instance_id, uow_id, actor_id, role_id, interaction_id, "
-    '"timestamp", log_type, event_details, error_metadata'
-)
-_PG_COPY = f"COPY interaction_logs ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-_PG_TYPES = ["uuid"] * 6 + ["timestamptz", "text", "jsonb", "jsonb"]
-_SQLITE_INSERT = f"INSERT INTO interaction_logs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_ID_FIELDS = ("instance_id", "uow_id", "actor_id", "role_id", "interaction_id")
 
 
 # Not frozen: a frozen dataclass pays object.__setattr__ per field and builds 3x slower,
@@ -79,158 +94,6 @@ class TelemetryEntry:
             self.timestamp = _now(UTC)
         elif self.timestamp.tzinfo is None:
             raise InvalidValueError(f"timestamp {self.timestamp!r} has no time zone")
-
-
-# --- rendering values so that a row never fails because of its content -----------------
-
-
-def _safe_repr(value: Any) -> str:
-    try:
-        return repr(value)[:1000]
-    except Exception:  # noqa: BLE001 - a broken __repr__ must not fail a log row
-        return f"<{type(value).__name__} with failing repr>"
-
-
-def _json_default(value: Any) -> Any:
-    return {"__unserializable__": type(value).__name__, "repr": _safe_repr(value)}
-
-
-def _strip_nul(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, dict):
-        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_strip_nul(v) for v in value]
-    return value
-
-
-def render_json(value: Any) -> bytes | None:
-    """Serialize a details document for storage; anything not JSON becomes a marker."""
-    if value is None:
-        return None
-    try:
-        data = orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
-    except (orjson.JSONEncodeError, TypeError, RecursionError):
-        data = orjson.dumps({"__unserializable__": type(value).__name__, "repr": _safe_repr(value)})
-    if b"\\u0000" in data:  # PostgreSQL jsonb refuses NUL; keep both back ends identical
-        data = orjson.dumps(_strip_nul(orjson.loads(data)))
-    return data
-
-
-def _as_uuid(value: IdLike) -> uuid.UUID | None:
-    if value is None or type(value) is uuid.UUID:
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
-
-
-def _note_bad_ids(entry: TelemetryEntry) -> Any:
-    """Return error metadata extended with ids that are not UUIDs (their columns stay NULL)."""
-    bad = {
-        name: _safe_repr(getattr(entry, name))
-        for name in _ID_FIELDS
-        if getattr(entry, name) is not None and _as_uuid(getattr(entry, name)) is None
-    }
-    meta = entry.error_metadata
-    if not bad:
-        return meta
-    return (
-        {**meta, "invalid_ids": bad}
-        if isinstance(meta, dict)
-        else {"original": meta, "invalid_ids": bad}
-    )
-
-
-def _id_converter(text: bool) -> tuple[Callable[[IdLike], Any], list[IdLike]]:
-    """Return a converter to driver form (each distinct id object once) and its bad ids."""
-    # Keyed by object identity: UUID hashing and equality are Python code and cost more than
-    # converting. Entries keep their ids alive for the whole batch, so an id() is never reused.
-    memo: dict[int, Any] = {id(None): None}
-    bad: list[IdLike] = []
-
-    def convert(value: IdLike) -> Any:
-        try:
-            return memo[id(value)]
-        except KeyError:
-            as_uuid = _as_uuid(value)
-            if as_uuid is None:
-                bad.append(value)
-            result = None if as_uuid is None else str(as_uuid) if text else as_uuid
-            memo[id(value)] = result
-            return result
-
-    return convert, bad
-
-
-def _rows(entries: Iterable[TelemetryEntry], text: bool) -> list[tuple[Any, ...]]:
-    """Convert entries to driver tuples: text UUIDs/time/JSON for SQLite, native for COPY."""
-    convert, bad = _id_converter(text)
-    rows = []
-    for e in entries:
-        ids = [
-            convert(i) for i in (e.instance_id, e.uow_id, e.actor_id, e.role_id, e.interaction_id)
-        ]
-        meta = _note_bad_ids(e) if bad else e.error_metadata
-        details, metadata = render_json(e.event_details), render_json(meta)
-        moment = _timestamp(e)
-        if text:
-            details_text, metadata_text = (
-                details and details.decode(),
-                metadata and metadata.decode(),
-            )
-            log_id, when = str(uuid.uuid4()), format_timestamp(moment)
-            rows.append((log_id, *ids, when, e.log_type, details_text, metadata_text))
-        else:
-            rows.append((uuid.uuid4(), *ids, moment, e.log_type, details, metadata))
-    return rows
-
-
-def _timestamp(entry: TelemetryEntry) -> datetime:
-    assert entry.timestamp is not None  # set by __post_init__
-    return entry.timestamp
-
-
-def sqlite_rows(entries: Iterable[TelemetryEntry]) -> list[tuple[Any, ...]]:
-    """Convert entries to the tuples SQLite stores (text UUIDs, canonical time, JSON text)."""
-    return _rows(entries, text=True)
-
-
-def postgres_rows(entries: Iterable[TelemetryEntry]) -> list[tuple[Any, ...]]:
-    """Convert entries to the tuples binary COPY sends (UUIDs, aware datetimes, JSON bytes)."""
-    return _rows(entries, text=False)
-
-
-def _passthrough(data: Any) -> Any:
-    return data
-
-
-def copy_postgres(raw: psycopg.Connection[Any], rows: Sequence[tuple[Any, ...]]) -> None:
-    """Send rows with binary COPY on an open psycopg connection (inside its transaction)."""
-    with raw.cursor() as cursor:
-        # JSON is serialized already; this cursor's adapters only prefix jsonb's version byte.
-        set_json_dumps(_passthrough, context=cursor)
-        with cursor.copy(_PG_COPY) as copy:
-            copy.set_types(_PG_TYPES)
-            for row in rows:
-                copy.write_row(row)
-
-
-def insert_sqlite(raw: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert rows with ``executemany`` on an open sqlite3 connection (inside its transaction)."""
-    raw.executemany(_SQLITE_INSERT, rows)
-
-
-def write_entries(session: Session, entries: Sequence[TelemetryEntry]) -> None:
-    """Write entries through the session's connection, inside its transaction, without commit."""
-    connection = session.connection()
-    raw: Any = connection.connection.driver_connection
-    if connection.dialect.name == "sqlite":
-        insert_sqlite(raw, sqlite_rows(entries))
-    else:
-        copy_postgres(raw, postgres_rows(entries))
 
 
 # --- the buffer ----------------------------------------------------------------------------
@@ -501,86 +364,3 @@ def reset_telemetry_buffer() -> None:
     global _singleton  # noqa: PLW0603 - see get_telemetry_buffer
     with _singleton_lock:
         _singleton = None
-
-
-class TelemetryFlusher:
-    """Background thread that flushes a buffer on an interval or when it fills past a size."""
-
-    def __init__(
-        self,
-        buffer: TelemetryBuffer,
-        session_factory: sessionmaker[Session],
-        interval_s: float,
-        size_trigger: int | None = None,
-        drain_deadline_s: float | None = None,
-    ) -> None:
-        self.buffer = buffer
-        self.session_factory = session_factory
-        self.interval_s = interval_s
-        self.size_trigger = size_trigger
-        self.drain_deadline_s = (
-            load_settings().telemetry_drain_deadline_s
-            if drain_deadline_s is None
-            else drain_deadline_s
-        )
-        self.failures = 0
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._drain_until = 0.0
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Start the thread (once)."""
-        if self._thread is not None:
-            return
-        if self.size_trigger is not None:
-            self.buffer.set_wakeup(self._wake, self.size_trigger)
-        self._thread = threading.Thread(target=self._run, name="chameleon-telemetry", daemon=True)
-        self._thread.start()
-
-    def stop(self, deadline_s: float | None = None) -> int:
-        """Drain the buffer within the deadline, stop the thread; return the entries left."""
-        deadline = self.drain_deadline_s if deadline_s is None else deadline_s
-        self._drain_until = time.monotonic() + deadline
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            # A hung database keeps the daemon thread busy; the caller still gets control back.
-            self._thread.join(max(0.0, self._drain_until - time.monotonic()))
-        self.buffer.set_wakeup(None, None)
-        return self.buffer.get_pending_count()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the thread to end; return True when it has."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.wait(self.interval_s)
-            self._wake.clear()
-            self.flush_once()
-        while (self.buffer.get_pending_count() or self.buffer.loss_pending) and (
-            time.monotonic() < self._drain_until
-        ):
-            if not self.flush_once():
-                time.sleep(min(0.05, max(0.0, self._drain_until - time.monotonic())))
-
-    def flush_once(self) -> bool:
-        """Flush what is pending now (bounded, so producers cannot starve us); log failures."""
-        rounds = self.buffer.get_pending_count() // self.buffer.batch_size + 1
-        try:
-            with self.session_factory() as session:
-                for _ in range(rounds):
-                    if self.buffer.flush(session) == 0:
-                        break
-        except Exception:
-            # Never let one failure kill the thread: entries stay buffered for the next tick.
-            self.failures += 1
-            log.exception(
-                "telemetry flush failed; %d entries kept", self.buffer.get_pending_count()
-            )
-            return False
-        return True
