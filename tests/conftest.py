@@ -108,7 +108,9 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
 
 
 @pytest.fixture
-def empty_database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def empty_database_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[str]:
     """Give a test an empty, never-migrated database of its back end."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.db'}"

@@ -22,7 +22,7 @@ def test_readme_has_one_api_snippet() -> None:
 def test_readme_snippet_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """Executing the snippet in an empty directory prints three history rows and verifies."""
     monkeypatch.chdir(tmp_path)
-    exec(compile(_python_blocks()[0], "README.md", "exec"), {})  # noqa: S102 - our own README
+    exec(compile(_python_blocks()[0], "README.md", "exec"), {})
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[:3] for line in lines] == [
         ["1", "CREATED", "PENDING"],
