@@ -317,7 +317,9 @@ class UnitsOfWork(Base):
 
     __tablename__ = "units_of_work"
     __table_args__ = (
-        Index("ix_units_of_work_queue", "current_interaction_id", "status"),
+        # Claim order (created_at, uow_id) behind the filter columns: checkout reads the
+        # oldest PENDING UOW of an interaction straight off the index.
+        Index("ix_units_of_work_queue", "current_interaction_id", "status", "created_at", "uow_id"),
         Index("ix_units_of_work_status_heartbeat", "status", "last_heartbeat_at"),
     )
 
