@@ -76,10 +76,9 @@ def test_database_refuses_update_and_delete(service, engine, session, play, sql)
     assert _kinds(service, session) == []
 
 
-def test_postgres_refuses_truncate(service, engine, session, play, backend) -> None:
+@pytest.mark.parametrize("backend", ["postgresql"])  # TRUNCATE exists on PostgreSQL only
+def test_postgres_refuses_truncate(service, engine, session, play) -> None:
     """TRUNCATE of the ledger and the logs is refused on PostgreSQL."""
-    if backend != "postgresql":
-        pytest.skip("TRUNCATE exists on PostgreSQL only")
     _walked(service, session, play)
     for table in ("uow_history", "interaction_logs", "uow_attributes"):
         with pytest.raises(AppendOnlyViolationError, match=f"{table} is append-only: TRUNCATE"):
@@ -87,10 +86,9 @@ def test_postgres_refuses_truncate(service, engine, session, play, backend) -> N
     assert _kinds(service, session) == []
 
 
-def test_sqlite_insert_or_replace_is_refused(service, engine, session, play, backend) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # INSERT OR REPLACE is SQLite syntax
+def test_sqlite_insert_or_replace_is_refused(service, engine, session, play) -> None:
     """INSERT OR REPLACE cannot swap a ledger row, even from a connection without our pragmas."""
-    if backend != "sqlite":
-        pytest.skip("INSERT OR REPLACE is SQLite syntax")
     uow = _walked(service, session, play)
     history_id = str(service.get_uow_history(session, uow.uow_id)[1].history_id)
     session.rollback()
