@@ -418,7 +418,9 @@ class UOWPersistenceService:
         """
         engine = _engine_of(bind)
         try:
-            with Session(engine) as own, own.begin():
+            # Opening the session and its BEGIN can fail too (SQLite: the write lock is
+            # held, possibly by the caller): translate everything, from BEGIN to COMMIT.
+            with translated_errors(), Session(engine) as own, own.begin():
                 stmts.short_lock_wait(own.connection())
                 uow = own.get(UnitsOfWork, uow_id, populate_existing=True)
                 if uow is None:
@@ -438,8 +440,7 @@ class UOWPersistenceService:
                     metadata={"stored_content_hash": uow.content_hash, "observed": observed_hash},
                     changes=None,
                 )
-                with translated_errors():
-                    self._append(own, uow, change, self.clock())
+                self._append(own, uow, change, self.clock())
         except ChameleonError:
             log.exception("could not record the security breach of UOW %s", uow_id)
             return False

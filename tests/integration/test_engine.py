@@ -277,15 +277,8 @@ def test_sweep_without_system_actor_records_no_actor(
     ]
 
 
-def test_drift_at_checkout_is_recorded_as_breach(
-    world: World, engine: Engine, backend: str, request: pytest.FixtureRequest
-) -> None:
+def test_drift_at_checkout_is_recorded_as_breach(world: World, engine: Engine) -> None:
     """An attribute edited behind the engine's back stops the checkout and records the breach."""
-    if backend == "sqlite":
-        # record_breach translates only part of its own transaction: the "database is
-        # locked" raised at its BEGIN escapes as a ConcurrencyError, not a StateDriftError.
-        reason = "persistence.record_breach: untranslated BEGIN error on SQLite"
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     uow_id = world.start(invoice_id="INV-d", amount=10)
     with append_only_disabled(engine), engine.begin() as conn:
         conn.exec_driver_sql("UPDATE uow_attributes SET value = '999' WHERE key = 'amount'")

@@ -1,0 +1,66 @@
+"""record_breach: the breach writer's own transaction never leaks a driver error."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from chameleon_workflow.config import Settings
+from chameleon_workflow.db import SQLITE_IMMEDIATE, make_engine
+from chameleon_workflow.models import UnitsOfWork
+from chameleon_workflow.persistence import UOWPersistenceService
+from chameleon_workflow.testing import Playground
+
+
+@pytest.fixture
+def impatient_engine(database_url: str) -> Iterator[Engine]:
+    """Yield an engine whose SQLite writers give up at once and take the lock at BEGIN."""
+    engine = make_engine(
+        database_url, Settings(database_url=database_url, sqlite_busy_timeout_ms=0)
+    )
+    yield engine.execution_options(**{SQLITE_IMMEDIATE: True})
+    engine.dispose()
+
+
+def _lock_uow(engine: Engine, uow_id: uuid.UUID) -> str:
+    return (
+        "BEGIN IMMEDIATE"
+        if engine.dialect.name == "sqlite"
+        else f"SELECT 1 FROM units_of_work WHERE uow_id = '{uow_id}' FOR UPDATE"
+    )
+
+
+def test_breach_blocked_by_another_writer_returns_false_then_records(
+    service: UOWPersistenceService,
+    session,
+    play: Playground,
+    engine: Engine,
+    impatient_engine: Engine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A held lock (SQLite: at BEGIN) makes record_breach log and return False, not raise."""
+    uow = service.create_uow(
+        session, instance_id=play.instance_id, local_workflow_id=play.workflow_id
+    )
+    session.commit()
+    with engine.connect() as blocker:
+        raw = blocker.connection.driver_connection
+        assert raw is not None
+        if engine.dialect.name == "postgresql":
+            raw.execute("BEGIN")
+        raw.execute(_lock_uow(engine, uow.uow_id))
+        with caplog.at_level(logging.ERROR, logger="chameleon_workflow.persistence"):
+            assert service.record_breach(impatient_engine, uow.uow_id, "f" * 64) is False
+        raw.execute("ROLLBACK")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"could not record the security breach of UOW {uow.uow_id}"
+    ]
+    assert service.record_breach(impatient_engine, uow.uow_id, "f" * 64) is True
+    session.expire_all()
+    stored = session.get(UnitsOfWork, uow.uow_id)
+    assert stored is not None
+    assert (stored.status, stored.version) == ("FAILED_SECURITY_BREACH", 2)
