@@ -29,6 +29,7 @@ MAX_DEPTH = 64
 _ORJSON_OPTS = orjson.OPT_SORT_KEYS
 _KEY_ORDER_LIMIT = "\ue000"
 _PADDED_YEARS = 1000
+_NUL_REASON = "contains NUL (U+0000), which PostgreSQL text cannot store"
 
 
 def es_number(value: float) -> str:
@@ -83,15 +84,22 @@ class _Walk:
     hot path formatting a path per element cost more than the rest of the walk.
     """
 
-    __slots__ = ("needs_reference", "plain")
+    __slots__ = ("needs_reference", "plain", "storable")
 
-    def __init__(self, *, plain: bool = False) -> None:
+    def __init__(self, *, plain: bool = False, storable: bool = False) -> None:
         self.needs_reference = False
         self.plain = plain  # keep floats as floats (for the reference serializer)
+        # Refuse what JSON holds but a database column cannot: NUL in a string or key.
+        # Only when a value is set; hashing and verification take any JSON as stored.
+        self.storable = storable
 
     def visit(self, value: Any, depth: int) -> Any:  # noqa: PLR0911 - one per type
         kind = type(value)
-        if kind is str or value is None or kind is bool:
+        if kind is str:
+            if self.storable and "\x00" in value:
+                raise _Refused(_NUL_REASON)
+            return value
+        if value is None or kind is bool:
             return value
         if kind is int:
             if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
@@ -131,6 +139,8 @@ class _Walk:
                 if not isinstance(key, str):
                     raise _Refused(f"key {key!r} is a {type(key).__name__}; JSON keys are strings")
                 key = str.__str__(key)  # noqa: PLW2901 - normalise str subclasses (enums)
+            if self.storable and "\x00" in key:
+                raise _Refused(f"key {key!r} {_NUL_REASON}")
             if key and max(key) >= _KEY_ORDER_LIMIT:
                 self.needs_reference = True
             try:
@@ -142,7 +152,7 @@ class _Walk:
 
     def _visit_subclass(self, value: Any, depth: int) -> Any:
         if isinstance(value, str):
-            return str.__str__(value)
+            return self.visit(str.__str__(value), depth)
         if isinstance(value, int) and not isinstance(value, bool):
             return self.visit(int(value), depth)
         if isinstance(value, dict):
@@ -161,8 +171,18 @@ class _Walk:
 
 
 def validate_json(value: Any, path: str = "value") -> None:
-    """Raise InvalidValueError naming the first part of ``value`` that is not JSON."""
-    _Walk().prepare(value, path)
+    """Raise InvalidValueError naming the first part of ``value`` that cannot be stored.
+
+    That is anything not JSON, and strings or keys holding NUL (U+0000), which
+    PostgreSQL ``text`` and ``jsonb`` cannot hold: refused on every back end alike.
+    """
+    _Walk(storable=True).prepare(value, path)
+
+
+def validate_text(value: str | None, path: str) -> None:
+    """Raise InvalidValueError if a text column value holds NUL (U+0000)."""
+    if value is not None and "\x00" in value:
+        raise InvalidValueError(f"{path}: {_NUL_REASON}")
 
 
 def canonical_json(value: Any, path: str = "value") -> bytes:

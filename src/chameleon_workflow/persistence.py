@@ -32,7 +32,7 @@ from .errors import (
     NotFoundError,
     StateDriftError,
 )
-from .hashing import GENESIS_HASH, content_hash, format_timestamp, validate_json
+from .hashing import GENESIS_HASH, content_hash, format_timestamp, validate_json, validate_text
 from .ledger import LedgerRecord, attribute_diff, is_empty_diff
 from .models import HistoryEvent, UnitsOfWork, UnitsOfWorkHistory, utcnow
 from .states import UOWStatus, check_transition
@@ -249,6 +249,7 @@ class UOWPersistenceService:
     ) -> UnitsOfWork:
         """Create a UOW with its initial attributes and its first (CREATED) history row."""
         attrs = _checked_attributes(attributes or {})
+        _check_note(reasoning, metadata)
         new_status = UOWStatus(status)
         state_hash = content_hash(attrs)
         now = self.clock()
@@ -322,6 +323,7 @@ class UOWPersistenceService:
         the UOW; ``retry_count`` replaces the retry counter.
         """
         self._refuse_direct_edits(uow)
+        _check_note(reasoning, metadata)
         status = str(new_status) if new_status is not None else str(uow.status)
         interaction = (
             new_interaction_id if new_interaction_id is not None else (uow.current_interaction_id)
@@ -368,6 +370,7 @@ class UOWPersistenceService:
         """
         self._refuse_direct_edits(uow)
         updates = _checked_attributes(changes)
+        _check_note(reasoning, metadata)
         removals = list(remove)
         with translated_errors(), session.no_autoflush:
             snap = self._checked_snapshot(session, uow)
@@ -592,9 +595,17 @@ def _checked_attributes(values: Mapping[str, Any]) -> dict[str, Any]:
                 f"attribute key {key!r} must be a non-empty string of at most "
                 f"{MAX_KEY_LENGTH} characters"
             )
+        validate_text(key, f"attribute key {key!r}")
         validate_json(value, f"attributes.{key}")
         out[key] = value
     return out
+
+
+def _check_note(reasoning: str | None, metadata: Any) -> None:
+    """Refuse what the history row could not store the same way on every back end."""
+    validate_text(reasoning, "reasoning")
+    if metadata is not None:
+        validate_json(metadata, "transition_metadata")
 
 
 def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:
