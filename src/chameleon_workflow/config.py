@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///chameleon.db"
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "NORMAL"
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    # Off by default: a liveness probe costs a PostgreSQL round trip per pool checkout.
+    pool_pre_ping: bool = False
     telemetry_batch_size: int = Field(default=1000, ge=1)
     telemetry_max_queue_size: int = Field(default=10000, ge=1)
     telemetry_flush_interval_s: float = Field(default=1.0, gt=0)

@@ -65,7 +65,7 @@ def make_engine(url: str | None = None, settings: Settings | None = None) -> Eng
         engine = create_engine(url, connect_args={"check_same_thread": False}, **common)
         _configure_sqlite(engine, settings)
     else:
-        engine = create_engine(url, pool_pre_ping=True, **common)
+        engine = create_engine(url, pool_pre_ping=settings.pool_pre_ping, **common)
     return engine
 
 
