@@ -16,8 +16,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
+
+import orjson
 
 from .hashing import GENESIS_HASH, canonical_json, canonical_record
 
@@ -107,3 +109,57 @@ def _same(a: Any, b: Any) -> bool:
 def is_empty_diff(diff: dict[str, Any]) -> bool:
     """Tell whether a diff records no change at all."""
     return not (diff["added"] or diff["removed"] or diff["changed"])
+
+
+#: The hashed fields in canonical (sorted) key order, then the stored chain hash: the column
+#: layout verification reads history rows in (JSON columns as their stored text).
+STORED_ROW_FIELDS: tuple[str, ...] = (*sorted(HASHED_FIELDS), "chain_hash")
+_HASHED_KEYS = STORED_ROW_FIELDS[:-1]
+_STORED_CHANGES = STORED_ROW_FIELDS.index("changes")
+_STORED_META = STORED_ROW_FIELDS.index("transition_metadata")
+_STORED_SEQUENCE = STORED_ROW_FIELDS.index("sequence")
+_STORED_CHAIN = len(STORED_ROW_FIELDS) - 1
+_in_record_order = itemgetter(*(STORED_ROW_FIELDS.index(f) for f in HASHED_FIELDS))
+_SORTED = orjson.OPT_SORT_KEYS
+
+
+def _decoded(value: Any) -> Any:
+    # SQLite may hand back a JSON number as a number (the JSON column has numeric affinity).
+    return orjson.loads(value) if isinstance(value, str) else value
+
+
+def stored_link_matches(previous_chain_hash: str, row: Sequence[Any]) -> bool:
+    """Tell whether a stored history row's chain hash is its link from ``previous_chain_hash``.
+
+    ``row`` holds the columns named in ``STORED_ROW_FIELDS``. The answer is exactly
+    ``chain_link(previous, decoded row) == row's chain_hash``; it is reached quickly by
+    hashing plain sorted orjson output first. orjson renders every value it is given
+    faithfully (what it cannot render - NaN never comes out of ``orjson.loads``, other
+    types are screened below - raises or is screened), so if those bytes hash to the
+    stored link they *are* the canonical bytes that were hashed when the row was written,
+    and they parse back to this row's values: the reference computes the same bytes. When
+    they do not match (floats such as ``1.0`` that JCS writes differently, keys JCS orders
+    by UTF-16, or a real tamper) the reference serializer decides.
+    """
+    stored = row[_STORED_CHAIN]
+    meta, changes = row[_STORED_META], row[_STORED_CHANGES]
+    if (
+        type(row[_STORED_SEQUENCE]) is int
+        and (meta is None or type(meta) is str)
+        and (changes is None or type(changes) is str)
+    ):
+        fields = dict(zip(_HASHED_KEYS, row, strict=False))
+        try:
+            if meta is not None:
+                fields["transition_metadata"] = orjson.loads(meta)
+            if changes is not None:
+                fields["changes"] = orjson.loads(changes)
+            body = orjson.dumps(fields, option=_SORTED)
+        except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+            pass  # the reference path below raises or decides, exactly as it always did
+        else:
+            if hashlib.sha256(previous_chain_hash.encode() + body).hexdigest() == stored:
+                return True
+    values = list(_in_record_order(row))
+    values[-2], values[-1] = _decoded(meta), _decoded(changes)
+    return bool(chain_link(previous_chain_hash, values) == stored)
