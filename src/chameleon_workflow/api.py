@@ -35,6 +35,7 @@ from .metrics import CONTENT_TYPE, CountingBuffer, ServerMetrics
 from .models import LogType
 from .persistence import UOWPersistenceService
 from .server import BackgroundServices, ServerSettings, database_reachable
+from .workflow import parse_workflow_text
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -237,8 +238,9 @@ def import_workflow(
 ) -> s.Created:
     """Validate a YAML workflow and import it (YAML body, or JSON ``{instance, yaml}``)."""
     form = s.workflow_request(request.headers.get("content-type", ""), body, instance)
-    # A newline keeps the engine from reading a one-line "*.yaml" text as a server file path.
-    return s.Created(id=svc.engine.import_workflow(form.instance, form.yaml + "\n"))
+    # Text only: a body such as "/etc/passwd.yaml" is YAML (a string), never a path to read.
+    definition = parse_workflow_text(form.yaml, "<request>")
+    return s.Created(id=svc.engine.import_workflow(form.instance, definition))
 
 
 @router.post("/actors", status_code=201, tags=["admin"], responses=E(400, 401, 403, 404, 409, 422))

@@ -106,13 +106,15 @@ def import_(
 ) -> None:
     """Validate a workflow definition and import it into an instance."""
     from .engine import WorkflowEngine  # noqa: PLC0415 - keep `chameleon --help` fast
+    from .workflow import load_workflow  # noqa: PLC0415 - see above
 
     with _handled():
         if not file.is_file():
             raise InvalidValueError(f"no such file: {file}")
+        definition = load_workflow(file)  # the one place a workflow is read from a file
         engine = WorkflowEngine(_factory(database_url))
         instance_id = engine.ensure_instance(instance)
-        workflow_id = engine.import_workflow(instance_id, file)
+        workflow_id = engine.import_workflow(instance_id, definition)
         console.print(f"imported {file.name} into instance {instance!r} as workflow {workflow_id}")
 
 

@@ -15,13 +15,13 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import engine_queries as q
+from . import engine_setup as setup
 from .config import Settings, load_settings
 from .db import SQLITE_IMMEDIATE, is_sqlite, translated_errors
 from .engine_queries import ActorFacts, RoleFacts, SweepResult, TxnLog, UOWView
@@ -34,19 +34,11 @@ from .errors import (
     NotFoundError,
     StateDriftError,
 )
-from .models import (
-    ActorRoleAssignment,
-    ActorType,
-    InstanceContext,
-    LocalActor,
-    RoleType,
-    UnitsOfWork,
-    utcnow,
-)
+from .models import ActorType, RoleType, UnitsOfWork, utcnow
 from .persistence import Clock, UOWPersistenceService
 from .states import UOWStatus
 from .telemetry import ShadowLoggerTelemetryAdapter, TelemetryBuffer, get_telemetry_buffer
-from .workflow import load_workflow
+from .workflow import WorkflowDefinition
 from .workflow_import import (
     CompiledRole,
     CompiledWorkflow,
@@ -99,21 +91,19 @@ class WorkflowEngine:
     def create_instance(self, name: str, description: str | None = None) -> uuid.UUID:
         """Create an instance (an isolation container) and return its id."""
         with self._write() as (session, _):
-            instance = InstanceContext(instance_id=uuid.uuid4(), name=name, description=description)
-            session.add(instance)
-            session.flush()
-            return instance.instance_id
+            return setup.create_instance(session, name, description)
 
     def ensure_instance(self, name: str) -> uuid.UUID:
         """Return the id of the instance called ``name``, creating it if needed."""
         with self._reads() as session, translated_errors():
-            query = select(InstanceContext.instance_id).where(InstanceContext.name == name)
-            found = session.scalars(query).first()
+            found = setup.find_instance(session, name)
         return found if found is not None else self.create_instance(name)
 
-    def import_workflow(self, instance_id: uuid.UUID, source: str | Path) -> uuid.UUID:
-        """Validate a workflow (path or YAML text) and import it; nothing written if invalid."""
-        definition = load_workflow(source)
+    def import_workflow(
+        self, instance_id: uuid.UUID, source: str | WorkflowDefinition
+    ) -> uuid.UUID:
+        """Validate a workflow (YAML text, never read as a path) and import it, all or nothing."""
+        definition = setup.definition_of(source)
         with self._write() as (session, _):
             return import_workflow(session, instance_id, definition).local_workflow_id
 
@@ -126,38 +116,18 @@ class WorkflowEngine:
         capabilities: Any = None,
     ) -> uuid.UUID:
         """Register a HUMAN, AI_AGENT or SYSTEM actor in an instance and return its id."""
-        try:
-            kind = ActorType(actor_type)
-        except ValueError:
-            raise InvalidValueError(f"unknown actor type {actor_type!r}") from None
         with self._write() as (session, _):
-            actor = LocalActor(
-                actor_id=uuid.uuid4(),
-                instance_id=instance_id,
-                identity_key=identity_key,
-                name=name,
-                actor_type=kind,
-                capabilities=capabilities,
+            return setup.add_actor(
+                session, instance_id, identity_key, name, actor_type, capabilities
             )
-            session.add(actor)
-            session.flush()
-            return actor.actor_id
 
     def assign_role(self, actor_id: uuid.UUID, role: uuid.UUID | str) -> uuid.UUID:
         """Grant an actor a role (name or id) of its instance; return the role id."""
         with self._write() as (session, _):
             actor = self._actor(session, actor_id)
-            role_row = self._role(session, actor.instance_id, role)
-            if role_row.role_id not in q.actor_role_ids(session, actor.actor_id):
-                session.add(
-                    ActorRoleAssignment(
-                        instance_id=actor.instance_id,
-                        actor_id=actor.actor_id,
-                        role_id=role_row.role_id,
-                    )
-                )
-                session.flush()
-            return role_row.role_id
+            role_facts = self._role(session, actor.instance_id, role)
+            setup.grant_role(session, actor, role_facts)
+            return role_facts.role_id
 
     def instantiate(
         self,

@@ -5,9 +5,10 @@ an interaction, INBOUND or OUTBOUND), and each component may carry ``guardians``
 role's routing policy is the DIRECTIONAL_FILTER guardian on one of its outbound
 components. The format and every rule are documented in ``docs/workflows.md``.
 
-``load_workflow`` never stops at the first problem: each item is validated on its own,
-then the topology rules (``workflow_rules``) run over the items that parsed, and every
-problem found is reported at once, each with its file and location.
+``parse_workflow_text`` (YAML text, never a file) and ``load_workflow`` (a file chosen by
+a trusted caller, or text) never stop at the first problem: each item is validated on its
+own, then the topology rules (``workflow_rules``) run over the items that parsed, and
+every problem found is reported at once, each with its file and location.
 """
 
 from __future__ import annotations
@@ -259,23 +260,25 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _read_source(source: str | Path) -> tuple[str, str]:
-    """Return (label for messages, YAML text) for a path or a YAML string."""
-    looks_like_path = (
-        isinstance(source, str) and "\n" not in source and (source.endswith((".yaml", ".yml")))
-    )
-    if isinstance(source, Path) or looks_like_path:
-        path = Path(source)
-        try:
-            return path.name, path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidWorkflowError([f"{path.name}: cannot read file: {exc.strerror}"]) from exc
-    return "<string>", str(source)
-
-
 def load_workflow(source: str | Path) -> WorkflowDefinition:
-    """Load and fully validate a workflow from a YAML file path or YAML text."""
-    label, text = _read_source(source)
+    """Load and fully validate a workflow from a YAML file path or YAML text (trusted input).
+
+    A ``Path``, or a one-line string ending in ``.yaml``/``.yml``, is read as a file: only
+    for callers that choose the file (the CLI, tests, scripts). Text from anyone else goes
+    through ``parse_workflow_text``, which never touches the file system.
+    """
+    if isinstance(source, str) and ("\n" in source or not source.endswith((".yaml", ".yml"))):
+        return parse_workflow_text(source)
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidWorkflowError([f"{path.name}: cannot read file: {exc.strerror}"]) from exc
+    return parse_workflow_text(text, path.name)
+
+
+def parse_workflow_text(text: str, source: str = "<string>") -> WorkflowDefinition:
+    """Parse and fully validate YAML text as a workflow; ``source`` labels every problem."""
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
@@ -284,10 +287,10 @@ def load_workflow(source: str | Path) -> WorkflowDefinition:
         problem = exc.problem or exc.context or "malformed YAML"
         if exc.problem and exc.context:
             problem = f"{exc.problem} ({exc.context})"
-        raise InvalidWorkflowError([f"{label}: {where}YAML syntax error: {problem}"]) from None
+        raise InvalidWorkflowError([f"{source}: {where}YAML syntax error: {problem}"]) from None
     except yaml.YAMLError as exc:
-        raise InvalidWorkflowError([f"{label}: YAML error: {exc}"]) from None
-    return parse_workflow(data, label)
+        raise InvalidWorkflowError([f"{source}: YAML error: {exc}"]) from None
+    return parse_workflow(data, source)
 
 
 def parse_workflow(data: Any, source: str = "<data>") -> WorkflowDefinition:

@@ -8,6 +8,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from chameleon_workflow.schema import SCRIPT_LOCATION
 
 
 def _run(*args: str, url: str) -> subprocess.CompletedProcess[str]:
@@ -27,11 +31,19 @@ def url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'cli.db'}"
 
 
+def _head_revision() -> str:
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
 def test_init_creates_the_schema(url: str) -> None:
-    """`chameleon init` migrates an empty database and says at which revision."""
+    """`chameleon init` migrates an empty database to the newest migration and says so."""
     result = _run("init", url=url)
     assert result.returncode == 0, result.stderr
-    assert "database ready at revision 0001" in result.stdout
+    assert result.stdout == f"database ready at revision {_head_revision()} ({url})\n"
 
 
 def test_verify_of_an_empty_database_is_clean(url: str) -> None:

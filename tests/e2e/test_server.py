@@ -6,6 +6,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Iterator
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +226,60 @@ def test_errors_map_to_problem_documents(server: ServerProcess, client: httpx.Cl
     assert_problem(client.get("/logs", params={"type": "NOPE"}, headers=admin), 422)
     assert_problem(client.get("/nowhere"), 404)
     assert_problem(client.delete("/instances"), 405)
+
+
+NOT_A_MAPPING = (
+    "<request>: workflow: the document must be a mapping with name, roles, interactions, components"
+)
+
+
+def test_workflow_import_never_reads_server_files(
+    server: ServerProcess, client: httpx.Client, database_url: str, tmp_path: Path
+) -> None:
+    """A path in an import body is YAML text: "/etc/passwd.yaml" and a real file's path are 422."""
+    admin = server.admin()
+    instance = client.post("/instances", json={"name": "paths"}, headers=admin).json()["id"]
+    readable = tmp_path / "invoice.yaml"
+    readable.write_text(INVOICE_YAML.read_text(), encoding="utf-8")
+    expected = {
+        "type": "urn:chameleon:problem:invalid-workflow",
+        "title": HTTPStatus(422).phrase,  # the wording changed in Python 3.13
+        "status": 422,
+        "detail": "invalid workflow: 1 problem(s)",
+        "problems": [NOT_A_MAPPING],
+    }
+    for text_body in ("/etc/passwd.yaml", str(readable)):
+        as_json = client.post(
+            "/workflows", json={"instance": instance, "yaml": text_body}, headers=admin
+        )
+        as_yaml = client.post(
+            "/workflows",
+            params={"instance": instance},
+            content=text_body,
+            headers={**admin, "content-type": "application/yaml"},
+        )
+        for response in (as_json, as_yaml):
+            assert response.status_code == 422, response.text
+            assert response.headers["content-type"] == PROBLEM
+            assert response.json() == expected
+    assert count_rows(database_url, "local_workflows") == 0
+
+
+def test_register_actor_in_unknown_instance_is_not_found(
+    server: ServerProcess, client: httpx.Client, database_url: str
+) -> None:
+    """POST /actors naming an instance that does not exist answers 404 and writes nothing."""
+    ghost = uuid.uuid4()
+    body = {"instance_id": str(ghost), "identity_key": "b", "name": "B", "actor_type": "HUMAN"}
+    response = client.post("/actors", json=body, headers=server.admin())
+    assert response.status_code == 404, response.text
+    assert response.json() == {
+        "type": "urn:chameleon:problem:not-found",
+        "title": "Not Found",
+        "status": 404,
+        "detail": f"instance {ghost} does not exist",
+    }
+    assert count_rows(database_url, "local_actors") == 0
 
 
 def test_metrics_health_and_logs(server: ServerProcess, client: httpx.Client) -> None:

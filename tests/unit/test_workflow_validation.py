@@ -14,6 +14,7 @@ from chameleon_workflow.workflow import (
     WorkflowDefinition,
     load_workflow,
     parse_workflow,
+    parse_workflow_text,
 )
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "chameleon_workflow" / "examples"
@@ -88,6 +89,33 @@ def test_string_path_loads_a_file() -> None:
     """A single-line string ending in .yaml is read as a path."""
     wf = load_workflow(str(EXAMPLES / "minimal.yaml"))
     assert wf.name == "minimal"
+
+
+def test_text_parser_never_reads_a_file(tmp_path: Path) -> None:
+    """parse_workflow_text reads a path-like line as YAML text even when the file exists."""
+    target = tmp_path / "real.yaml"
+    target.write_text(MINIMAL, encoding="utf-8")
+    with pytest.raises(InvalidWorkflowError) as info:
+        parse_workflow_text(str(target), "<request>")
+    assert info.value.problems == [
+        "<request>: workflow: the document must be a mapping with name, roles, interactions, "
+        "components"
+    ]
+
+
+def test_text_parser_labels_syntax_errors_with_the_source() -> None:
+    """A YAML syntax error in text is reported under the label the caller gave."""
+    with pytest.raises(InvalidWorkflowError) as info:
+        parse_workflow_text("name: [unclosed", "<request>")
+    assert info.value.problems == [
+        "<request>: line 1, column 16: YAML syntax error: "
+        "expected ',' or ']', but got '<stream end>' (while parsing a flow sequence)"
+    ]
+
+
+def test_text_parser_accepts_yaml_text() -> None:
+    """parse_workflow_text returns the same definition as loading the text."""
+    assert parse_workflow_text(MINIMAL) == load_workflow(MINIMAL)
 
 
 def test_definition_round_trips_through_its_document() -> None:
