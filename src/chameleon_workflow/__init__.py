@@ -5,6 +5,8 @@ from __future__ import annotations
 from .audit import Finding, FindingKind, VerificationReport
 from .config import Settings, load_settings
 from .db import make_engine, make_session_factory
+from .demo import DemoSummary, run_demo
+from .engine import SweepResult, UOWView, WorkflowEngine
 from .errors import (
     AppendOnlyViolationError,
     ChameleonError,
@@ -16,6 +18,7 @@ from .errors import (
     InvalidTransitionError,
     InvalidValueError,
     InvalidWorkflowError,
+    NotAuthenticatedError,
     NotAuthorizedError,
     NotFoundError,
     StateDriftError,
@@ -44,6 +47,8 @@ from .telemetry import (
     get_telemetry_buffer,
     reset_telemetry_buffer,
 )
+from .workflow import WorkflowDefinition, load_workflow, parse_workflow, parse_workflow_text
+from .workflow_import import DuplicateWorkflowError
 
 __all__ = [
     "AppendOnlyViolationError",
@@ -51,6 +56,8 @@ __all__ = [
     "ConcurrencyError",
     "ConfigurationError",
     "DatabaseError",
+    "DemoSummary",
+    "DuplicateWorkflowError",
     "ExpressionError",
     "Finding",
     "FindingKind",
@@ -64,11 +71,13 @@ __all__ = [
     "InvalidWorkflowError",
     "LocalActor",
     "Local_Actors",
+    "NotAuthenticatedError",
     "NotAuthorizedError",
     "NotFoundError",
     "Settings",
     "ShadowLoggerTelemetryAdapter",
     "StateDriftError",
+    "SweepResult",
     "TelemetryBuffer",
     "TelemetryEntry",
     "TelemetryFlusher",
@@ -76,16 +85,23 @@ __all__ = [
     "UOWPersistenceService",
     "UOWStateTransition",
     "UOWStatus",
+    "UOWView",
     "UOW_Attributes",
     "UnitsOfWork",
     "UnitsOfWorkHistory",
     "VerificationReport",
+    "WorkflowDefinition",
+    "WorkflowEngine",
     "canonical_json",
     "content_hash",
     "get_telemetry_buffer",
     "load_settings",
+    "load_workflow",
     "make_engine",
     "make_session_factory",
+    "parse_workflow",
+    "parse_workflow_text",
     "reset_telemetry_buffer",
+    "run_demo",
     "upgrade_database",
 ]

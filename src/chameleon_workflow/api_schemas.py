@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from .auth import NotAuthenticatedError
 from .errors import (
     ChameleonError,
     ConcurrencyError,
@@ -19,6 +18,7 @@ from .errors import (
     InvalidTransitionError,
     InvalidValueError,
     InvalidWorkflowError,
+    NotAuthenticatedError,
     NotAuthorizedError,
     NotFoundError,
     StateDriftError,

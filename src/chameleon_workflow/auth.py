@@ -17,14 +17,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from .db import translated_errors
-from .errors import ChameleonError, NotAuthorizedError, NotFoundError
+from .errors import NotAuthenticatedError, NotAuthorizedError, NotFoundError
 from .models import LocalActor, UnitsOfWork
 
+__all__ = [
+    "ADMIN",
+    "NotAuthenticatedError",  # lives in errors; still importable from here, where it began
+    "Principal",
+    "authenticate",
+    "hash_token",
+    "issue_token",
+    "new_token",
+    "require_actor",
+    "require_admin",
+    "require_instance",
+    "require_uow_reader",
+]
+
 TOKEN_PREFIX = "chm_"  # noqa: S105 - a public prefix that makes tokens recognisable
-
-
-class NotAuthenticatedError(ChameleonError):
-    """No credentials, or credentials that name nobody (HTTP 401)."""
 
 
 @dataclass(frozen=True, slots=True)

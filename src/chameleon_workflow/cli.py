@@ -23,9 +23,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import queries
 from .audit import VerificationReport
 from .db import make_engine, make_session_factory
+from .demo import run_demo
+from .engine import WorkflowEngine
 from .errors import ChameleonError, InvalidValueError
 from .persistence import UOWPersistenceService
 from .schema import current_revision, upgrade_database
+from .workflow import load_workflow
 
 app = typer.Typer(
     help="Chameleon: a workflow engine with an append-only, hash-chained, verifiable history.",
@@ -105,9 +108,6 @@ def import_(
     database_url: UrlOption = None,
 ) -> None:
     """Validate a workflow definition and import it into an instance."""
-    from .engine import WorkflowEngine  # noqa: PLC0415 - keep `chameleon --help` fast
-    from .workflow import load_workflow  # noqa: PLC0415 - see above
-
     with _handled():
         if not file.is_file():
             raise InvalidValueError(f"no such file: {file}")
@@ -125,8 +125,6 @@ def demo(
     database_url: UrlOption = None,
 ) -> None:
     """Run the invoice-approval demo with simulated actors, then audit and verify it."""
-    from .demo import run_demo  # noqa: PLC0415 - keep `chameleon --help` fast
-
     with _handled():
         factory = _factory(database_url)
         with _progress() as bar:

@@ -15,6 +15,10 @@ class NotFoundError(ChameleonError):
     """An id names nothing that exists."""
 
 
+class NotAuthenticatedError(ChameleonError):
+    """No credentials, or credentials that name nobody (HTTP 401)."""
+
+
 class NotAuthorizedError(ChameleonError):
     """The caller may not perform this operation."""
 
