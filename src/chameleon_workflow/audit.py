@@ -20,8 +20,10 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from . import _verify_parallel
 from ._verify_reader import VerifyReader
 from .db import translated_errors
 from .hashing import GENESIS_HASH, content_hash
@@ -86,24 +88,44 @@ class _Tally:
         self.findings.append(Finding(kind, uow_id, sequence, detail))
 
 
+def new_tally() -> _Tally:
+    """Return an empty tally for ``verify_page`` to fill."""
+    return _Tally()
+
+
 def verify(
     session: Session,
     *,
     instance_id: uuid.UUID | None = None,
     uow_id: uuid.UUID | None = None,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> VerificationReport:
-    """Verify every UOW (of one instance, or just one UOW) and report all findings."""
+    """Verify every UOW (of one instance, or just one UOW) and report all findings.
+
+    ``workers`` caps the processes a whole-database run may use, this one included
+    (default: one per CPU, and only when the ledger is large enough for it to pay).
+    """
     started = time.perf_counter()
     tally = _Tally()
     with translated_errors():
         conn = session.connection()
         scope = None if instance_id is None else str(instance_id)
         reader = VerifyReader(conn.connection.driver_connection, conn.dialect.name, scope)
-        for page in reader.pages(uow_id):
-            verify_page(reader, page, tally)
-            if progress is not None:
-                progress(len(page))
+        shared = None if uow_id is not None else _sharing(conn, scope, workers)
+        if shared is not None:
+            for uows, history, attributes, findings in _verify_parallel.verify_shared(
+                reader, shared[0], shared[1], progress
+            ):
+                tally.uows += uows
+                tally.history += history
+                tally.attributes += attributes
+                tally.findings.extend(findings)
+        else:
+            for page in reader.pages(uow_id):
+                verify_page(reader, page, tally)
+                if progress is not None:
+                    progress(len(page))
     return VerificationReport(
         tally.uows,
         tally.history,
@@ -111,6 +133,20 @@ def verify(
         tuple(tally.findings),
         time.perf_counter() - started,
     )
+
+
+def _sharing(
+    conn: Connection, scope: str | None, workers: int | None
+) -> tuple[_verify_parallel.Target, int] | None:
+    """Return where and how many worker processes to use, or None to verify here alone."""
+    if workers is None:
+        workers = _verify_parallel.default_workers()
+        if workers > 1 and _verify_parallel.estimated_rows(conn) < _verify_parallel.MIN_ROWS:
+            return None
+    if workers <= 1:
+        return None
+    target = _verify_parallel.target_of(conn, scope)
+    return None if target is None else (target, workers - 1)
 
 
 def _json(value: Any) -> Any:

@@ -1,0 +1,148 @@
+"""Verification in one process and shared with worker processes reports the same findings."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from chameleon_workflow import _verify_parallel, audit
+from chameleon_workflow.persistence import UOWPersistenceService
+from chameleon_workflow.testing import Playground, append_only_disabled, make_playground
+
+Found = list[tuple[str, str, int | None]]
+
+
+def _walked(service: UOWPersistenceService, session: Session, play: Playground) -> str:
+    """Create a UOW with five history rows (one carrying metadata); return its id."""
+    uow = service.create_uow(
+        session,
+        instance_id=play.instance_id,
+        local_workflow_id=play.workflow_id,
+        attributes={"amount": 100, "owner": "ann"},
+        interaction_id=play.interactions[0],
+    )
+    service.save_uow(session, uow, "ACTIVE", reasoning="claim", metadata={"b": 1, "a": [1.5]})
+    service.set_attributes(session, uow, {"amount": 120}, None, "adjust")
+    service.save_uow(session, uow, "PENDING", play.interactions[1], reasoning="submit")
+    service.save_uow(session, uow, "ACTIVE", reasoning="claim again")
+    return str(uow.uow_id)
+
+
+def _tamper(engine: Engine, statements: list[tuple[str, str]]) -> None:
+    with append_only_disabled(engine), engine.begin() as conn:
+        for sql, uow_id in statements:
+            conn.execute(text(sql), {"u": uow_id})
+
+
+def _found(report: audit.VerificationReport) -> Found:
+    return [(f.kind.value, f.uow_id, f.sequence) for f in report.findings]
+
+
+@pytest.fixture
+def tampered(engine: Engine, session: Session) -> tuple[Any, Found, dict[str, int]]:
+    """Two instances of UOWs, one broken in each way verification names; expected findings."""
+    service = UOWPersistenceService()
+    plays = [make_playground(session), make_playground(session)]
+    ids = [_walked(service, session, plays[i % 2]) for i in range(16)]
+    session.commit()
+    drift, gap, hole, forged, head, bare, respelled = ids[:7]
+    uow = "uow_id = :u"
+    _tamper(
+        engine,
+        [
+            (f"UPDATE uow_attributes SET value = '999' WHERE {uow} AND version = 2", drift),
+            (f"UPDATE uow_attributes SET version = 3 WHERE {uow} AND version = 2", gap),
+            (f"DELETE FROM uow_history WHERE {uow} AND sequence = 3", hole),
+            (f"UPDATE uow_history SET reasoning = 'x' WHERE {uow} AND sequence = 2", forged),
+            (f"UPDATE units_of_work SET status = 'COMPLETED' WHERE {uow}", head),
+            (f"DELETE FROM uow_history WHERE {uow}", bare),
+            (
+                "UPDATE uow_history SET transition_metadata = "
+                f'\'{{ "a" : [1.50], "b" : 1.0 }}\' WHERE {uow} AND sequence = 2',
+                respelled,  # the same JSON value in another spelling: not a finding
+            ),
+        ],
+    )
+    expected = [
+        ("DRIFT", drift, None),
+        ("ATTRIBUTE_VERSION_GAP", gap, None),
+        ("SEQUENCE_GAP", hole, 4),
+        ("CHAIN_BROKEN", hole, 4),
+        ("DISCONTINUITY", hole, 4),
+        ("CHAIN_BROKEN", forged, 2),
+        ("HEAD_MISMATCH", head, 5),
+        ("NO_HISTORY", bare, None),
+    ]
+    expected.sort(key=lambda f: f[1])  # reports run in uow_id order
+    instances = {str(p.instance_id): i for i, p in enumerate(plays)}
+    owner = {u: i % 2 for i, u in enumerate(ids)}
+    session.rollback()
+    return instances, expected, owner
+
+
+def _no_take_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the caller leave queued pages to the workers, so the worker path surely runs."""
+    monkeypatch.setattr(_verify_parallel, "TASK_PAGE", 3)
+    monkeypatch.setattr(_verify_parallel._Pool, "take_back", lambda _self: None)
+
+
+def test_every_finding_kind_in_one_process(session: Session, tampered: Any) -> None:
+    """One process reports each broken UOW once, in uow_id order, and nothing else."""
+    _, expected, _ = tampered
+    report = audit.verify(session, workers=1)
+    assert _found(report) == expected
+    assert (report.uows_checked, report.history_rows_checked) == (16, 16 * 5 - 1 - 5)
+    assert report.attribute_rows_checked == 16 * 3
+
+
+def test_workers_report_exactly_what_one_process_reports(
+    session: Session, tampered: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages checked by worker processes give the serial report, findings in the same order."""
+    _, expected, _ = tampered
+    serial = audit.verify(session, workers=1)
+    session.rollback()
+    _no_take_back(monkeypatch)
+    seen: list[int] = []
+    shared = audit.verify(session, workers=3, progress=seen.append)
+    assert _found(shared) == _found(serial) == expected
+    assert [f.detail for f in shared.findings] == [f.detail for f in serial.findings]
+    counts = (shared.uows_checked, shared.history_rows_checked, shared.attribute_rows_checked)
+    assert counts == (16, 74, 48)
+    assert sum(seen) == 16
+    assert sorted(seen) == [1] + [3] * 5
+
+
+def test_workers_keep_to_the_instance(
+    session: Session, tampered: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An instance-scoped run in workers checks and reports that instance's UOWs only."""
+    instances, expected, owner = tampered
+    _no_take_back(monkeypatch)
+    for instance, index in instances.items():
+        report = audit.verify(session, instance_id=uuid.UUID(instance), workers=2)
+        session.rollback()
+        assert _found(report) == [f for f in expected if owner[f[1]] == index]
+        assert report.uows_checked == 8
+
+
+def test_one_uow_is_checked_alone(session: Session, tampered: Any) -> None:
+    """Asking for one UOW reads that UOW only, even with workers allowed."""
+    _, expected, _ = tampered
+    hole = expected[[f[0] for f in expected].index("SEQUENCE_GAP")][1]
+    report = audit.verify(session, uow_id=uuid.UUID(hole), workers=2)
+    assert _found(report) == [f for f in expected if f[1] == hole]
+    assert (report.uows_checked, report.history_rows_checked) == (1, 4)
+
+
+def test_small_ledgers_stay_in_one_process(session: Session, tampered: Any) -> None:
+    """By default a ledger far below the threshold is verified without starting processes."""
+    _, expected, _ = tampered
+    conn = session.connection()
+    assert _verify_parallel.estimated_rows(conn) < _verify_parallel.MIN_ROWS
+    assert audit._sharing(conn, None, None) is None
+    assert _found(audit.verify(session)) == expected
