@@ -5,11 +5,13 @@ Exit status: 0 success, 1 verification found something, 2 bad input or a failure
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import orjson
@@ -223,6 +225,68 @@ def logs(
                 r.timestamp.strftime("%Y-%m-%d %H:%M:%S.%f"), r.log_type, uow_text, details
             )
         console.print(table)
+
+
+@app.command()
+def serve(
+    database_url: UrlOption = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CHAMELEON_HOST",
+            help="Interface to listen on (default 127.0.0.1).",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            envvar="CHAMELEON_PORT",
+            help="TCP port (default 8000).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Serve the HTTP API until SIGTERM or Ctrl-C (migrates the database first).
+
+    The admin token comes from CHAMELEON_ADMIN_TOKEN only, else one is generated and shown.
+    """
+    # Never an --admin-token option: the command line is visible to every local user.
+    from .server import load_server_settings  # noqa: PLC0415 - pulls in FastAPI and uvicorn
+    from .server import serve as run_server  # noqa: PLC0415 - see above
+
+    with _handled(), _stopped_by_signals():
+        settings = load_server_settings(database_url=database_url, host=host, port=port)
+        try:
+            run_server(settings=settings)
+        except SystemExit as exc:  # uvicorn exits 1 when it cannot start (port in use)
+            if exc.code in (0, None):
+                return
+            errors.print("[bold red]error:[/] the server could not start (see above)")
+            raise typer.Exit(EXIT_ERROR) from None
+
+
+class _StoppedError(Exception):
+    """SIGTERM or SIGINT arrived; uvicorn re-raises the signal once it has shut down."""
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """Turn SIGTERM/SIGINT into a clean exit 0 after uvicorn's graceful shutdown."""
+
+    def stop(signum: int, _: FrameType | None) -> None:
+        raise _StoppedError(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    except _StoppedError as exc:
+        errors.print(f"chameleon: stopped by {exc}", highlight=False)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @app.command()

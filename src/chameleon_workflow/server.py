@@ -13,16 +13,16 @@ import logging
 import secrets
 import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config import Settings
 from .db import make_engine, make_session_factory
-from .errors import ChameleonError
+from .errors import ChameleonError, ConfigurationError
 from .schema import upgrade_database
 from .telemetry import TelemetryFlusher
 
@@ -132,6 +132,22 @@ class BackgroundServices:
         return self._started and not self.flusher.join(0)
 
 
+def load_server_settings(**given: Any) -> ServerSettings:
+    """Read the server settings from the environment, ``given`` values (not None) winning.
+
+    A malformed variable or value is a ConfigurationError naming it, never a traceback.
+    """
+    overrides = {name: value for name, value in given.items() if value is not None}
+    try:
+        return ServerSettings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CHAMELEON_{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigurationError(f"bad configuration: {problems}") from exc
+
+
 def database_reachable(session_factory: sessionmaker[Session]) -> bool:
     """Tell whether one trivial query succeeds."""
     try:
@@ -153,13 +169,13 @@ def serve(
     from .api import create_app  # noqa: PLC0415 - see above
 
     config = ServerSettings.of(settings)
+    db = make_engine(config.database_url, config)
+    upgrade_database(db)
     if config.admin_token is None:
         generated = secrets.token_urlsafe(32)
         config = config.model_copy(update={"admin_token": SecretStr(generated)})
         # Shown once on stderr, like an actor token; set CHAMELEON_ADMIN_TOKEN to fix it.
         print(f"chameleon: generated admin token {generated}", file=sys.stderr, flush=True)
-    db = make_engine(config.database_url, config)
-    upgrade_database(db)
     app = create_app(config, make_session_factory(db))
     uvicorn.run(
         app,
@@ -176,7 +192,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=None, help="interface (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="TCP port (default 8000)")
     args = parser.parse_args(argv)
-    serve(args.host, args.port)
+    try:
+        serve(settings=load_server_settings(host=args.host, port=args.port))
+    except ChameleonError as exc:
+        parser.exit(2, f"error: {exc}\n")
 
 
 if __name__ == "__main__":
