@@ -114,11 +114,6 @@ def is_empty_diff(diff: dict[str, Any]) -> bool:
 #: The hashed fields in canonical (sorted) key order, then the stored chain hash: the column
 #: layout verification reads history rows in (JSON columns as their stored text).
 STORED_ROW_FIELDS: tuple[str, ...] = (*sorted(HASHED_FIELDS), "chain_hash")
-_HASHED_KEYS = STORED_ROW_FIELDS[:-1]
-_STORED_CHANGES = STORED_ROW_FIELDS.index("changes")
-_STORED_META = STORED_ROW_FIELDS.index("transition_metadata")
-_STORED_SEQUENCE = STORED_ROW_FIELDS.index("sequence")
-_STORED_CHAIN = len(STORED_ROW_FIELDS) - 1
 _in_record_order = itemgetter(*(STORED_ROW_FIELDS.index(f) for f in HASHED_FIELDS))
 _SORTED = orjson.OPT_SORT_KEYS
 
@@ -141,20 +136,53 @@ def stored_link_matches(previous_chain_hash: str, row: Sequence[Any]) -> bool:
     they do not match (floats such as ``1.0`` that JCS writes differently, keys JCS orders
     by UTF-16, or a real tamper) the reference serializer decides.
     """
-    stored = row[_STORED_CHAIN]
-    meta, changes = row[_STORED_META], row[_STORED_CHANGES]
+    # Unpacked by name rather than zipped with the field names: half the cost per row.
+    (
+        actor_id,
+        changes,
+        event_type,
+        history_id,
+        instance_id,
+        new_interaction_id,
+        new_state_hash,
+        new_status,
+        previous_interaction_id,
+        previous_state_hash,
+        previous_status,
+        reasoning,
+        sequence,
+        meta,
+        transition_timestamp,
+        uow_id,
+        stored,
+    ) = row
     if (
-        type(row[_STORED_SEQUENCE]) is int
+        type(sequence) is int
         and (meta is None or type(meta) is str)
         and (changes is None or type(changes) is str)
     ):
-        fields = dict(zip(_HASHED_KEYS, row, strict=False))
         try:
-            if meta is not None:
-                fields["transition_metadata"] = orjson.loads(meta)
-            if changes is not None:
-                fields["changes"] = orjson.loads(changes)
-            body = orjson.dumps(fields, option=_SORTED)
+            body = orjson.dumps(
+                {
+                    "actor_id": actor_id,
+                    "changes": None if changes is None else orjson.loads(changes),
+                    "event_type": event_type,
+                    "history_id": history_id,
+                    "instance_id": instance_id,
+                    "new_interaction_id": new_interaction_id,
+                    "new_state_hash": new_state_hash,
+                    "new_status": new_status,
+                    "previous_interaction_id": previous_interaction_id,
+                    "previous_state_hash": previous_state_hash,
+                    "previous_status": previous_status,
+                    "reasoning": reasoning,
+                    "sequence": sequence,
+                    "transition_metadata": None if meta is None else orjson.loads(meta),
+                    "transition_timestamp": transition_timestamp,
+                    "uow_id": uow_id,
+                },
+                option=_SORTED,
+            )
         except (orjson.JSONDecodeError, orjson.JSONEncodeError):
             pass  # the reference path below raises or decides, exactly as it always did
         else:
