@@ -289,19 +289,41 @@ def _stopped_by_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _size(help_text: str, minimum: int = 1) -> Any:
+    return typer.Option(min=minimum, help=help_text)
+
+
 @app.command()
 def benchmark(
     postgres: Annotated[
         str | None, typer.Option(help="PostgreSQL server URL; a scratch database is used.")
     ] = None,
-    rows: Annotated[int, typer.Option(min=100, help="Rows per flush benchmark.")] = 20_000,
+    rows: Annotated[int, _size("Rows per flush benchmark.", minimum=100)] = 20_000,
+    saves: Annotated[int, _size("save_uow() calls per round.")] = 2_000,
+    rounds: Annotated[int, _size("Rounds per figure (the best is shown).")] = 3,
+    workers: Annotated[int, _size("Processes of the PostgreSQL multi-worker figure.")] = 4,
+    verify_uows: Annotated[int, _size("UOWs in the verification benchmark.")] = 2_000,
+    verify_rows: Annotated[int, _size("History rows per verified UOW.")] = 50,
+    engine_steps: Annotated[int, _size("Checkout + submit steps per engine figure.")] = 200,
 ) -> None:
-    """Measure the hot paths against the raw driver on SQLite (and PostgreSQL if given)."""
+    """Measure the hot paths against the raw driver on SQLite (and PostgreSQL if given).
+
+    Same options as python -m chameleon_workflow.benchmark (docs/performance.md).
+    """
     from . import benchmark as bench  # noqa: PLC0415 - heavy, only needed here
 
-    argv = ["--rows", str(rows)] + (["--postgres", postgres] if postgres else [])
+    sizes = {
+        "--rows": rows,
+        "--saves": saves,
+        "--rounds": rounds,
+        "--workers": workers,
+        "--verify-uows": verify_uows,
+        "--verify-rows": verify_rows,
+        "--engine-steps": engine_steps,
+    }
+    argv = [part for option, value in sizes.items() for part in (option, str(value))]
     with _handled():
-        raise typer.Exit(bench.main(argv))
+        raise typer.Exit(bench.main(argv + (["--postgres", postgres] if postgres else [])))
 
 
 def _progress() -> Progress:

@@ -1,0 +1,85 @@
+"""`chameleon benchmark` offers the same knobs as `python -m chameleon_workflow.benchmark`."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from chameleon_workflow import benchmark
+from chameleon_workflow.cli import app
+
+
+def _cli_params() -> dict[str, Any]:
+    group: Any = typer.main.get_command(app)
+    command = group.get_command(group.make_context("chameleon", ["benchmark"]), "benchmark")
+    return {param.opts[0]: param.default for param in command.params if param.opts[0] != "--help"}
+
+
+def _module_options(capsys: pytest.CaptureFixture[str]) -> set[str]:
+    with pytest.raises(SystemExit) as done:
+        benchmark.main(["--help"])
+    assert done.value.code == 0
+    return set(re.findall(r"(--[a-z][a-z-]*)", capsys.readouterr().out)) - {"--help"}
+
+
+def _sizes() -> dict[str, Any]:
+    return dataclasses.asdict(benchmark.Sizes())
+
+
+def test_cli_and_module_take_the_same_options(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every option of the benchmark module is an option of the CLI command, and no other."""
+    assert set(_cli_params()) == _module_options(capsys)
+
+
+def test_cli_defaults_are_the_benchmark_sizes() -> None:
+    """The CLI's size defaults are the benchmark's own (Sizes), and PostgreSQL is off."""
+    defaults = _cli_params()
+    sizes = {f"--{name.replace('_', '-')}": value for name, value in _sizes().items()}
+    assert defaults == {**sizes, "--postgres": None}
+
+
+def test_cli_forwards_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command passes each option to benchmark.main and exits with its status."""
+    seen: list[list[str]] = []
+
+    def fake_main(argv: list[str]) -> int:
+        seen.append(argv)
+        return 0
+
+    monkeypatch.setattr(benchmark, "main", fake_main)
+    args = ["benchmark", "--postgres", "postgresql://u@h/db", "--rows", "100", "--saves", "5"]
+    args += ["--rounds", "1", "--workers", "2", "--verify-uows", "3", "--verify-rows", "4"]
+    result = CliRunner().invoke(app, [*args, "--engine-steps", "6"])
+    assert result.exit_code == 0, result.output
+    assert seen == [
+        [
+            "--rows",
+            "100",
+            "--saves",
+            "5",
+            "--rounds",
+            "1",
+            "--workers",
+            "2",
+            "--verify-uows",
+            "3",
+            "--verify-rows",
+            "4",
+            "--engine-steps",
+            "6",
+            "--postgres",
+            "postgresql://u@h/db",
+        ]
+    ]
+
+
+def test_cli_refuses_sizes_below_the_minimum() -> None:
+    """A size of zero is a usage error (exit 2) before any benchmark runs."""
+    result = CliRunner().invoke(app, ["benchmark", "--workers", "0"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--workers'" in result.output
