@@ -127,7 +127,9 @@ def _main_module_hidden() -> Iterator[None]:
     it again and run the command a second time.
     """
     main = sys.modules["__main__"]
-    saved = {k: main.__dict__[k] for k in ("__spec__", "__file__") if k in main.__dict__}
+    saved: dict[str, Any] = {
+        k: main.__dict__[k] for k in ("__spec__", "__file__") if k in main.__dict__
+    }
     main.__dict__["__spec__"] = None
     main.__dict__.pop("__file__", None)
     try:
