@@ -139,10 +139,8 @@ def test_one_uow_is_checked_alone(session: Session, tampered: Any) -> None:
     assert (report.uows_checked, report.history_rows_checked) == (1, 4)
 
 
-def test_small_ledgers_stay_in_one_process(session: Session, tampered: Any) -> None:
-    """By default a ledger far below the threshold is verified without starting processes."""
+def test_by_default_one_process_verifies(session: Session, tampered: Any) -> None:
+    """Without a worker count verification starts no process."""
     _, expected, _ = tampered
-    conn = session.connection()
-    assert _verify_parallel.estimated_rows(conn) < _verify_parallel.MIN_ROWS
-    assert audit._sharing(conn, None, None) is None
+    assert audit._sharing(session.connection(), None, None) is None
     assert _found(audit.verify(session)) == expected
