@@ -5,9 +5,9 @@ attribute versions run 1..n per key, that history sequences run 1..n without gap
 that every row's ``chain_hash`` is the link computed from the row before it, that each
 row starts where the previous one ended (status, interaction, state hash), and that the
 UOW row agrees with its last history row. Rows are streamed page by page straight from
-the driver, so memory stays flat and the pace is set by hashing, not by the ORM. On a
-large ledger pages of UOWs are shared with worker processes (``_verify_parallel``); the
-report is the same, finding for finding.
+the driver, so memory stays flat and the pace is set by hashing, not by the ORM. Asked
+for workers, a whole-database run shares pages of UOWs with worker processes
+(``_verify_parallel``); the report is the same, finding for finding.
 """
 
 from __future__ import annotations
