@@ -22,9 +22,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import sqlite3
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,26 +101,6 @@ def _work(target: Target, tasks: Any, results: Any) -> None:
         results.put((-1, DatabaseError(f"verification worker failed: {exc!r}")))
 
 
-@contextmanager
-def _main_module_hidden() -> Iterator[None]:
-    """Keep spawned workers from re-running the caller's ``__main__`` (they need none of it).
-
-    ``python -m chameleon_workflow`` runs the CLI at import; a spawned child would import
-    it again and run the command a second time.
-    """
-    main = sys.modules["__main__"]
-    saved: dict[str, Any] = {
-        k: main.__dict__[k] for k in ("__spec__", "__file__") if k in main.__dict__
-    }
-    main.__dict__["__spec__"] = None
-    main.__dict__.pop("__file__", None)
-    try:
-        yield
-    finally:
-        main.__dict__.pop("__spec__", None)
-        main.__dict__.update(saved)
-
-
 class _Pool:
     """Worker processes, their task and result queues, and what is still out."""
 
@@ -134,9 +112,8 @@ class _Pool:
             context.Process(target=_work, args=(target, self.tasks, self.results), daemon=True)
             for _ in range(workers)
         ]
-        with _main_module_hidden():
-            for proc in self.procs:
-                proc.start()
+        for proc in self.procs:
+            proc.start()
         self.out: set[int] = set()
         self.done: dict[int, PageResult] = {}
 
