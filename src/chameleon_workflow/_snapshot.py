@@ -38,6 +38,13 @@ class Snapshot:
     content_hash: str
     rows: tuple[stmts.AttributeRow, ...]
     sql: stmts.LedgerSQL
+    #: What the database computes over these rows (PostgreSQL), for guarded writes.
+    fingerprint: bytes | None = None
+
+    @property
+    def guard(self) -> stmts.Guard | None:
+        """Return what a guarded write must find stored, if the back end guards writes."""
+        return None if self.fingerprint is None else (self.content_hash, self.fingerprint)
 
     @property
     def attributes(self) -> dict[str, Any]:
@@ -106,11 +113,46 @@ def snapshot_from(rows: list[tuple[Any, ...]], uow_id: uuid.UUID, sql: stmts.Led
     if not rows:
         raise NotFoundError(f"no unit of work with id {uow_id}")
     first = rows[0]
+    fingerprint = first[6] if len(first) > 6 else None
     if first[2] is None:  # the LEFT JOIN found no attribute
-        return Snapshot(first[0], first[1], (), sql)
+        return Snapshot(first[0], first[1], (), sql, fingerprint)
     # Sorted by key so that the memo digest does not depend on the database's row order.
-    attributes = sorted((key, kv, value, bool(d)) for _v, _h, key, kv, value, d in rows)
-    return Snapshot(first[0], first[1], tuple(attributes), sql)
+    attributes = sorted((r[2], r[3], r[4], bool(r[5])) for r in rows)
+    return Snapshot(first[0], first[1], tuple(attributes), sql, fingerprint)
+
+
+class VerifiedGuards:
+    """The guard of each UOW whose attributes this process last found matching its hash.
+
+    A hint, never a proof: a guarded write re-checks content_hash and fingerprint in the
+    database in the statement that writes, so a stale entry costs only the slower path
+    (read, check in Python, then write). Bounded like the hash memo.
+    """
+
+    MAX_ENTRIES = 65536
+
+    def __init__(self) -> None:
+        self._known: dict[uuid.UUID, stmts.Guard] = {}
+
+    def remember(self, uow_id: uuid.UUID, guard: stmts.Guard | None) -> None:
+        """Keep the guard a drift check just accepted."""
+        if guard is None:
+            return
+        if len(self._known) >= self.MAX_ENTRIES:
+            self._known.clear()
+        self._known[uow_id] = guard
+
+    def get(self, uow: UnitsOfWork) -> stmts.Guard | None:
+        """Return the remembered guard if it is for the content_hash this copy holds."""
+        guard = self._known.get(uow.uow_id)
+        return guard if guard is not None and guard[0] == uow.content_hash else None
+
+    def forget(self, uow_id: uuid.UUID) -> None:
+        """Drop a UOW's guard (its attributes are about to change)."""
+        self._known.pop(uow_id, None)
+
+
+verified_guards = VerifiedGuards()
 
 
 def planned_append(
@@ -190,6 +232,44 @@ def breach_change(uow: UnitsOfWork, observed_hash: str) -> Change:
         metadata={"stored_content_hash": uow.content_hash, "observed": observed_hash},
         changes=None,
     )
+
+
+def write(
+    conn: Connection,
+    uow: UnitsOfWork,
+    change: Change,
+    now: datetime,
+    *,
+    moved: bool,
+    guard: stmts.Guard | None = None,
+    attribute_rows: list[dict[str, Any]] | None = None,
+) -> bool:
+    """Write ``change`` (with history if ``moved``) by compare-and-set; mirror it on ``uow``.
+
+    With a ``guard`` the write also requires that stored content_hash and attribute
+    fingerprint and returns False, having written nothing, when they or the version
+    differ; without one a lost compare-and-set raises ConcurrencyError. Attribute rows
+    are only written unguarded (their writer has just read and checked the attributes).
+    """
+    if guard is not None and attribute_rows:
+        raise ValueError("attribute rows are written without a guard")
+    sql = stmts.for_connection(conn)
+    if not moved:
+        values = touch_values(uow, change, now)
+        cas = (uow.uow_id, uow.version, values)
+        if guard is None:
+            sql.touch(conn, cas)
+        elif not sql.guarded_touch(conn, cas, guard):
+            return False
+    else:
+        record, chain, values = planned_append(uow, change, now)
+        cas = (uow.uow_id, uow.version, values)
+        if guard is None:
+            sql.append(conn, cas, record, chain, attribute_rows or [])
+        elif not sql.guarded_append(conn, cas, guard, record, chain):
+            return False
+    sync(uow, values)
+    return True
 
 
 def touch_values(uow: UnitsOfWork, change: Change, now: datetime) -> dict[str, Any]:

@@ -16,9 +16,9 @@ from operator import attrgetter
 from typing import Any, Protocol
 
 import orjson
-from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection
 
+from . import _sql_text as q
 from .errors import ConcurrencyError
 from .hashing import format_timestamp
 from .ledger import LedgerRecord
@@ -27,89 +27,11 @@ from .ledger import LedgerRecord
 AttributeRow = tuple[str, int, Any, Any]
 #: (uow_id, expected version, new column values) of a compare-and-set.
 Cas = tuple[uuid.UUID, int, dict[str, Any]]
+#: (content_hash, attribute fingerprint) a guarded write expects to find stored.
+Guard = tuple[str, bytes]
 
-_SNAPSHOT = """
-SELECT u.version, u.content_hash, a.key, a.version, {value}, a.is_deleted
-FROM units_of_work u
-LEFT JOIN uow_attributes a ON a.uow_id = u.uow_id AND NOT EXISTS (
-    SELECT 1 FROM uow_attributes n
-    WHERE n.uow_id = a.uow_id AND n.key = a.key AND n.version > a.version)
-WHERE u.uow_id = {p}
-"""
-_UPDATE_COLUMNS = (
-    "status",
-    "current_interaction_id",
-    "content_hash",
-    "last_heartbeat_at",
-    "held_by_actor_id",
-    "retry_count",
-    "updated_at",
-    "version",
-    "history_sequence",
-    "chain_head",
-)
-_TOUCH_COLUMNS = ("held_by_actor_id", "retry_count", "last_heartbeat_at", "updated_at", "version")
-_HISTORY_COLUMNS = (
-    "history_id",
-    "instance_id",
-    "uow_id",
-    "sequence",
-    "event_type",
-    "previous_status",
-    "new_status",
-    "previous_state_hash",
-    "new_state_hash",
-    "previous_interaction_id",
-    "new_interaction_id",
-    "actor_id",
-    "transition_timestamp",
-    "reasoning",
-    "transition_metadata",
-    "changes",
-    "chain_hash",
-)
-_ATTRIBUTE_COLUMNS = (
-    "uow_id",
-    "instance_id",
-    "key",
-    "version",
-    "value",
-    "is_deleted",
-    "actor_id",
-    "reasoning",
-    "created_at",
-)
-_UUID_COLUMNS = frozenset(
-    {
-        "history_id",
-        "instance_id",
-        "uow_id",
-        "previous_interaction_id",
-        "new_interaction_id",
-        "actor_id",
-        "current_interaction_id",
-        "held_by_actor_id",
-    }
-)
-_TIME_COLUMNS = frozenset({"last_heartbeat_at", "updated_at", "transition_timestamp", "created_at"})
-_JSON_COLUMNS = frozenset({"transition_metadata", "changes", "value"})
 #: The record's fields in history column order (the chain hash is appended last).
-_record_values = attrgetter(*_HISTORY_COLUMNS[:-1])
-
-
-def _placeholders(columns: Sequence[str], p: str, casts: dict[str, str]) -> list[str]:
-    return [f"{p}{casts.get(c, '')}" for c in columns]
-
-
-def _cas_sql(columns: Sequence[str], p: str, casts: dict[str, str]) -> str:
-    pairs = ", ".join(
-        f"{c} = {v}" for c, v in zip(columns, _placeholders(columns, p, casts), strict=True)
-    )
-    return f"UPDATE units_of_work SET {pairs} WHERE uow_id = {p} AND version = {p}"
-
-
-def _values_sql(columns: Sequence[str], p: str, casts: dict[str, str]) -> str:
-    return ", ".join(_placeholders(columns, p, casts))
+_record_values = attrgetter(*q.HISTORY_COLUMNS[:-1])
 
 
 class LedgerSQL(Protocol):
@@ -121,7 +43,10 @@ class LedgerSQL(Protocol):
         """Return the history INSERT's parameters for a record and its link."""
 
     def snapshot(self, conn: Connection, uow_id: uuid.UUID) -> list[tuple[Any, ...]]:
-        """Return (version, content_hash, key, key_version, raw value, is_deleted) rows."""
+        """Return (version, content_hash, key, key_version, raw value, is_deleted) rows.
+
+        A back end that offers guarded writes appends the attribute fingerprint to each row.
+        """
 
     def decode(self, value: Any) -> Any:
         """Turn a raw attribute value from ``snapshot`` into its JSON value."""
@@ -138,6 +63,14 @@ class LedgerSQL(Protocol):
 
     def touch(self, conn: Connection, cas: Cas) -> None:
         """Compare-and-set the UOW row's holder/retry/heartbeat without history."""
+
+    def guarded_append(
+        self, conn: Connection, cas: Cas, guard: Guard, record: LedgerRecord, chain: str
+    ) -> bool:
+        """Append as ``append`` does only if the row and attributes match ``guard``."""
+
+    def guarded_touch(self, conn: Connection, cas: Cas, guard: Guard) -> bool:
+        """Touch as ``touch`` does only if the row and attributes match ``guard``."""
 
     def insert_attributes(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         """Insert attribute versions."""
@@ -169,26 +102,27 @@ class _Base:
 
     def __init__(self) -> None:
         p, casts = self.placeholder, self.casts
-        self.snapshot_sql = _SNAPSHOT.format(p=p, value=self.value_column)
-        self.update_sql = _cas_sql(_UPDATE_COLUMNS, p, casts)
-        self.touch_sql = _cas_sql(_TOUCH_COLUMNS, p, casts)
+        self.snapshot_sql = q.SNAPSHOT.format(p=p, value=self.value_column, extra=self.extra_column)
+        self.update_sql = q.cas_sql(q.UPDATE_COLUMNS, p, casts)
+        self.touch_sql = q.cas_sql(q.TOUCH_COLUMNS, p, casts)
         self.history_sql = (
-            f"INSERT INTO uow_history ({', '.join(_HISTORY_COLUMNS)}) "
-            f"VALUES ({_values_sql(_HISTORY_COLUMNS, p, casts)})"
+            f"INSERT INTO uow_history ({', '.join(q.HISTORY_COLUMNS)}) "
+            f"VALUES ({q.values_sql(q.HISTORY_COLUMNS, p, casts)})"
         )
         self.attribute_sql = (
-            f"INSERT INTO uow_attributes ({', '.join(_ATTRIBUTE_COLUMNS)}) "
-            f"VALUES ({_values_sql(_ATTRIBUTE_COLUMNS, p, casts)})"
+            f"INSERT INTO uow_attributes ({', '.join(q.ATTRIBUTE_COLUMNS)}) "
+            f"VALUES ({q.values_sql(q.ATTRIBUTE_COLUMNS, p, casts)})"
         )
-        self._update_shapes = [self._shape(c) for c in _UPDATE_COLUMNS]
-        self._touch_shapes = [self._shape(c) for c in _TOUCH_COLUMNS]
+        self._update_shapes = [self._shape(c) for c in q.UPDATE_COLUMNS]
+        self._touch_shapes = [self._shape(c) for c in q.TOUCH_COLUMNS]
 
     value_column = "a.value"
+    extra_column = ""
 
     def _shape(self, column: str) -> Callable[[Any], Any]:
-        if column in _UUID_COLUMNS:
+        if column in q.UUID_COLUMNS:
             return self.as_uuid
-        if column in _TIME_COLUMNS:
+        if column in q.TIME_COLUMNS:
             return self.as_time
         if column == "status":
             return str
@@ -234,6 +168,16 @@ class _Base:
     def stamp(self, record: LedgerRecord, now: datetime) -> Any:
         """Return the transition time as the driver takes it."""
         return now
+
+    def guarded_append(
+        self, conn: Connection, cas: Cas, guard: Guard, record: LedgerRecord, chain: str
+    ) -> bool:
+        """Not offered where ``snapshot`` returns no fingerprint (so no guard exists)."""
+        raise NotImplementedError
+
+    def guarded_touch(self, conn: Connection, cas: Cas, guard: Guard) -> bool:
+        """Not offered where ``snapshot`` returns no fingerprint (so no guard exists)."""
+        raise NotImplementedError
 
     def insert_history(
         self, conn: Connection, record: LedgerRecord, chain: str, now: datetime
@@ -299,7 +243,7 @@ class SQLiteSQL(_Base):
         chain: str,
         attribute_rows: list[dict[str, Any]],
     ) -> None:
-        params = self._update_params(_UPDATE_COLUMNS, self._update_shapes, cas)
+        params = self._update_params(q.UPDATE_COLUMNS, self._update_shapes, cas)
         if raw.execute(self.update_sql, params).rowcount != 1:
             raise _lost(cas[0])
         raw.execute(self.history_sql, self.history_params(record, chain, cas[2]["updated_at"]))
@@ -308,7 +252,7 @@ class SQLiteSQL(_Base):
 
     def touch(self, conn: Connection, cas: Cas) -> None:
         """Compare-and-set the liveness columns."""
-        params = self._update_params(_TOUCH_COLUMNS, self._touch_shapes, cas)
+        params = self._update_params(q.TOUCH_COLUMNS, self._touch_shapes, cas)
         if _driver(conn).execute(self.touch_sql, params).rowcount != 1:
             raise _lost(cas[0])
 
@@ -317,44 +261,49 @@ class SQLiteSQL(_Base):
         _driver(conn).executemany(self.attribute_sql, map(self._attribute_params, rows))
 
 
-_PG_CASTS = dict.fromkeys(_UUID_COLUMNS, "::uuid") | dict.fromkeys(_JSON_COLUMNS, "::jsonb")
+_PG_CASTS = dict.fromkeys(q.UUID_COLUMNS, "::uuid") | dict.fromkeys(q.JSON_COLUMNS, "::jsonb")
 
 
 class PostgresSQL(_Base):
-    """psycopg 3: compare-and-set and append in one statement; reads pipelined with BEGIN."""
+    """psycopg 3: compare-and-set, drift guard and append in one statement."""
 
     placeholder = "%s"
     casts = _PG_CASTS
     native_uuid = True
     # Read jsonb as its text and decode with orjson: faster than psycopg's json loader, and
-    # the text is what the drift-check memo keys on.
+    # the text is what the drift-check memo keys on. The fingerprint rides along.
     value_column = "a.value::text"
+    extra_column = ", " + q.PG_FINGERPRINT.format(uow="%s")  # once, not per attribute row
 
     def __init__(self) -> None:
         super().__init__()
-        history_values = _values_sql(_HISTORY_COLUMNS, self.placeholder, self.casts)
+        history_values = q.values_sql(q.HISTORY_COLUMNS, self.placeholder, self.casts)
         # One round trip: the history row is inserted only if the compare-and-set matched;
         # RETURNING says which happened.
-        self.append_sql = (
-            f"WITH moved AS ({self.update_sql} RETURNING uow_id) "
-            f"INSERT INTO uow_history ({', '.join(_HISTORY_COLUMNS)}) "
+        append = (
+            "WITH moved AS ({update} RETURNING uow_id) "
+            f"INSERT INTO uow_history ({', '.join(q.HISTORY_COLUMNS)}) "
             f"SELECT {history_values} FROM moved RETURNING sequence"
         )
+        self.append_sql = append.format(update=self.update_sql)
+        # The drift check inside the write: the row still holds the content_hash, and the
+        # attributes still have the fingerprint, that a check in Python accepted.
+        guard = (
+            " AND content_hash = %s AND "
+            + q.PG_FINGERPRINT.format(uow="units_of_work.uow_id")
+            + " = %s"
+        )
+        self.guarded_append_sql = append.format(update=self.update_sql + guard)
+        self.guarded_touch_sql = self.touch_sql + guard + " RETURNING version"
 
     def as_uuid(self, value: uuid.UUID | str | None) -> Any:
         """Pass UUID objects as they are (psycopg sends the native type), text as text."""
         return value
 
     def snapshot(self, conn: Connection, uow_id: uuid.UUID) -> list[tuple[Any, ...]]:
-        """Read the UOW's version, hash and latest attribute versions (values as JSON text)."""
-        raw = _driver(conn)
-        if raw.info.transaction_status != TransactionStatus.IDLE:
-            return raw.execute(self.snapshot_sql, (uow_id,)).fetchall()  # type: ignore[no-any-return]
-        # psycopg opens the transaction with a BEGIN of its own, one more round trip; in a
-        # pipeline BEGIN and this read travel together.
-        with raw.pipeline():
-            cursor = raw.execute(self.snapshot_sql, (uow_id,))
-        return cursor.fetchall()  # type: ignore[no-any-return]
+        """Read version, hash and latest attributes (values as JSON text), fingerprint last."""
+        # No pipeline: in one, psycopg still waits for its own BEGIN (it syncs after it).
+        return _driver(conn).execute(self.snapshot_sql, (uow_id, uow_id)).fetchall()  # type: ignore[no-any-return]
 
     def append(
         self,
@@ -366,7 +315,7 @@ class PostgresSQL(_Base):
     ) -> None:
         """Compare-and-set plus history in one statement, then the attribute rows."""
         raw = _driver(conn)
-        params = self._update_params(_UPDATE_COLUMNS, self._update_shapes, cas)
+        params = self._update_params(q.UPDATE_COLUMNS, self._update_shapes, cas)
         params += self.history_params(record, chain, cas[2]["updated_at"])
         if raw.execute(self.append_sql, params).fetchone() is None:
             raise _lost(cas[0])
@@ -375,9 +324,24 @@ class PostgresSQL(_Base):
 
     def touch(self, conn: Connection, cas: Cas) -> None:
         """Compare-and-set the liveness columns."""
-        params = self._update_params(_TOUCH_COLUMNS, self._touch_shapes, cas)
+        params = self._update_params(q.TOUCH_COLUMNS, self._touch_shapes, cas)
         if _driver(conn).execute(self.touch_sql, params).rowcount != 1:
             raise _lost(cas[0])
+
+    def guarded_append(
+        self, conn: Connection, cas: Cas, guard: Guard, record: LedgerRecord, chain: str
+    ) -> bool:
+        """Compare-and-set, drift guard and history in one statement; False: nothing written."""
+        params = self._update_params(q.UPDATE_COLUMNS, self._update_shapes, cas)
+        params += guard
+        params += self.history_params(record, chain, cas[2]["updated_at"])
+        return _driver(conn).execute(self.guarded_append_sql, params).fetchone() is not None
+
+    def guarded_touch(self, conn: Connection, cas: Cas, guard: Guard) -> bool:
+        """Compare-and-set the liveness columns behind the drift guard; False: not written."""
+        params = self._update_params(q.TOUCH_COLUMNS, self._touch_shapes, cas)
+        params += guard
+        return _driver(conn).execute(self.guarded_touch_sql, params).fetchone() is not None
 
     def insert_attributes(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         """Insert attribute versions with executemany (pipelined by psycopg)."""

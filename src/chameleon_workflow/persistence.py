@@ -5,6 +5,11 @@ hash-chained history row, inside the caller's transaction. A call that fails lea
 nothing behind that could be committed: checks run before any write; on PostgreSQL the
 UPDATE and the history INSERT are one statement (and any failed statement aborts the
 transaction); on SQLite the writes of one call run inside a SAVEPOINT.
+
+Every write checks the stored content_hash against the stored attributes first. On
+PostgreSQL, once a UOW's attributes passed that check, later saves skip the read: their
+UPDATE matches only while the stored hash and the attributes' server-side fingerprint are
+those that passed, and otherwise writes nothing and the save checks the slow way.
 """
 
 from __future__ import annotations
@@ -31,17 +36,17 @@ from ._snapshot import (
     checked_attributes,
     creation_record,
     engine_of,
-    planned_append,
     refuse_direct_edits,
     snapshot_from,
-    sync,
-    touch_values,
+    verified_guards,
+    write,
 )
 from .audit import VerificationReport
 from .db import translated_errors
 from .errors import (
     ChameleonError,
     ConcurrencyError,
+    InvalidTransitionError,
     InvalidValueError,
     NotFoundError,
     StateDriftError,
@@ -251,16 +256,14 @@ class UOWPersistenceService:
         interaction = (
             new_interaction_id if new_interaction_id is not None else (uow.current_interaction_id)
         )
-        with translated_errors(), session.no_autoflush:
-            snap = self._checked_snapshot(session, uow)
-            check_transition(str(uow.status), status)
-            now = self.clock()
-            moved = status != uow.status or interaction != uow.current_interaction_id
-            change = Change(
+        moved = status != uow.status or interaction != uow.current_interaction_id
+
+        def change(now: datetime, state_hash: str) -> Change:
+            return Change(
                 event=HistoryEvent.TRANSITION,
                 status=status,
                 interaction_id=interaction,
-                state_hash=snap.content_hash,
+                state_hash=state_hash,
                 holder=uow.held_by_actor_id if holder is UNSET else holder,
                 retry_count=uow.retry_count if retry_count is None else retry_count,
                 heartbeat=now if touch_heartbeat else uow.last_heartbeat_at,
@@ -269,10 +272,24 @@ class UOWPersistenceService:
                 metadata=metadata,
                 changes=None,
             )
-            if not moved:
-                self._touch(session, uow, change, now)
-                return uow
-            self._append(session, uow, change, now)
+
+        with translated_errors(), session.no_autoflush:
+            conn = session.connection()
+            guard = verified_guards.get(uow)
+            if guard is not None and _is_legal(str(uow.status), status):
+                # The attributes were checked before and the write re-checks, in the same
+                # statement, that neither they nor the stored hash changed since: no read.
+                now = self.clock()
+                if write(conn, uow, change(now, uow.content_hash), now, moved=moved, guard=guard):
+                    return uow
+            snap = self._checked_snapshot(session, uow)
+            check_transition(str(uow.status), status)
+            now = self.clock()
+            state = change(now, snap.content_hash)
+            if not write(conn, uow, state, now, moved=moved, guard=snap.guard):
+                raise ConcurrencyError(
+                    f"UOW {uow.uow_id} was changed by another writer; reload it and retry"
+                )
         return uow
 
     def set_attributes(
@@ -330,7 +347,8 @@ class UOWPersistenceService:
                 )
                 for k in diff["removed"]
             ]
-            self._append(session, uow, change, now, rows)
+            verified_guards.forget(uow.uow_id)
+            write(session.connection(), uow, change, now, moved=True, attribute_rows=rows)
         return uow
 
     def record_breach(
@@ -354,7 +372,7 @@ class UOWPersistenceService:
                 if uow.status == UOWStatus.FAILED_SECURITY_BREACH:
                     return True
                 change = breach_change(uow, observed_hash)
-                self._append(own, uow, change, self.clock())
+                write(own.connection(), uow, change, self.clock(), moved=True)
         except ChameleonError:
             log.exception("could not record the security breach of UOW %s", uow_id)
             return False
@@ -380,26 +398,13 @@ class UOWPersistenceService:
         if actual != snap.content_hash:
             recorded = self.record_breach(session, uow.uow_id, actual)
             raise StateDriftError(uow.uow_id, snap.content_hash, actual, recorded=recorded)
+        verified_guards.remember(uow.uow_id, snap.guard)
         return snap
 
-    def _touch(self, session: Session, uow: UnitsOfWork, change: Change, now: datetime) -> None:
-        """Refresh heartbeat/holder without a history row (nothing recorded changed)."""
-        values = touch_values(uow, change, now)
-        conn = session.connection()
-        stmts.for_connection(conn).touch(conn, (uow.uow_id, uow.version, values))
-        sync(uow, values)
 
-    def _append(
-        self,
-        session: Session,
-        uow: UnitsOfWork,
-        change: Change,
-        now: datetime,
-        attribute_rows: list[dict[str, Any]] | None = None,
-    ) -> None:
-        record, chain, values = planned_append(uow, change, now)
-        conn = session.connection()
-        stmts.for_connection(conn).append(
-            conn, (uow.uow_id, uow.version, values), record, chain, attribute_rows or []
-        )
-        sync(uow, values)
+def _is_legal(previous: str, new: str) -> bool:
+    try:
+        check_transition(previous, new)
+    except InvalidTransitionError:
+        return False
+    return True
