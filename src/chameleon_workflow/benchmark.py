@@ -302,19 +302,16 @@ def run_benchmarks(
 
 
 def _engine_figures(urls: list[str], sizes: Sizes) -> list[Figure]:
-    """Add the engine's end-to-end figures when ``benchmark_engine`` exists."""
-    try:
-        from . import benchmark_engine  # type: ignore[attr-defined,unused-ignore]  # noqa: PLC0415
-    except ImportError:
-        return [Figure("engine steps", "-", math.nan, "", notes="skipped: no benchmark_engine")]
+    """Add the engine's end-to-end figures (they need a SQLite URL; PostgreSQL is optional)."""
+    from . import benchmark_engine  # noqa: PLC0415 - it imports this module
+
     sqlite_url = next((u for u in urls if u.startswith("sqlite")), None)
     postgres_url = next((u for u in urls if not u.startswith("sqlite")), None)
     if sqlite_url is None:
         return [Figure("engine steps", "-", math.nan, "", notes="skipped: needs a SQLite URL")]
-    found: list[Figure] = benchmark_engine.engine_figures(
-        sqlite_url, postgres_url, steps=sizes.engine_steps
+    return benchmark_engine.engine_figures(
+        sqlite_url, postgres_url, steps=sizes.engine_steps, workers=sizes.workers
     )
-    return found
 
 
 def _number(value: float | None) -> str:
@@ -356,17 +353,34 @@ def _scratch_postgres(url: str) -> tuple[str, Callable[[], None]]:
     return f"{server}/{name}", drop
 
 
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """Return an argparse type accepting integers of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below the minimum of {minimum}")
+        return value
+
+    return parse
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmarks on a temporary SQLite file (and PostgreSQL if asked); print a table."""
     parser = argparse.ArgumentParser(prog="python -m chameleon_workflow.benchmark")
     defaults = Sizes()
-    parser.add_argument("--rows", type=int, default=defaults.rows, help="rows per flush benchmark")
-    parser.add_argument("--saves", type=int, default=defaults.saves, help="saves per round")
-    parser.add_argument("--rounds", type=int, default=defaults.rounds, help="rounds per figure")
-    parser.add_argument("--workers", type=int, default=defaults.workers, help="PG processes")
-    parser.add_argument("--verify-uows", type=int, default=defaults.verify_uows)
-    parser.add_argument("--verify-rows", type=int, default=defaults.verify_rows)
-    parser.add_argument("--engine-steps", type=int, default=defaults.engine_steps)
+    one = _at_least(1)
+    rows_help = "rows per flush benchmark"
+    parser.add_argument("--rows", type=_at_least(100), default=defaults.rows, help=rows_help)
+    parser.add_argument("--saves", type=one, default=defaults.saves, help="saves per round")
+    parser.add_argument("--rounds", type=one, default=defaults.rounds, help="rounds per figure")
+    parser.add_argument("--workers", type=one, default=defaults.workers, help="PG processes")
+    parser.add_argument("--verify-uows", type=one, default=defaults.verify_uows)
+    parser.add_argument("--verify-rows", type=one, default=defaults.verify_rows)
+    parser.add_argument("--engine-steps", type=one, default=defaults.engine_steps)
     parser.add_argument("--postgres", metavar="URL", help="server URL; a scratch DB is used")
     args = parser.parse_args(argv)
     sizes = Sizes(

@@ -3,8 +3,9 @@
 One step is one ``checkout`` and one ``submit`` of the invoice workflow's triage role:
 two transactions, two transitions with their history rows, a gate decision, a routing
 decision and two STATE_TRANSITION log rows (flushed inside the timed window). Measured
-with one worker on SQLite and PostgreSQL, and with four worker processes on PostgreSQL,
-each with its own engine and connection pool, all claiming from one queue.
+with one worker on SQLite and PostgreSQL, and with several worker processes (4 by
+default) on PostgreSQL, each with its own engine and connection pool, all claiming from
+one queue.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from .schema import upgrade_database
 from .telemetry import TelemetryBuffer
 
 ROLE = "triage"
-WORKERS = 4
 
 
 def invoice_source() -> str:
@@ -115,19 +115,21 @@ def _one_worker(url: str, steps: int) -> float:
         db.dispose()
 
 
-def _four_processes(url: str, steps: int) -> float:
+def _processes(url: str, steps: int, workers: int) -> float:
     db = make_engine(url)
     try:
         upgrade_database(db)
-        _, actors = seed_queue(make_session_factory(db), steps, WORKERS)
+        _, actors = seed_queue(make_session_factory(db), steps, workers)
     finally:
         db.dispose()
     done, elapsed = drain_in_processes(url, actors)
     return sum(len(ids) for ids in done.values()) / elapsed
 
 
-def engine_figures(sqlite_url: str, postgres_url: str | None, *, steps: int) -> list[Figure]:
-    """Measure the end-to-end step rate on SQLite, and on PostgreSQL with 1 and 4 workers."""
+def engine_figures(
+    sqlite_url: str, postgres_url: str | None, *, steps: int, workers: int = 4
+) -> list[Figure]:
+    """Measure the end-to-end step rate on SQLite, and on PostgreSQL with 1 and ``workers``."""
     note = f"{steps:,} steps (checkout + submit, history + telemetry)"
     figures = [
         Figure(
@@ -136,11 +138,11 @@ def engine_figures(sqlite_url: str, postgres_url: str | None, *, steps: int) -> 
     ]
     if postgres_url is not None:
         single = _one_worker(postgres_url, steps)
-        multi = _four_processes(postgres_url, steps)
+        multi = _processes(postgres_url, steps, workers)
         figures += [
             Figure("engine step, 1 worker", "postgresql", single, "steps/s", notes=note),
             Figure(
-                f"engine step, {WORKERS} processes",
+                f"engine step, {workers} processes",
                 "postgresql",
                 multi,
                 "steps/s",

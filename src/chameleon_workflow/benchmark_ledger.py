@@ -280,7 +280,8 @@ def _chain(
 def _settings(ctx: BenchContext) -> str:
     if ctx.backend == "sqlite":
         return f"synchronous={load_settings().sqlite_synchronous}, WAL"
-    return "synchronous_commit=on (server default), pool_pre_ping=on"
+    pre_ping = "on" if load_settings().pool_pre_ping else "off"
+    return f"synchronous_commit=on (server default), pool_pre_ping={pre_ping}"
 
 
 def bench_save(ctx: BenchContext) -> list[Figure]:

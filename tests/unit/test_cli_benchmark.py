@@ -83,3 +83,21 @@ def test_cli_refuses_sizes_below_the_minimum() -> None:
     result = CliRunner().invoke(app, ["benchmark", "--workers", "0"])
     assert result.exit_code == 2
     assert "Invalid value for '--workers'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--workers", "0"], "argument --workers: 0 is below the minimum of 1"),
+        (["--rows", "99"], "argument --rows: 99 is below the minimum of 100"),
+        (["--saves", "many"], "argument --saves: 'many' is not an integer"),
+    ],
+)
+def test_module_refuses_sizes_out_of_range(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The module's own parser refuses a size below its minimum, naming the option."""
+    with pytest.raises(SystemExit) as done:
+        benchmark.main(argv)
+    assert done.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(message)
