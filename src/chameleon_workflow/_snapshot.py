@@ -129,7 +129,7 @@ class VerifiedGuards:
     (read, check in Python, then write). Bounded like the hash memo.
     """
 
-    MAX_ENTRIES = 65536
+    MAX_ENTRIES = 8192  # about 400 bytes each
 
     def __init__(self) -> None:
         self._known: dict[uuid.UUID, stmts.Guard] = {}
