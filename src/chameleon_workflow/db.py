@@ -26,6 +26,8 @@ from .errors import (
 
 #: Execution option that makes a SQLite transaction take the write lock at BEGIN.
 SQLITE_IMMEDIATE = "chameleon_sqlite_immediate"
+#: Execution option: on SQLite, BEGIN IMMEDIATE without waiting for a busy write lock.
+SQLITE_NO_WAIT = "chameleon_sqlite_no_wait"
 
 _PG_CONFLICT_CODES = frozenset({"40001", "40P01", "55P03"})
 
@@ -91,11 +93,19 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get(SQLITE_IMMEDIATE, False)
+        options = conn.get_execution_options()
         # Straight to the driver: this runs once per transaction, on the hot path.
-        conn.connection.driver_connection.execute(  # type: ignore[union-attr]
-            "BEGIN IMMEDIATE" if immediate else "BEGIN"
-        )
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        if options.get(SQLITE_NO_WAIT, False):
+            # Take the write lock now or fail at once; later statements need no waiting.
+            driver.execute("PRAGMA busy_timeout=0")
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+            finally:
+                driver.execute(f"PRAGMA busy_timeout={settings.sqlite_busy_timeout_ms}")
+            return
+        driver.execute("BEGIN IMMEDIATE" if options.get(SQLITE_IMMEDIATE, False) else "BEGIN")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

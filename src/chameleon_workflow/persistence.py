@@ -42,7 +42,7 @@ from ._snapshot import (
     write,
 )
 from .audit import VerificationReport
-from .db import translated_errors
+from .db import SQLITE_NO_WAIT, translated_errors
 from .errors import (
     ChameleonError,
     ConcurrencyError,
@@ -352,21 +352,37 @@ class UOWPersistenceService:
         return uow
 
     def record_breach(
-        self, bind: Engine | Connection | Session, uow_id: uuid.UUID, observed_hash: str
+        self,
+        bind: Engine | Connection | Session,
+        uow_id: uuid.UUID,
+        observed_hash: str,
+        *,
+        wait: bool = True,
     ) -> bool:
         """Mark a drifted UOW FAILED_SECURITY_BREACH in a transaction of its own.
 
         The stored content_hash is kept (the drift is recorded, never laundered); the
         observed hash goes into the history row's metadata. Returns False when the
         breach could not be written (the caller may retry after ending its transaction).
+        With ``wait=False`` it gives up at once when the UOW row (PostgreSQL) or the
+        write lock (SQLite) is taken, as it is when the caller's own open transaction
+        holds it; otherwise it waits up to the lock timeout.
         """
         engine = engine_of(bind)
+        if not wait:
+            engine = engine.execution_options(**{SQLITE_NO_WAIT: True})
         try:
             # Opening the session and its BEGIN can fail too (SQLite: the write lock is
             # held, possibly by the caller): translate everything, from BEGIN to COMMIT.
             with translated_errors(), Session(engine) as own, own.begin():
-                stmts.short_lock_wait(own.connection())
-                uow = own.get(UnitsOfWork, uow_id, populate_existing=True)
+                if wait:
+                    stmts.short_lock_wait(own.connection())
+                uow = own.get(
+                    UnitsOfWork,
+                    uow_id,
+                    populate_existing=True,
+                    with_for_update={"nowait": not wait},  # FOR UPDATE: PostgreSQL only
+                )
                 if uow is None:
                     return False
                 if uow.status == UOWStatus.FAILED_SECURITY_BREACH:
@@ -396,7 +412,9 @@ class UOWPersistenceService:
             )
         actual = snap.attributes_hash()
         if actual != snap.content_hash:
-            recorded = self.record_breach(session, uow.uow_id, actual)
+            # The caller's transaction may hold what the breach writer needs (the row
+            # lock, SQLite's write lock): try without waiting; the engine retries after.
+            recorded = self.record_breach(session, uow.uow_id, actual, wait=False)
             raise StateDriftError(uow.uow_id, snap.content_hash, actual, recorded=recorded)
         verified_guards.remember(uow.uow_id, snap.guard)
         return snap

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -64,3 +65,40 @@ def test_breach_blocked_by_another_writer_returns_false_then_records(
     stored = session.get(UnitsOfWork, uow.uow_id)
     assert stored is not None
     assert (stored.status, stored.version) == ("FAILED_SECURITY_BREACH", 2)
+
+
+def test_breach_without_wait_gives_up_at_once_on_a_held_lock(
+    service: UOWPersistenceService,
+    session,
+    play: Playground,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """wait=False returns False without waiting out a 30 s busy timeout or a row lock."""
+    patient = make_engine(
+        database_url, Settings(database_url=database_url, sqlite_busy_timeout_ms=30_000)
+    )
+    writer = patient.execution_options(**{SQLITE_IMMEDIATE: True})  # as the engine binds it
+    uow = service.create_uow(
+        session, instance_id=play.instance_id, local_workflow_id=play.workflow_id
+    )
+    session.commit()
+    try:
+        with patient.connect() as blocker:
+            raw = blocker.connection.driver_connection
+            assert raw is not None
+            if patient.dialect.name == "postgresql":
+                raw.execute("BEGIN")
+            raw.execute(_lock_uow(patient, uow.uow_id))
+            started = time.monotonic()
+            with caplog.at_level(logging.ERROR, logger="chameleon_workflow.persistence"):
+                assert service.record_breach(writer, uow.uow_id, "f" * 64, wait=False) is False
+            waited = time.monotonic() - started
+            raw.execute("ROLLBACK")
+        assert waited < 10  # a waiting writer would sit out the 30 s busy timeout (SQLite)
+        cause = str(caplog.records[0].exc_info[1]) if caplog.records[0].exc_info else ""
+        expected = "database is locked" if patient.dialect.name == "sqlite" else "obtain lock"
+        assert expected in cause
+        assert service.record_breach(writer, uow.uow_id, "f" * 64, wait=False) is True
+    finally:
+        patient.dispose()
