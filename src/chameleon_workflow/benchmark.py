@@ -69,6 +69,8 @@ class Sizes:
     verify_uows: int = 2_000
     verify_rows: int = 50
     engine_steps: int = 200
+    server_clients: int = 4
+    server_seconds: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +300,13 @@ def run_benchmarks(
             engine.dispose()
     if engine_steps:
         figures.extend(_engine_figures(urls, sizes))
+    if sizes.server_seconds > 0:
+        from .benchmark_server import server_figures  # noqa: PLC0415 - it imports this module
+
+        for url in urls:
+            figures.extend(
+                server_figures(url, clients=sizes.server_clients, seconds=sizes.server_seconds)
+            )
     return figures
 
 
@@ -381,6 +390,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--verify-uows", type=one, default=defaults.verify_uows)
     parser.add_argument("--verify-rows", type=one, default=defaults.verify_rows)
     parser.add_argument("--engine-steps", type=one, default=defaults.engine_steps)
+    parser.add_argument("--server-clients", type=one, default=defaults.server_clients)
+    server_help = "seconds of HTTP load per back end (0 skips the server figures)"
+    parser.add_argument(
+        "--server-seconds", type=_at_least(0), default=defaults.server_seconds, help=server_help
+    )
     parser.add_argument("--postgres", metavar="URL", help="server URL; a scratch DB is used")
     args = parser.parse_args(argv)
     sizes = Sizes(
@@ -391,6 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.verify_uows,
         args.verify_rows,
         args.engine_steps,
+        args.server_clients,
+        args.server_seconds,
     )
     with tempfile.TemporaryDirectory() as tmp:
         urls = [f"sqlite:///{Path(tmp) / 'bench.db'}"]

@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from .benchmark import Figure
+
 INVOICE_YAML = Path(__file__).with_name("examples") / "invoice_approval.yaml"
 LOOPBACK = "127.0.0.1"
 WALK = ("triage", "approval")
@@ -211,12 +213,14 @@ def drive(url: str, cast: Cast, seconds: float) -> list[ClientLog]:
     return logs
 
 
-def server_figures(
-    postgres_url: str, *, clients: int = 4, seconds: float = 10
-) -> list[dict[str, Any]]:
-    """Measure requests/s and p50/p99 of the checkout + submit cycle against a real server."""
+def server_figures(url: str, *, clients: int = 4, seconds: float = 10) -> list[Figure]:
+    """Measure requests/s and p50/p99 of the checkout + submit cycle against a real server.
+
+    ``url`` is the database the server runs on (SQLite file or PostgreSQL); the server is a
+    separate process on a free loopback port, the clients are threads of this process.
+    """
     log_path = Path(tempfile.gettempdir()) / f"chameleon-bench-{os.getpid()}.log"
-    server = ServerProcess(postgres_url, log_path).start()
+    server = ServerProcess(url, log_path).start()
     try:
         with httpx.Client(base_url=server.url, timeout=30.0) as client:
             cast = setup_invoice(client, server.admin(), clients)
@@ -225,18 +229,16 @@ def server_figures(
         elapsed = time.perf_counter() - started
     finally:
         server.stop()
+    backend = "sqlite" if url.startswith("sqlite") else "postgresql"
     cycles = sorted(s for log in logs for s in log.cycle_seconds)
+    conflicts = sum(log.conflicts for log in logs)
+    note = f"{clients} clients for {elapsed:.1f} s, loopback; {conflicts} conflicts"
+    requests = sum(log.requests for log in logs)
     return [
-        {
-            "backend": postgres_url.split(":", 1)[0],
-            "clients": clients,
-            "seconds": round(elapsed, 2),
-            "requests_per_s": round(sum(log.requests for log in logs) / elapsed, 1),
-            "cycles_per_s": round(len(cycles) / elapsed, 1),
-            "cycle_p50_ms": round(_percentile(cycles, 50) * 1000, 2),
-            "cycle_p99_ms": round(_percentile(cycles, 99) * 1000, 2),
-            "conflicts": sum(log.conflicts for log in logs),
-        }
+        Figure("server requests", backend, requests / elapsed, "req/s", notes=note),
+        Figure("server checkout + submit", backend, len(cycles) / elapsed, "cycles/s", notes=note),
+        Figure("  cycle latency p50", backend, _percentile(cycles, 50) * 1000, "ms", notes=note),
+        Figure("  cycle latency p99", backend, _percentile(cycles, 99) * 1000, "ms", notes=note),
     ]
 
 

@@ -305,6 +305,10 @@ def benchmark(
     verify_uows: Annotated[int, _size("UOWs in the verification benchmark.")] = 2_000,
     verify_rows: Annotated[int, _size("History rows per verified UOW.")] = 50,
     engine_steps: Annotated[int, _size("Checkout + submit steps per engine figure.")] = 200,
+    server_clients: Annotated[int, _size("Concurrent HTTP clients of the server figures.")] = 4,
+    server_seconds: Annotated[
+        int, _size("Seconds of HTTP load per back end (0 skips the server figures).", minimum=0)
+    ] = 10,
 ) -> None:
     """Measure the hot paths against the raw driver on SQLite (and PostgreSQL if given).
 
@@ -320,6 +324,8 @@ def benchmark(
         "--verify-uows": verify_uows,
         "--verify-rows": verify_rows,
         "--engine-steps": engine_steps,
+        "--server-clients": server_clients,
+        "--server-seconds": server_seconds,
     }
     argv = [part for option, value in sizes.items() for part in (option, str(value))]
     with _handled():

@@ -54,7 +54,8 @@ def test_cli_forwards_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(benchmark, "main", fake_main)
     args = ["benchmark", "--postgres", "postgresql://u@h/db", "--rows", "100", "--saves", "5"]
     args += ["--rounds", "1", "--workers", "2", "--verify-uows", "3", "--verify-rows", "4"]
-    result = CliRunner().invoke(app, [*args, "--engine-steps", "6"])
+    args += ["--engine-steps", "6", "--server-clients", "7", "--server-seconds", "0"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert seen == [
         [
@@ -72,6 +73,10 @@ def test_cli_forwards_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
             "4",
             "--engine-steps",
             "6",
+            "--server-clients",
+            "7",
+            "--server-seconds",
+            "0",
             "--postgres",
             "postgresql://u@h/db",
         ]
