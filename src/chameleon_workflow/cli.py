@@ -17,8 +17,10 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.console import Console
+from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -153,24 +155,7 @@ def history(
         target = _parse_uuid(uow_id, "UOW id")
         with _factory(database_url)() as session:
             entries = queries.uow_timeline(session, target)
-        table = Table(title=f"UOW {target}", show_lines=True)
-        for column in ("#", "time (UTC)", "event", "status", "interaction", "actor", "why"):
-            table.add_column(column)
-        table.add_column("changes", overflow="fold")
-        table.add_column("chain", no_wrap=True)
-        for e in entries:
-            table.add_row(
-                str(e.sequence),
-                e.timestamp.strftime("%Y-%m-%d %H:%M:%S.%f"),
-                e.event_type,
-                _arrow(e.previous_status, e.new_status),
-                _arrow(e.previous_interaction, e.new_interaction),
-                e.actor or "-",
-                e.reasoning or "",
-                _compact(e.changes, e.metadata),
-                e.chain_hash[:12],
-            )
-        console.print(table)
+        _print_timeline(target, entries)
 
 
 @app.command()
@@ -341,6 +326,48 @@ def _progress() -> Progress:
         console=console,
         transient=False,
     )
+
+
+def _print_timeline(uow_id: uuid.UUID, entries: list[queries.TimelineEntry]) -> None:
+    """Print a UOW's history as a timeline: one block per row, readable in 80 columns."""
+    console.print(f"[bold]UOW {uow_id}[/] — {len(entries)} history rows, oldest first")
+    for e in entries:
+        when = e.timestamp.strftime("%Y-%m-%d %H:%M:%S.%f")
+        console.print(f"\n[bold]#{e.sequence}[/]  {when} UTC  [bold]{e.event_type}[/]")
+        lines = [
+            ("status", _arrow(e.previous_status, e.new_status)),
+            ("interaction", _arrow(e.previous_interaction, e.new_interaction)),
+            ("actor", e.actor or "-"),
+        ]
+        if e.reasoning:
+            lines.append(("why", e.reasoning))
+        lines += _diff_lines(e.changes)
+        if e.metadata:
+            lines.append(("metadata", _json_text(e.metadata)))
+        lines.append(("hashes", f"state {e.new_state_hash[:12]}  chain {e.chain_hash[:12]}"))
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(min_width=12, no_wrap=True)
+        grid.add_column(overflow="fold")
+        for label, text in lines:
+            grid.add_row(Text(label), Text(text))
+        console.print(Padding(grid, (0, 0, 0, 4)))
+
+
+def _diff_lines(changes: Any) -> list[tuple[str, str]]:
+    """Render an attribute diff ({added, removed, changed}) as one line per attribute."""
+    if not changes:
+        return []
+    lines = [(f"+ {k}", _json_text(v)) for k, v in sorted(changes.get("added", {}).items())]
+    for key, pair in sorted(changes.get("changed", {}).items()):
+        lines.append((f"~ {key}", f"{_json_text(pair['old'])} → {_json_text(pair['new'])}"))
+    for key, old in sorted(changes.get("removed", {}).items()):
+        lines.append((f"- {key}", f"was {_json_text(old)}"))
+    return lines
+
+
+def _json_text(value: Any) -> str:
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _arrow(before: str | None, after: str | None) -> str:
