@@ -48,6 +48,11 @@ _SQLITE = {
         "SELECT uow_id, key, version, value, is_deleted FROM uow_attributes "
         "WHERE uow_id >= ? AND uow_id <= ? {scope} ORDER BY uow_id, key, version"
     ),
+    "orphans": (
+        "SELECT uow_id, count(*) FROM {table} r WHERE NOT EXISTS ("
+        "SELECT 1 FROM units_of_work u WHERE u.uow_id = r.uow_id) {scope} "
+        "GROUP BY uow_id ORDER BY uow_id"
+    ),
     "scope": "AND instance_id = ?",
     "start": "",
 }
@@ -68,6 +73,11 @@ _POSTGRES = {
     "attributes": (
         "SELECT uow_id::text, key, version, value::text, is_deleted FROM uow_attributes "
         "WHERE uow_id >= %s::uuid AND uow_id <= %s::uuid {scope} ORDER BY uow_id, key, version"
+    ),
+    "orphans": (
+        "SELECT uow_id::text, count(*) FROM {table} r WHERE NOT EXISTS ("
+        "SELECT 1 FROM units_of_work u WHERE u.uow_id = r.uow_id) {scope} "
+        "GROUP BY uow_id ORDER BY uow_id"
     ),
     "scope": "AND instance_id = %s::uuid",
     "start": "00000000-0000-0000-0000-000000000000",
@@ -93,6 +103,7 @@ class VerifyReader:
         self.uows_sql = sql["uows"].format(scope=scope)
         self.history_sql = sql["history"].format(scope=scope)
         self.attributes_sql = sql["attributes"].format(scope=scope)
+        self.orphans_sql = sql["orphans"].replace("{scope}", scope)
         self.scope: tuple[str, ...] = () if instance_id is None else (instance_id,)
 
     def _all(self, sql: str, params: Sequence[Any]) -> list[Row]:
@@ -125,6 +136,10 @@ class VerifyReader:
         if self.postgres:
             return iter(self.raw.cursor().stream(self.history_sql, params, size=_STREAM_CHUNK))
         return iter(self.raw.execute(self.history_sql, params))
+
+    def orphans(self, table: str) -> list[Row]:
+        """Return (uow_id, rows) for rows of ``table`` whose UOW row does not exist."""
+        return self._all(self.orphans_sql.replace("{table}", table), self.scope)
 
     def attributes(self, first: str, last: str) -> list[Row]:
         """Return the attribute rows of the UOWs between two ids, by uow_id, key, version."""

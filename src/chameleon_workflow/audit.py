@@ -42,6 +42,7 @@ class FindingKind(enum.StrEnum):
     DISCONTINUITY = "DISCONTINUITY"
     HEAD_MISMATCH = "HEAD_MISMATCH"
     NO_HISTORY = "NO_HISTORY"
+    ORPHANED = "ORPHANED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,8 @@ def verify(
                 verify_page(reader, page, tally)
                 if progress is not None:
                     progress(len(page))
+        if uow_id is None:
+            _check_orphans(reader, tally)
     return VerificationReport(
         tally.uows,
         tally.history,
@@ -136,6 +139,18 @@ def verify(
         tuple(tally.findings),
         time.perf_counter() - started,
     )
+
+
+def _check_orphans(reader: VerifyReader, tally: _Tally) -> None:
+    """Report ledger and attribute rows whose UOW row is gone (deleted behind the engine)."""
+    for table, what in (("uow_history", "history"), ("uow_attributes", "attribute")):
+        for uow_id, rows in reader.orphans(table):
+            tally.add(
+                FindingKind.ORPHANED,
+                uow_id,
+                None,
+                f"{rows} {what} rows belong to no UOW row (the UOW row was deleted)",
+            )
 
 
 def _sharing(

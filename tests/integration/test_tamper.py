@@ -206,3 +206,40 @@ def _ts_param(engine: Engine) -> Any:
     if engine.dialect.name == "sqlite":
         return format_timestamp(now)
     return now
+
+
+def test_deleted_uow_row_leaves_its_ledger_orphaned_and_reported(
+    service, engine, session, play, backend
+) -> None:
+    """A UOW row deleted past the foreign keys is reported through its orphaned rows."""
+    uow = _walked(service, session, play)
+    other = _walked(service, session, play)
+    session.rollback()
+    if backend == "sqlite":
+        plain = sqlite3.connect(engine.url.database or "")  # foreign keys off, as in any client
+        plain.execute("DELETE FROM units_of_work WHERE uow_id = ?", (str(uow.uow_id),))
+        plain.commit()
+        plain.close()
+    else:
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            raw.execute("SET session_replication_role = replica")  # skips FK triggers
+            raw.execute("DELETE FROM units_of_work WHERE uow_id = %s", (uow.uow_id,))
+            raw.execute("RESET session_replication_role")
+            raw.commit()
+    findings = service.verify_database(session).findings
+    assert [(f.kind.value, f.uow_id, f.detail) for f in findings] == [
+        (
+            "ORPHANED",
+            str(uow.uow_id),
+            "5 history rows belong to no UOW row (the UOW row was deleted)",
+        ),
+        (
+            "ORPHANED",
+            str(uow.uow_id),
+            "3 attribute rows belong to no UOW row (the UOW row was deleted)",
+        ),
+    ]
+    report = service.verify_uow(session, other.uow_id)
+    assert report.ok
