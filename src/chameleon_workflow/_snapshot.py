@@ -351,16 +351,6 @@ def check_note(reasoning: str | None, metadata: Any) -> None:
         validate_json(metadata, "transition_metadata")
 
 
-def as_uuid(value: uuid.UUID | str) -> uuid.UUID:
-    """Return ``value`` as a UUID; text that is not one names no UOW (NotFoundError)."""
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise NotFoundError(f"{value!r} is not a valid id") from None
-
-
 def engine_of(bind: Engine | Connection | Session) -> Engine:
     """Return the engine behind a session, connection or engine."""
     if isinstance(bind, Session):

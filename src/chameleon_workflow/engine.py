@@ -34,7 +34,7 @@ from .errors import (
     NotFoundError,
     StateDriftError,
 )
-from .models import ActorType, RoleType, UnitsOfWork, utcnow
+from .models import ActorType, RoleType, UnitsOfWork, as_uuid, utcnow
 from .persistence import Clock, UOWPersistenceService
 from .states import UOWStatus
 from .telemetry import ShadowLoggerTelemetryAdapter, TelemetryBuffer, get_telemetry_buffer
@@ -293,7 +293,7 @@ class WorkflowEngine:
                 if exc.recorded:
                     raise
                 # Our own transaction held the lock the breach writer needed; retry now.
-                uow_id = q.as_uuid(str(exc.uow_id), "UOW id")
+                uow_id = as_uuid(str(exc.uow_id), "UOW id")
                 recorded = self.persistence.record_breach(self.engine, uow_id, exc.actual)
                 raise StateDriftError(
                     exc.uow_id, exc.stored, exc.actual, recorded=recorded

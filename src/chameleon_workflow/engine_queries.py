@@ -24,6 +24,7 @@ from .models import (
     LocalRole,
     UnitsOfWork,
     UnitsOfWorkHistory,
+    as_uuid,
 )
 from .states import UOWStatus
 from .telemetry import ShadowLoggerTelemetryAdapter
@@ -128,16 +129,6 @@ class TxnLog:
     instance_id: uuid.UUID | None = None
     transitions: list[Transition] = field(default_factory=list)
     sink: PendingSink = field(default_factory=PendingSink)
-
-
-def as_uuid(value: uuid.UUID | str, what: str) -> uuid.UUID:
-    """Parse an id, naming what it was meant to be when it is not one."""
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise NotFoundError(f"{what} {value!r} is not a valid id") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from . import engine_queries as q
 from .engine_queries import ActorFacts, RoleFacts
 from .errors import InvalidValueError, NotFoundError
-from .models import ActorRoleAssignment, ActorType, InstanceContext, LocalActor
+from .models import ActorRoleAssignment, ActorType, InstanceContext, LocalActor, as_uuid
 from .workflow import WorkflowDefinition, parse_workflow_text
 
 
@@ -36,7 +36,7 @@ def find_instance(session: Session, name: str) -> uuid.UUID | None:
 
 def require_instance(session: Session, instance_id: uuid.UUID) -> None:
     """Raise NotFoundError unless the instance exists."""
-    if session.get(InstanceContext, q.as_uuid(instance_id, "instance id")) is None:
+    if session.get(InstanceContext, as_uuid(instance_id, "instance id")) is None:
         raise NotFoundError(f"instance {instance_id} does not exist")
 
 

@@ -17,7 +17,7 @@ from .config import Settings
 from .engine_queries import TxnLog, UOWView
 from .errors import InvalidValueError
 from .guard import GuardContext, ShadowLogger, check_guardians, choose_exit
-from .models import RoleType, UnitsOfWork
+from .models import RoleType, UnitsOfWork, as_uuid
 from .persistence import UNSET, Clock, UOWPersistenceService
 from .states import UOWStatus
 from .workflow import DirectionalFilterGuardian
@@ -242,7 +242,7 @@ def _named_target(
     known = dict(compiled.interaction_ids)
     target = known.get(str(to_interaction))
     if target is None:
-        target = q.as_uuid(to_interaction, "interaction")
+        target = as_uuid(to_interaction, "interaction")
     if target not in known.values() or target == failed_queue:
         raise InvalidValueError(
             f"cannot remediate to {to_interaction!r}: not an interaction of workflow "

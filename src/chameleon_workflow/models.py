@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import CHAR, TypeDecorator, TypeEngine
 
+from .errors import NotFoundError
 from .hashing import format_timestamp, parse_timestamp
 from .states import UOWStatus
 
@@ -34,6 +35,16 @@ from .states import UOWStatus
 def utcnow() -> datetime:
     """Return the current moment, timezone-aware, in UTC."""
     return datetime.now(UTC)
+
+
+def as_uuid(value: uuid.UUID | str, what: str) -> uuid.UUID:
+    """Parse an id, naming what it was meant to be when it is not one (NotFoundError)."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFoundError(f"{what} {value!r} is not a valid id") from None
 
 
 class GUID(TypeDecorator[uuid.UUID]):

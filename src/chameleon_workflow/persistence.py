@@ -29,7 +29,6 @@ from . import audit
 from ._snapshot import (
     Change,
     Snapshot,
-    as_uuid,
     attribute_row,
     breach_change,
     check_note,
@@ -53,7 +52,7 @@ from .errors import (
 )
 from .hashing import GENESIS_HASH, content_hash
 from .ledger import attribute_diff, is_empty_diff
-from .models import HistoryEvent, UnitsOfWork, UnitsOfWorkHistory, utcnow
+from .models import HistoryEvent, UnitsOfWork, UnitsOfWorkHistory, as_uuid, utcnow
 from .states import UOWStatus, check_transition
 
 log = logging.getLogger(__name__)
@@ -116,14 +115,14 @@ class UOWPersistenceService:
     def get_uow(self, session: Session, uow_id: uuid.UUID | str) -> UnitsOfWork:
         """Return the UOW with this id or raise NotFoundError."""
         with translated_errors():
-            uow = session.get(UnitsOfWork, as_uuid(uow_id))
+            uow = session.get(UnitsOfWork, as_uuid(uow_id, "UOW id"))
         if uow is None:
             raise NotFoundError(f"no unit of work with id {uow_id}")
         return uow
 
     def get_attributes(self, session: Session, uow_id: uuid.UUID | str) -> dict[str, Any]:
         """Return the current attributes (latest non-deleted version of each key)."""
-        return self._snapshot(session, as_uuid(uow_id)).attributes
+        return self._snapshot(session, as_uuid(uow_id, "UOW id")).attributes
 
     def verify_state_hash(self, session: Session, uow: UnitsOfWork) -> bool:
         """Tell whether the stored content_hash still matches the stored attributes."""
@@ -132,7 +131,7 @@ class UOWPersistenceService:
 
     def verify_uow(self, session: Session, uow_id: uuid.UUID | str) -> VerificationReport:
         """Verify one UOW: attributes vs hash, its chain, sequences and head row."""
-        target = as_uuid(uow_id)
+        target = as_uuid(uow_id, "UOW id")
         report = audit.verify(session, uow_id=target)
         if report.uows_checked == 0:
             raise NotFoundError(f"no unit of work with id {uow_id}")
@@ -166,7 +165,7 @@ class UOWPersistenceService:
             raise InvalidValueError(f"limit must be >= 0, got {limit}")
         table = UnitsOfWorkHistory
         query = select(table).where(
-            table.uow_id == as_uuid(uow_id), table.sequence > after_sequence
+            table.uow_id == as_uuid(uow_id, "UOW id"), table.sequence > after_sequence
         )
         if since is not None:
             query = query.where(table.transition_timestamp >= since)

@@ -263,6 +263,14 @@ def test_unknown_uow_is_not_found(service, session) -> None:
         service.verify_uow(session, missing)
 
 
+def test_malformed_uow_id_is_not_found(service, session) -> None:
+    """Text that is no UUID names no UOW: NotFoundError saying what it was meant to be."""
+    with pytest.raises(NotFoundError, match=r"^UOW id 'INV-1' is not a valid id$"):
+        service.get_uow(session, "INV-1")
+    with pytest.raises(NotFoundError, match=r"^UOW id 'INV-1' is not a valid id$"):
+        service.get_uow_history(session, "INV-1")
+
+
 def test_failed_write_leaves_nothing_behind(service, engine: Engine, session, play) -> None:
     """When the history insert fails after the UOW update, neither survives the call."""
     uow = _new(service, session, play)
