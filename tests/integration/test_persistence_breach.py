@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import Engine
@@ -27,12 +28,21 @@ def impatient_engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def _lock_uow(engine: Engine, uow_id: uuid.UUID) -> str:
-    return (
-        "BEGIN IMMEDIATE"
-        if engine.dialect.name == "sqlite"
-        else f"SELECT 1 FROM units_of_work WHERE uow_id = '{uow_id}' FOR UPDATE"
-    )
+@contextmanager
+def _uow_locked(engine: Engine, uow_id: uuid.UUID) -> Iterator[None]:
+    """Hold what a breach writer needs: SQLite's write lock, or the UOW's row lock."""
+    with engine.connect() as blocker:
+        raw = blocker.connection.driver_connection
+        assert raw is not None
+        if engine.dialect.name == "sqlite":
+            raw.execute("BEGIN IMMEDIATE")
+        else:
+            raw.execute("BEGIN")
+            raw.execute(f"SELECT 1 FROM units_of_work WHERE uow_id = '{uow_id}' FOR UPDATE")
+        try:
+            yield
+        finally:
+            raw.execute("ROLLBACK")
 
 
 def test_breach_blocked_by_another_writer_returns_false_then_records(
@@ -48,15 +58,11 @@ def test_breach_blocked_by_another_writer_returns_false_then_records(
         session, instance_id=play.instance_id, local_workflow_id=play.workflow_id
     )
     session.commit()
-    with engine.connect() as blocker:
-        raw = blocker.connection.driver_connection
-        assert raw is not None
-        if engine.dialect.name == "postgresql":
-            raw.execute("BEGIN")
-        raw.execute(_lock_uow(engine, uow.uow_id))
-        with caplog.at_level(logging.ERROR, logger="chameleon_workflow.persistence"):
-            assert service.record_breach(impatient_engine, uow.uow_id, "f" * 64) is False
-        raw.execute("ROLLBACK")
+    with (
+        _uow_locked(engine, uow.uow_id),
+        caplog.at_level(logging.ERROR, logger="chameleon_workflow.persistence"),
+    ):
+        assert service.record_breach(impatient_engine, uow.uow_id, "f" * 64) is False
     assert [r.getMessage() for r in caplog.records] == [
         f"could not record the security breach of UOW {uow.uow_id}"
     ]
@@ -84,17 +90,13 @@ def test_breach_without_wait_gives_up_at_once_on_a_held_lock(
     )
     session.commit()
     try:
-        with patient.connect() as blocker:
-            raw = blocker.connection.driver_connection
-            assert raw is not None
-            if patient.dialect.name == "postgresql":
-                raw.execute("BEGIN")
-            raw.execute(_lock_uow(patient, uow.uow_id))
+        with (
+            _uow_locked(patient, uow.uow_id),
+            caplog.at_level(logging.ERROR, logger="chameleon_workflow.persistence"),
+        ):
             started = time.monotonic()
-            with caplog.at_level(logging.ERROR, logger="chameleon_workflow.persistence"):
-                assert service.record_breach(writer, uow.uow_id, "f" * 64, wait=False) is False
+            assert service.record_breach(writer, uow.uow_id, "f" * 64, wait=False) is False
             waited = time.monotonic() - started
-            raw.execute("ROLLBACK")
         assert waited < 10  # a waiting writer would sit out the 30 s busy timeout (SQLite)
         cause = str(caplog.records[0].exc_info[1]) if caplog.records[0].exc_info else ""
         expected = "database is locked" if patient.dialect.name == "sqlite" else "obtain lock"
