@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import math
 from typing import Any
@@ -11,6 +10,7 @@ import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ledger_vectors import VECTOR_ATTRS, VECTOR_ROW_1, VECTOR_ROW_2
 
 from chameleon_workflow.errors import InvalidValueError
 from chameleon_workflow.hashing import (
@@ -21,7 +21,7 @@ from chameleon_workflow.hashing import (
     es_number,
     reference_canonical_json,
 )
-from chameleon_workflow.ledger import LedgerRecord, attribute_diff
+from chameleon_workflow.ledger import attribute_diff
 
 SAFE = 2**53 - 1
 # Keys mix ASCII, BMP characters on both sides of U+E000 and supplementary characters,
@@ -109,49 +109,6 @@ def test_equal_numbers_hash_equally() -> None:
     """1 and 1.0 are one JSON number, so they give one content hash (round-trip safety)."""
     assert content_hash({"n": 1}) == content_hash({"n": 1.0})
     assert content_hash({"n": True}) != content_hash({"n": 1})
-
-
-VECTOR_ATTRS = {
-    "amount": 1250.5,
-    "currency": "EUR",
-    "approved": False,
-    "lines": [1, 2.0, 1e21],
-    "note": "café ☕",
-    "€": None,
-}
-VECTOR_ROW_1 = LedgerRecord(
-    history_id="00000000-0000-4000-8000-000000000001",
-    instance_id="00000000-0000-4000-8000-0000000000aa",
-    uow_id="00000000-0000-4000-8000-0000000000bb",
-    sequence=1,
-    event_type="CREATED",
-    previous_status=None,
-    new_status="PENDING",
-    previous_state_hash=None,
-    new_state_hash="264eea2221c5334cfbbc4a84665a0593226858b37df240b26916e5ccf6f7a171",
-    previous_interaction_id=None,
-    new_interaction_id="00000000-0000-4000-8000-0000000000cc",
-    actor_id=None,
-    transition_timestamp="2026-01-01T00:00:00.000000Z",
-    reasoning="created",
-    transition_metadata={"source": "test-vector"},
-    changes={"added": VECTOR_ATTRS, "removed": {}, "changed": {}},
-)
-VECTOR_ROW_2 = dataclasses.replace(
-    VECTOR_ROW_1,
-    history_id="00000000-0000-4000-8000-000000000002",
-    sequence=2,
-    event_type="TRANSITION",
-    previous_status="PENDING",
-    new_status="ACTIVE",
-    previous_state_hash=VECTOR_ROW_1.new_state_hash,
-    previous_interaction_id=VECTOR_ROW_1.new_interaction_id,
-    actor_id="00000000-0000-4000-8000-0000000000dd",
-    transition_timestamp="2026-01-01T00:00:01.500000Z",
-    reasoning="checked out",
-    transition_metadata=None,
-    changes=None,
-)
 
 
 def test_published_vectors() -> None:

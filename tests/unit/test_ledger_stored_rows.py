@@ -9,6 +9,8 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ledger_vectors import VECTOR_ATTRS as ATTRS
+from ledger_vectors import VECTOR_ROW_1 as ROW_1
 
 from chameleon_workflow.errors import InvalidValueError
 from chameleon_workflow.hashing import GENESIS_HASH
@@ -20,32 +22,6 @@ from chameleon_workflow.ledger import (
     stored_link_matches,
 )
 
-ATTRS = {
-    "amount": 1250.5,
-    "currency": "EUR",
-    "approved": False,
-    "lines": [1, 2.0, 1e21],
-    "note": "café ☕",
-    "€": None,
-}
-ROW_1 = LedgerRecord(
-    history_id="00000000-0000-4000-8000-000000000001",
-    instance_id="00000000-0000-4000-8000-0000000000aa",
-    uow_id="00000000-0000-4000-8000-0000000000bb",
-    sequence=1,
-    event_type="CREATED",
-    previous_status=None,
-    new_status="PENDING",
-    previous_state_hash=None,
-    new_state_hash="264eea2221c5334cfbbc4a84665a0593226858b37df240b26916e5ccf6f7a171",
-    previous_interaction_id=None,
-    new_interaction_id="00000000-0000-4000-8000-0000000000cc",
-    actor_id=None,
-    transition_timestamp="2026-01-01T00:00:00.000000Z",
-    reasoning="created",
-    transition_metadata={"source": "test-vector"},
-    changes={"added": ATTRS, "removed": {}, "changed": {}},
-)
 LINK_1 = "2e766e4ece61cc6720c6d235054aaa89ab674809807a7faf8eb8124bc0c088bc"
 
 
