@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
+from ledger_walks import walked
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
@@ -21,24 +22,7 @@ from chameleon_workflow.hashing import format_timestamp
 from chameleon_workflow.models import UnitsOfWork, utcnow
 from chameleon_workflow.persistence import UOWPersistenceService
 from chameleon_workflow.states import check_transition
-from chameleon_workflow.testing import Playground, append_only_disabled
-
-
-def _walked(service: UOWPersistenceService, session: Session, play: Playground) -> UnitsOfWork:
-    """Create a UOW and give it five history rows."""
-    uow = service.create_uow(
-        session,
-        instance_id=play.instance_id,
-        local_workflow_id=play.workflow_id,
-        attributes={"amount": 100, "owner": "ann"},
-        interaction_id=play.interactions[0],
-    )
-    service.save_uow(session, uow, "ACTIVE", reasoning="claim")
-    service.set_attributes(session, uow, {"amount": 120}, None, "adjust")
-    service.save_uow(session, uow, "PENDING", play.interactions[1], reasoning="submit")
-    service.save_uow(session, uow, "ACTIVE", reasoning="claim again")
-    session.commit()
-    return uow
+from chameleon_workflow.testing import append_only_disabled
 
 
 def _raw(engine: Engine, sql: str, **params: Any) -> None:
@@ -64,7 +48,7 @@ def _kinds(service: UOWPersistenceService, session: Session) -> list[tuple[str, 
 )
 def test_database_refuses_update_and_delete(service, engine, session, play, sql) -> None:
     """Raw UPDATE and DELETE on the ledger, the attributes and the logs are refused."""
-    _walked(service, session, play)
+    walked(service, session, play)
     _raw(
         engine,
         "INSERT INTO interaction_logs (log_id, timestamp, log_type) VALUES (:id, :ts, 'TELEMETRY')",
@@ -79,7 +63,7 @@ def test_database_refuses_update_and_delete(service, engine, session, play, sql)
 @pytest.mark.parametrize("backend", ["postgresql"])  # TRUNCATE exists on PostgreSQL only
 def test_postgres_refuses_truncate(service, engine, session, play) -> None:
     """TRUNCATE of the ledger and the logs is refused on PostgreSQL."""
-    _walked(service, session, play)
+    walked(service, session, play)
     for table in ("uow_history", "interaction_logs", "uow_attributes"):
         with pytest.raises(AppendOnlyViolationError, match=f"{table} is append-only: TRUNCATE"):
             _raw(engine, f"TRUNCATE {table} CASCADE")
@@ -89,7 +73,7 @@ def test_postgres_refuses_truncate(service, engine, session, play) -> None:
 @pytest.mark.parametrize("backend", ["sqlite"])  # INSERT OR REPLACE is SQLite syntax
 def test_sqlite_insert_or_replace_is_refused(service, engine, session, play) -> None:
     """INSERT OR REPLACE cannot swap a ledger row, even from a connection without our pragmas."""
-    uow = _walked(service, session, play)
+    uow = walked(service, session, play)
     history_id = str(service.get_uow_history(session, uow.uow_id)[1].history_id)
     session.rollback()
     plain = sqlite3.connect(engine.url.database or "")  # no recursive_triggers here
@@ -111,7 +95,7 @@ def test_sqlite_insert_or_replace_is_refused(service, engine, session, play) -> 
 
 def test_edited_attribute_is_reported_as_drift(service, engine, session, play) -> None:
     """Editing an attribute row behind the service is reported as DRIFT."""
-    uow = _walked(service, session, play)
+    uow = walked(service, session, play)
     with append_only_disabled(engine):
         _raw(engine, "UPDATE uow_attributes SET value = '999' WHERE key = 'amount' AND version = 2")
     assert service.verify_state_hash(session, uow) is False
@@ -120,14 +104,14 @@ def test_edited_attribute_is_reported_as_drift(service, engine, session, play) -
 
 def test_edited_status_is_reported(service, engine, session, play) -> None:
     """Editing units_of_work.status is reported: the row disagrees with its last history row."""
-    _walked(service, session, play)
+    walked(service, session, play)
     _raw(engine, "UPDATE units_of_work SET status = 'COMPLETED'")
     assert _kinds(service, session) == [("HEAD_MISMATCH", 5)]
 
 
 def test_deleted_history_row_is_reported(service, engine, session, play) -> None:
     """Deleting a middle history row breaks the sequence and the chain."""
-    _walked(service, session, play)
+    walked(service, session, play)
     with append_only_disabled(engine):
         _raw(engine, "DELETE FROM uow_history WHERE sequence = 3")
     assert _kinds(service, session) == [
@@ -139,7 +123,7 @@ def test_deleted_history_row_is_reported(service, engine, session, play) -> None
 
 def test_deleted_last_row_is_reported(service, engine, session, play) -> None:
     """Deleting the newest history row leaves the UOW row ahead of its ledger."""
-    _walked(service, session, play)
+    walked(service, session, play)
     with append_only_disabled(engine):
         _raw(engine, "DELETE FROM uow_history WHERE sequence = 5")
     kinds = _kinds(service, session)
@@ -149,7 +133,7 @@ def test_deleted_last_row_is_reported(service, engine, session, play) -> None:
 
 def test_reordered_history_is_reported(service, engine, session, play) -> None:
     """Swapping the sequence numbers of two rows breaks the chain at both."""
-    _walked(service, session, play)
+    walked(service, session, play)
     with append_only_disabled(engine):
         _raw(engine, "UPDATE uow_history SET sequence = 100 WHERE sequence = 2")
         _raw(engine, "UPDATE uow_history SET sequence = 2 WHERE sequence = 3")
@@ -161,7 +145,7 @@ def test_reordered_history_is_reported(service, engine, session, play) -> None:
 
 def test_edited_history_field_is_reported(service, engine, session, play) -> None:
     """Rewriting who did something or why breaks that row's link."""
-    _walked(service, session, play)
+    walked(service, session, play)
     with append_only_disabled(engine):
         _raw(engine, "UPDATE uow_history SET reasoning = 'forged' WHERE sequence = 2")
     assert _kinds(service, session) == [("CHAIN_BROKEN", 2)]
@@ -169,7 +153,7 @@ def test_edited_history_field_is_reported(service, engine, session, play) -> Non
 
 def test_drift_is_never_laundered(service, engine, session, session_factory, play) -> None:
     """A save after drift raises, records FAILED_SECURITY_BREACH on its own, keeps the hash."""
-    uow = _walked(service, session, play)
+    uow = walked(service, session, play)
     stored_hash = uow.content_hash
     with append_only_disabled(engine):
         _raw(engine, "UPDATE uow_attributes SET value = '999' WHERE key = 'amount' AND version = 2")
@@ -212,8 +196,8 @@ def test_deleted_uow_row_leaves_its_ledger_orphaned_and_reported(
     service, engine, session, play, backend
 ) -> None:
     """A UOW row deleted past the foreign keys is reported through its orphaned rows."""
-    uow = _walked(service, session, play)
-    other = _walked(service, session, play)
+    uow = walked(service, session, play)
+    other = walked(service, session, play)
     session.rollback()
     if backend == "sqlite":
         plain = sqlite3.connect(engine.url.database or "")  # foreign keys off, as in any client

@@ -6,30 +6,15 @@ import uuid
 from typing import Any
 
 import pytest
+from ledger_walks import walked
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from chameleon_workflow import _verify_parallel, audit
 from chameleon_workflow.persistence import UOWPersistenceService
-from chameleon_workflow.testing import Playground, append_only_disabled, make_playground
+from chameleon_workflow.testing import append_only_disabled, make_playground
 
 Found = list[tuple[str, str, int | None]]
-
-
-def _walked(service: UOWPersistenceService, session: Session, play: Playground) -> str:
-    """Create a UOW with five history rows (one carrying metadata); return its id."""
-    uow = service.create_uow(
-        session,
-        instance_id=play.instance_id,
-        local_workflow_id=play.workflow_id,
-        attributes={"amount": 100, "owner": "ann"},
-        interaction_id=play.interactions[0],
-    )
-    service.save_uow(session, uow, "ACTIVE", reasoning="claim", metadata={"b": 1, "a": [1.5]})
-    service.set_attributes(session, uow, {"amount": 120}, None, "adjust")
-    service.save_uow(session, uow, "PENDING", play.interactions[1], reasoning="submit")
-    service.save_uow(session, uow, "ACTIVE", reasoning="claim again")
-    return str(uow.uow_id)
 
 
 def _tamper(engine: Engine, statements: list[tuple[str, str]]) -> None:
@@ -47,7 +32,8 @@ def tampered(engine: Engine, session: Session) -> tuple[Any, Found, dict[str, in
     """Two instances of UOWs, one broken in each way verification names; expected findings."""
     service = UOWPersistenceService()
     plays = [make_playground(session), make_playground(session)]
-    ids = [_walked(service, session, plays[i % 2]) for i in range(16)]
+    meta = {"b": 1, "a": [1.5]}
+    ids = [str(walked(service, session, plays[i % 2], meta).uow_id) for i in range(16)]
     session.commit()
     drift, gap, hole, forged, head, bare, respelled = ids[:7]
     uow = "uow_id = :u"
