@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from .audit import Finding, FindingKind, VerificationReport
-from .config import Settings, load_settings
-from .db import make_engine, make_session_factory
-from .demo import DemoSummary, run_demo
-from .engine import SweepResult, UOWView, WorkflowEngine
-from .errors import (
+from chameleon_workflow.audit.report import Finding, FindingKind, VerificationReport
+from chameleon_workflow.config import Settings, load_settings
+from chameleon_workflow.db import make_engine, make_session_factory
+from chameleon_workflow.demo import DemoSummary, run_demo
+from chameleon_workflow.engine.service import SweepResult, UOWView, WorkflowEngine
+from chameleon_workflow.errors import (
     AppendOnlyViolationError,
     ChameleonError,
     ConcurrencyError,
     ConfigurationError,
     DatabaseError,
+    DuplicateWorkflowError,
     ExpressionError,
     IntegrityViolationError,
     InvalidTransitionError,
@@ -23,8 +24,9 @@ from .errors import (
     NotFoundError,
     StateDriftError,
 )
-from .hashing import canonical_json, content_hash
-from .models import (
+from chameleon_workflow.hashing import canonical_json, content_hash
+from chameleon_workflow.ledger.service import UOWPersistenceService, UOWStateTransition
+from chameleon_workflow.models import (
     Instance_Context,
     InstanceContext,
     Interaction_Logs,
@@ -36,19 +38,22 @@ from .models import (
     UOW_Attributes,
     UOWAttribute,
 )
-from .persistence import UOWPersistenceService, UOWStateTransition
-from .schema import upgrade_database
-from .states import UOWStatus
-from .telemetry import (
-    ShadowLoggerTelemetryAdapter,
+from chameleon_workflow.schema import upgrade_database
+from chameleon_workflow.states import UOWStatus
+from chameleon_workflow.telemetry.adapter import ShadowLoggerTelemetryAdapter
+from chameleon_workflow.telemetry.buffer import (
     TelemetryBuffer,
-    TelemetryEntry,
-    TelemetryFlusher,
     get_telemetry_buffer,
     reset_telemetry_buffer,
 )
-from .workflow import WorkflowDefinition, load_workflow, parse_workflow, parse_workflow_text
-from .workflow_import import DuplicateWorkflowError
+from chameleon_workflow.telemetry.entry import TelemetryEntry
+from chameleon_workflow.telemetry.flusher import TelemetryFlusher
+from chameleon_workflow.workflow.definition import (
+    WorkflowDefinition,
+    load_workflow,
+    parse_workflow,
+    parse_workflow_text,
+)
 
 __all__ = [
     "AppendOnlyViolationError",

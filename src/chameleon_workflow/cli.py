@@ -24,15 +24,15 @@ from rich.text import Text
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import queries
-from .audit import VerificationReport
-from .db import make_engine, make_session_factory
-from .demo import run_demo
-from .engine import WorkflowEngine
-from .errors import ChameleonError, InvalidValueError
-from .persistence import UOWPersistenceService
-from .schema import current_revision, upgrade_database
-from .workflow import load_workflow
+from chameleon_workflow import read_models as queries
+from chameleon_workflow.audit.report import VerificationReport
+from chameleon_workflow.db import make_engine, make_session_factory
+from chameleon_workflow.demo import run_demo
+from chameleon_workflow.engine.service import WorkflowEngine
+from chameleon_workflow.errors import ChameleonError, InvalidValueError
+from chameleon_workflow.ledger.service import UOWPersistenceService
+from chameleon_workflow.schema import current_revision, upgrade_database
+from chameleon_workflow.workflow.definition import load_workflow
 
 app = typer.Typer(
     help="Chameleon: a workflow engine with an append-only, hash-chained, verifiable history.",
@@ -239,8 +239,8 @@ def serve(
     The admin token comes from CHAMELEON_ADMIN_TOKEN only, else one is generated and shown.
     """
     # Never an --admin-token option: the command line is visible to every local user.
-    from .server import load_server_settings  # noqa: PLC0415 - pulls in FastAPI and uvicorn
-    from .server import serve as run_server  # noqa: PLC0415 - see above
+    from chameleon_workflow.server.run import load_server_settings  # noqa: PLC0415 - pulls in FastAPI and uvicorn
+    from chameleon_workflow.server.run import serve as run_server  # noqa: PLC0415 - see above
 
     with _handled(), _stopped_by_signals():
         settings = load_server_settings(database_url=database_url, host=host, port=port)
@@ -297,9 +297,9 @@ def benchmark(
 ) -> None:
     """Measure the hot paths against the raw driver on SQLite (and PostgreSQL if given).
 
-    Same options as python -m chameleon_workflow.benchmark (docs/performance.md).
+    Same options as python -m chameleon_workflow.benchmarks.runner (docs/performance.md).
     """
-    from . import benchmark as bench  # noqa: PLC0415 - heavy, only needed here
+    from chameleon_workflow.benchmarks import runner as bench  # noqa: PLC0415 - heavy, only needed here
 
     sizes = {
         "--rows": rows,

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .errors import ConfigurationError
+from chameleon_workflow.errors import ConfigurationError
 
 
 class Settings(BaseSettings):

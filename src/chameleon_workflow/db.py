@@ -14,8 +14,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import Settings, load_settings
-from .errors import (
+from chameleon_workflow.config import Settings, load_settings
+from chameleon_workflow.errors import (
     AppendOnlyViolationError,
     ChameleonError,
     ConcurrencyError,

@@ -23,10 +23,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from .audit import VerificationReport
-from .engine import UOWView, WorkflowEngine
-from .models import InteractionLog, UnitsOfWork, UnitsOfWorkHistory, utcnow
-from .telemetry import TelemetryBuffer
+from chameleon_workflow.audit.report import VerificationReport
+from chameleon_workflow.engine.service import UOWView, WorkflowEngine
+from chameleon_workflow.models import InteractionLog, UnitsOfWork, UnitsOfWorkHistory, utcnow
+from chameleon_workflow.telemetry.buffer import TelemetryBuffer
 
 Progress = Callable[[int, int], None]
 WORKFLOW = "invoice_approval"

@@ -63,6 +63,10 @@ class InvalidWorkflowError(ChameleonError):
         self.problems = problems
 
 
+class DuplicateWorkflowError(InvalidWorkflowError):
+    """The instance already holds a workflow of that name."""
+
+
 class ExpressionError(ChameleonError):
     """A guard condition cannot be parsed or evaluated."""
 
@@ -77,3 +81,15 @@ class IntegrityViolationError(ChameleonError):
 
 class DatabaseError(ChameleonError):
     """The database could not be reached or failed for another reason."""
+
+
+class ConditionSyntaxError(ExpressionError):
+    """A condition is malformed or uses something the sandbox refuses."""
+
+
+class ConditionEvaluationError(ExpressionError):
+    """A well-formed condition failed while being evaluated (undefined name, type error, ...)."""
+
+
+class UnsupportedMediaError(ChameleonError):
+    """A request body is in a format the route does not take (HTTP 415)."""

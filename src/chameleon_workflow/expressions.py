@@ -22,7 +22,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ExpressionError
+from chameleon_workflow.errors import (
+    ConditionEvaluationError,
+    ConditionSyntaxError,
+    ExpressionError,
+)
 
 MAX_EXPRESSION_LENGTH = 2000
 MAX_NODES = 300
@@ -32,14 +36,6 @@ MAX_INT_BITS = 4096
 MAX_STRING_LENGTH = 10_000
 MAX_COLLECTION_LENGTH = 1_000
 MAX_EVALUATION_SECONDS = 0.05
-
-
-class ConditionSyntaxError(ExpressionError):
-    """A condition is malformed or uses something the sandbox refuses."""
-
-
-class ConditionEvaluationError(ExpressionError):
-    """A well-formed condition failed while being evaluated (undefined name, type error, ...)."""
 
 
 @dataclass(frozen=True, slots=True)

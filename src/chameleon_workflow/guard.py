@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from .errors import ExpressionError, InvalidValueError
-from .expressions import evaluate
-from .workflow import (
+from chameleon_workflow.errors import ExpressionError, InvalidValueError
+from chameleon_workflow.expressions import evaluate
+from chameleon_workflow.workflow.definition import (
     CerberusGuardian,
     CompositeGuardian,
     CriteriaGateGuardian,

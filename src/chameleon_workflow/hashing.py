@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import rfc8785
 
-from .errors import InvalidValueError
+from chameleon_workflow.errors import InvalidValueError
 
 #: Chain link of the row before the first row of every UOW.
 GENESIS_HASH = "0" * 64

@@ -27,9 +27,18 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import CHAR, TypeDecorator, TypeEngine
 
-from .errors import NotFoundError
-from .hashing import format_timestamp, parse_timestamp
-from .states import UOWStatus
+from chameleon_workflow.errors import NotFoundError
+from chameleon_workflow.hashing import format_timestamp, parse_timestamp
+from chameleon_workflow.states import (
+    ActorType,
+    Direction,
+    GuardianType,
+    HistoryEvent,
+    InstanceStatus,
+    LogType,
+    RoleType,
+    UOWStatus,
+)
 
 
 def utcnow() -> datetime:
@@ -134,70 +143,6 @@ def _enum(cls: type[enum.Enum], name: str) -> Enum:
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )
-
-
-class InstanceStatus(enum.StrEnum):
-    """Lifecycle of an instance context."""
-
-    ACTIVE = "ACTIVE"
-    PAUSED = "PAUSED"
-    ARCHIVED = "ARCHIVED"
-
-
-class RoleType(enum.StrEnum):
-    """Kinds of roles in a workflow."""
-
-    ALPHA = "ALPHA"
-    BETA = "BETA"
-    OMEGA = "OMEGA"
-    EPSILON = "EPSILON"
-    TAU = "TAU"
-
-
-class Direction(enum.StrEnum):
-    """Which way a component connects a role to an interaction."""
-
-    INBOUND = "INBOUND"
-    OUTBOUND = "OUTBOUND"
-
-
-class GuardianType(enum.StrEnum):
-    """Kinds of guardians that stand on a component."""
-
-    PASS_THRU = "PASS_THRU"  # noqa: S105 - a guardian kind, not a password
-    CRITERIA_GATE = "CRITERIA_GATE"
-    TTL_CHECK = "TTL_CHECK"
-    COMPOSITE = "COMPOSITE"
-    CERBERUS = "CERBERUS"
-    DIRECTIONAL_FILTER = "DIRECTIONAL_FILTER"
-
-
-class ActorType(enum.StrEnum):
-    """Kinds of actors."""
-
-    HUMAN = "HUMAN"
-    AI_AGENT = "AI_AGENT"
-    SYSTEM = "SYSTEM"
-
-
-class HistoryEvent(enum.StrEnum):
-    """What a history row records."""
-
-    CREATED = "CREATED"
-    TRANSITION = "TRANSITION"
-    ATTRIBUTES = "ATTRIBUTES"
-    SECURITY_BREACH = "SECURITY_BREACH"
-
-
-class LogType(enum.StrEnum):
-    """Kinds of interaction-log rows."""
-
-    INTERACTION = "INTERACTION"
-    TELEMETRY = "TELEMETRY"
-    ERROR = "ERROR"
-    GUARDIAN_DECISION = "GUARDIAN_DECISION"
-    STATE_TRANSITION = "STATE_TRANSITION"
-    TELEMETRY_LOSS = "TELEMETRY_LOSS"
 
 
 def _pk() -> Mapped[uuid.UUID]:

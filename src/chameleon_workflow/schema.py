@@ -6,7 +6,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
-from .db import translated_errors
+from chameleon_workflow.db import translated_errors
 
 SCRIPT_LOCATION = "chameleon_workflow:migrations"
 

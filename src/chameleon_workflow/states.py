@@ -1,11 +1,12 @@
-"""The UOW state machine: every status and the one table of legal transitions."""
+"""The vocabulary of the engine: UOW statuses with the one table of legal transitions, and
+the other enumerations the schema, the workflow and telemetry share."""
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
 
-from .errors import InvalidTransitionError
+from chameleon_workflow.errors import InvalidTransitionError
 
 
 class UOWStatus(enum.StrEnum):
@@ -68,3 +69,67 @@ def check_transition(previous: str, new: str) -> None:
         raise InvalidTransitionError(previous, new) from None
     if not is_legal(prev_s, new_s):
         raise InvalidTransitionError(previous, new)
+
+
+class InstanceStatus(enum.StrEnum):
+    """Lifecycle of an instance context."""
+
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+    ARCHIVED = "ARCHIVED"
+
+
+class RoleType(enum.StrEnum):
+    """Kinds of roles in a workflow."""
+
+    ALPHA = "ALPHA"
+    BETA = "BETA"
+    OMEGA = "OMEGA"
+    EPSILON = "EPSILON"
+    TAU = "TAU"
+
+
+class Direction(enum.StrEnum):
+    """Which way a component connects a role to an interaction."""
+
+    INBOUND = "INBOUND"
+    OUTBOUND = "OUTBOUND"
+
+
+class GuardianType(enum.StrEnum):
+    """Kinds of guardians that stand on a component."""
+
+    PASS_THRU = "PASS_THRU"  # noqa: S105 - a guardian kind, not a password
+    CRITERIA_GATE = "CRITERIA_GATE"
+    TTL_CHECK = "TTL_CHECK"
+    COMPOSITE = "COMPOSITE"
+    CERBERUS = "CERBERUS"
+    DIRECTIONAL_FILTER = "DIRECTIONAL_FILTER"
+
+
+class ActorType(enum.StrEnum):
+    """Kinds of actors."""
+
+    HUMAN = "HUMAN"
+    AI_AGENT = "AI_AGENT"
+    SYSTEM = "SYSTEM"
+
+
+class HistoryEvent(enum.StrEnum):
+    """What a history row records."""
+
+    CREATED = "CREATED"
+    TRANSITION = "TRANSITION"
+    ATTRIBUTES = "ATTRIBUTES"
+    SECURITY_BREACH = "SECURITY_BREACH"
+
+
+class LogType(enum.StrEnum):
+    """Kinds of interaction-log rows."""
+
+    INTERACTION = "INTERACTION"
+    TELEMETRY = "TELEMETRY"
+    ERROR = "ERROR"
+    GUARDIAN_DECISION = "GUARDIAN_DECISION"
+    STATE_TRANSITION = "STATE_TRANSITION"
+    TELEMETRY_LOSS = "TELEMETRY_LOSS"

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from .append_only import create_statements, drop_statements
-from .models import (
+from chameleon_workflow.append_only import create_statements, drop_statements
+from chameleon_workflow.models import (
     InstanceContext,
     LocalInteraction,
     LocalWorkflow,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chameleon_workflow import benchmark
+from chameleon_workflow.benchmarks import runner as benchmark
 
 TINY = ["--rows", "100", "--saves", "20", "--rounds", "1", "--verify-uows", "5"]
 TINY += ["--verify-rows", "4", "--engine-steps", "5", "--server-seconds", "1"]

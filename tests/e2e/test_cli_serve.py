@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from chameleon_workflow.benchmark_server import LOOPBACK, free_port
+from chameleon_workflow.benchmarks.server import LOOPBACK, free_port
 from chameleon_workflow.db import normalize_url
 
 ADMIN_TOKEN = "e2e-admin-token"

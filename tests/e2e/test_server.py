@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from chameleon_workflow.benchmark_server import INVOICE_YAML, ServerProcess, setup_invoice
+from chameleon_workflow.benchmarks.server import INVOICE_YAML, ServerProcess, setup_invoice
 from chameleon_workflow.db import normalize_url
 
 PROBLEM = "application/problem+json"

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from chameleon_workflow.benchmark_server import ServerProcess, drive, setup_invoice
+from chameleon_workflow.benchmarks.server import ServerProcess, drive, setup_invoice
 from chameleon_workflow.db import normalize_url
 
 CLIENTS = 4

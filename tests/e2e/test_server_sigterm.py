@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, text
 
-from chameleon_workflow.benchmark_server import ServerProcess, setup_invoice
+from chameleon_workflow.benchmarks.server import ServerProcess, setup_invoice
 from chameleon_workflow.db import normalize_url
 
 #: The flusher never fires on its own during the test: only the shutdown drain writes.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from chameleon_workflow.persistence import UOWPersistenceService
+from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.testing import Playground, make_playground
 
 

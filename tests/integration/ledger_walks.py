@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.models import UnitsOfWork
-from chameleon_workflow.persistence import UOWPersistenceService
 from chameleon_workflow.testing import Playground
 
 

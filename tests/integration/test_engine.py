@@ -12,11 +12,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from chameleon_workflow.config import Settings
-from chameleon_workflow.engine import WorkflowEngine
+from chameleon_workflow.engine.service import WorkflowEngine
 from chameleon_workflow.errors import StateDriftError
+from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.models import InteractionLog, UnitsOfWorkHistory
-from chameleon_workflow.persistence import UOWPersistenceService
-from chameleon_workflow.telemetry import TelemetryBuffer
+from chameleon_workflow.telemetry.buffer import TelemetryBuffer
 from chameleon_workflow.testing import FixedClock, append_only_disabled
 
 INVOICE = (files("chameleon_workflow") / "examples" / "invoice_approval.yaml").read_text()

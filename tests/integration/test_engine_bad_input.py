@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from chameleon_workflow.engine import WorkflowEngine
+from chameleon_workflow.engine.service import WorkflowEngine
 from chameleon_workflow.errors import (
     ChameleonError,
     InvalidTransitionError,
@@ -29,7 +29,7 @@ from chameleon_workflow.models import (
     UnitsOfWorkHistory,
     UOWAttribute,
 )
-from chameleon_workflow.telemetry import TelemetryBuffer
+from chameleon_workflow.telemetry.buffer import TelemetryBuffer
 
 INVOICE = (files("chameleon_workflow") / "examples" / "invoice_approval.yaml").read_text()
 TABLES = (

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from chameleon_workflow.benchmark_engine import drain, drain_in_processes, seed_queue
+from chameleon_workflow.benchmarks.engine import drain, drain_in_processes, seed_queue
 from chameleon_workflow.errors import ChameleonError
+from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.models import UnitsOfWork, UnitsOfWorkHistory
-from chameleon_workflow.persistence import UOWPersistenceService
 
 UOWS = 40
 WORKERS = 4

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from chameleon_workflow.engine import WorkflowEngine
+from chameleon_workflow.engine.service import WorkflowEngine
 from chameleon_workflow.errors import InvalidValueError, InvalidWorkflowError, NotFoundError
 from chameleon_workflow.models import LocalActor, LocalWorkflow
-from chameleon_workflow.telemetry import TelemetryBuffer
-from chameleon_workflow.workflow import parse_workflow_text
+from chameleon_workflow.telemetry.buffer import TelemetryBuffer
+from chameleon_workflow.workflow.definition import parse_workflow_text
 
 MINIMAL = (files("chameleon_workflow") / "examples" / "minimal.yaml").read_text()
 
@@ -89,7 +89,7 @@ def test_import_refuses_a_path_object(engine: WorkflowEngine, tmp_path: Path) ->
         engine.import_workflow(instance_id, target)  # type: ignore[arg-type]
     assert str(caught.value) == (
         "a workflow is YAML text or a WorkflowDefinition, not PosixPath; "
-        "read a file with chameleon_workflow.workflow.load_workflow"
+        "read a file with chameleon_workflow.workflow.definition.load_workflow"
     )
 
 

@@ -17,8 +17,8 @@ from chameleon_workflow.errors import (
     InvalidValueError,
     NotFoundError,
 )
+from chameleon_workflow.ledger.service import UOWPersistenceService, UOWStateTransition
 from chameleon_workflow.models import UnitsOfWork, UnitsOfWorkHistory, UOWAttribute
-from chameleon_workflow.persistence import UOWPersistenceService, UOWStateTransition
 from chameleon_workflow.testing import FixedClock, Playground
 
 HEX64 = re.compile(r"[0-9a-f]{64}")

@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 
 from chameleon_workflow.config import Settings
 from chameleon_workflow.db import SQLITE_IMMEDIATE, make_engine
+from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.models import UnitsOfWork
-from chameleon_workflow.persistence import UOWPersistenceService
 from chameleon_workflow.testing import Playground
 
 
@@ -60,7 +60,7 @@ def test_breach_blocked_by_another_writer_returns_false_then_records(
     session.commit()
     with (
         _uow_locked(engine, uow.uow_id),
-        caplog.at_level(logging.ERROR, logger="chameleon_workflow.persistence"),
+        caplog.at_level(logging.ERROR, logger="chameleon_workflow.ledger.service"),
     ):
         assert service.record_breach(impatient_engine, uow.uow_id, "f" * 64) is False
     assert [r.getMessage() for r in caplog.records] == [
@@ -92,7 +92,7 @@ def test_breach_without_wait_gives_up_at_once_on_a_held_lock(
     try:
         with (
             _uow_locked(patient, uow.uow_id),
-            caplog.at_level(logging.ERROR, logger="chameleon_workflow.persistence"),
+            caplog.at_level(logging.ERROR, logger="chameleon_workflow.ledger.service"),
         ):
             started = time.monotonic()
             assert service.record_breach(writer, uow.uow_id, "f" * 64, wait=False) is False

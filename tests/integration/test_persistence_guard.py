@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from chameleon_workflow import _statements as stmts
 from chameleon_workflow.errors import ConcurrencyError, InvalidTransitionError, StateDriftError
+from chameleon_workflow.ledger import statements as stmts
+from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.models import UnitsOfWork, UnitsOfWorkHistory
-from chameleon_workflow.persistence import UOWPersistenceService
 from chameleon_workflow.testing import Playground, append_only_disabled
 
 

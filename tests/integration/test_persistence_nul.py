@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.errors import InvalidValueError
+from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.models import UnitsOfWork, UnitsOfWorkHistory, UOWAttribute
-from chameleon_workflow.persistence import UOWPersistenceService
 from chameleon_workflow.testing import Playground
 
 NUL = "contains NUL (U+0000), which PostgreSQL text cannot store"

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from chameleon_workflow.errors import ChameleonError, ConcurrencyError
+from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.models import UnitsOfWork
-from chameleon_workflow.persistence import UOWPersistenceService
 
 ROUNDS = 15
 

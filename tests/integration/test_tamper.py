@@ -11,7 +11,7 @@ from ledger_walks import walked
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from chameleon_workflow.audit import FindingKind
+from chameleon_workflow.audit.report import FindingKind
 from chameleon_workflow.db import translated_errors
 from chameleon_workflow.errors import (
     AppendOnlyViolationError,
@@ -19,8 +19,8 @@ from chameleon_workflow.errors import (
     StateDriftError,
 )
 from chameleon_workflow.hashing import format_timestamp
+from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.models import UnitsOfWork, utcnow
-from chameleon_workflow.persistence import UOWPersistenceService
 from chameleon_workflow.states import check_transition
 from chameleon_workflow.testing import append_only_disabled
 

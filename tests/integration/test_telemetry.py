@@ -19,12 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chameleon_workflow.errors import ChameleonError
 from chameleon_workflow.models import InteractionLog
-from chameleon_workflow.telemetry import (
-    ShadowLoggerTelemetryAdapter,
-    TelemetryBuffer,
-    TelemetryEntry,
-    TelemetryFlusher,
-)
+from chameleon_workflow.telemetry.adapter import ShadowLoggerTelemetryAdapter
+from chameleon_workflow.telemetry.buffer import TelemetryBuffer
+from chameleon_workflow.telemetry.entry import TelemetryEntry
+from chameleon_workflow.telemetry.flusher import TelemetryFlusher
 
 BASE = datetime(2025, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)
 IDS = [uuid.UUID(int=n) for n in range(1, 6)]

@@ -1,4 +1,4 @@
-"""Verification in one process and shared with worker processes reports the same findings."""
+"""Verification of a whole database, an instance and one UOW reports every finding once."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from ledger_walks import walked
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from chameleon_workflow import _verify_parallel, audit
-from chameleon_workflow.persistence import UOWPersistenceService
+from chameleon_workflow import audit
+from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.testing import append_only_disabled, make_playground
 
 Found = list[tuple[str, str, int | None]]
@@ -70,63 +70,29 @@ def tampered(engine: Engine, session: Session) -> tuple[Any, Found, dict[str, in
     return instances, expected, owner
 
 
-def _no_take_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the caller leave queued pages to the workers, so the worker path surely runs."""
-    monkeypatch.setattr(_verify_parallel, "TASK_PAGE", 3)
-    monkeypatch.setattr(_verify_parallel._Pool, "take_back", lambda _self: None)
-
-
 def test_every_finding_kind_in_one_process(session: Session, tampered: Any) -> None:
     """One process reports each broken UOW once, in uow_id order, and nothing else."""
     _, expected, _ = tampered
-    report = audit.verify(session, workers=1)
+    report = audit.verify(session)
     assert _found(report) == expected
     assert (report.uows_checked, report.history_rows_checked) == (16, 16 * 5 - 1 - 5)
     assert report.attribute_rows_checked == 16 * 3
 
 
-def test_workers_report_exactly_what_one_process_reports(
-    session: Session, tampered: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Pages checked by worker processes give the serial report, findings in the same order."""
-    _, expected, _ = tampered
-    serial = audit.verify(session, workers=1)
-    session.rollback()
-    _no_take_back(monkeypatch)
-    seen: list[int] = []
-    shared = audit.verify(session, workers=3, progress=seen.append)
-    assert _found(shared) == _found(serial) == expected
-    assert [f.detail for f in shared.findings] == [f.detail for f in serial.findings]
-    counts = (shared.uows_checked, shared.history_rows_checked, shared.attribute_rows_checked)
-    assert counts == (16, 74, 48)
-    assert sum(seen) == 16
-    assert sorted(seen) == [1] + [3] * 5
-
-
-def test_workers_keep_to_the_instance(
-    session: Session, tampered: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An instance-scoped run in workers checks and reports that instance's UOWs only."""
+def test_an_instance_run_keeps_to_the_instance(session: Session, tampered: Any) -> None:
+    """An instance-scoped run checks and reports that instance's UOWs only."""
     instances, expected, owner = tampered
-    _no_take_back(monkeypatch)
     for instance, index in instances.items():
-        report = audit.verify(session, instance_id=uuid.UUID(instance), workers=2)
+        report = audit.verify(session, instance_id=uuid.UUID(instance))
         session.rollback()
         assert _found(report) == [f for f in expected if owner[f[1]] == index]
         assert report.uows_checked == 8
 
 
 def test_one_uow_is_checked_alone(session: Session, tampered: Any) -> None:
-    """Asking for one UOW reads that UOW only, even with workers allowed."""
+    """Asking for one UOW reads that UOW only."""
     _, expected, _ = tampered
     hole = expected[[f[0] for f in expected].index("SEQUENCE_GAP")][1]
-    report = audit.verify(session, uow_id=uuid.UUID(hole), workers=2)
+    report = audit.verify(session, uow_id=uuid.UUID(hole))
     assert _found(report) == [f for f in expected if f[1] == hole]
     assert (report.uows_checked, report.history_rows_checked) == (1, 4)
-
-
-def test_by_default_one_process_verifies(session: Session, tampered: Any) -> None:
-    """Without a worker count verification starts no process."""
-    _, expected, _ = tampered
-    assert audit._sharing(session.connection(), None, None) is None
-    assert _found(audit.verify(session)) == expected

@@ -9,22 +9,19 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from chameleon_workflow import workflow_import
-from chameleon_workflow.errors import NotFoundError
+from chameleon_workflow.errors import DuplicateWorkflowError, NotFoundError
 from chameleon_workflow.models import (
-    Direction,
-    GuardianType,
     InstanceContext,
     LocalComponent,
     LocalGuardian,
     LocalInteraction,
     LocalRole,
     LocalWorkflow,
-    RoleType,
 )
-from chameleon_workflow.workflow import load_workflow
-from chameleon_workflow.workflow_import import (
-    DuplicateWorkflowError,
+from chameleon_workflow.states import Direction, GuardianType, RoleType
+from chameleon_workflow.workflow import importer as workflow_import
+from chameleon_workflow.workflow.definition import load_workflow
+from chameleon_workflow.workflow.importer import (
     find_local_workflow,
     import_workflow,
     load_local_workflow,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from chameleon_workflow.ledger import LedgerRecord
+from chameleon_workflow.chain import LedgerRecord
 
 VECTOR_ATTRS = {
     "amount": 1250.5,

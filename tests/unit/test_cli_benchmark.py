@@ -1,4 +1,4 @@
-"""`chameleon benchmark` offers the same knobs as `python -m chameleon_workflow.benchmark`."""
+"""`chameleon benchmark` offers the same knobs as `python -m chameleon_workflow.benchmarks`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from chameleon_workflow import benchmark
+from chameleon_workflow.benchmarks import runner as benchmark
 from chameleon_workflow.cli import app
 
 

@@ -12,10 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chameleon_workflow import expressions
-from chameleon_workflow.errors import ExpressionError
-from chameleon_workflow.expressions import (
+from chameleon_workflow.errors import (
     ConditionEvaluationError,
     ConditionSyntaxError,
+    ExpressionError,
+)
+from chameleon_workflow.expressions import (
     evaluate,
     parse_condition,
     register_function,

@@ -27,7 +27,7 @@ from chameleon_workflow.guard import (
     route,
 )
 from chameleon_workflow.testing import RecordingSink as FakeSink
-from chameleon_workflow.workflow import (
+from chameleon_workflow.workflow.definition import (
     DirectionalFilterGuardian,
     GuardianSpec,
     RoutingPolicy,

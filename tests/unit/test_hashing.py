@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ledger_vectors import VECTOR_ATTRS, VECTOR_ROW_1, VECTOR_ROW_2
 
+from chameleon_workflow.chain import attribute_diff
 from chameleon_workflow.errors import InvalidValueError
 from chameleon_workflow.hashing import (
     GENESIS_HASH,
@@ -21,7 +22,6 @@ from chameleon_workflow.hashing import (
     es_number,
     reference_canonical_json,
 )
-from chameleon_workflow.ledger import attribute_diff
 
 SAFE = 2**53 - 1
 # Keys mix ASCII, BMP characters on both sides of U+E000 and supplementary characters,

@@ -12,15 +12,15 @@ from hypothesis import strategies as st
 from ledger_vectors import VECTOR_ATTRS as ATTRS
 from ledger_vectors import VECTOR_ROW_1 as ROW_1
 
-from chameleon_workflow.errors import InvalidValueError
-from chameleon_workflow.hashing import GENESIS_HASH
-from chameleon_workflow.ledger import (
+from chameleon_workflow.chain import (
     HASHED_FIELDS,
     STORED_ROW_FIELDS,
     LedgerRecord,
     chain_link,
     stored_link_matches,
 )
+from chameleon_workflow.errors import InvalidValueError
+from chameleon_workflow.hashing import GENESIS_HASH
 
 LINK_1 = "2e766e4ece61cc6720c6d235054aaa89ab674809807a7faf8eb8124bc0c088bc"
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chameleon_workflow import _statements as stmts
+from chameleon_workflow.chain import HASHED_FIELDS, LedgerRecord, chain_link
 from chameleon_workflow.hashing import content_hash, format_timestamp
-from chameleon_workflow.ledger import HASHED_FIELDS, LedgerRecord, chain_link
-from chameleon_workflow.persistence import _Snapshot
+from chameleon_workflow.ledger import statements as stmts
+from chameleon_workflow.ledger.service import _Snapshot
 
 zones = st.sampled_from(
     [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]

@@ -15,15 +15,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chameleon_workflow.errors import DatabaseError, InvalidValueError
-from chameleon_workflow.models import LogType
-from chameleon_workflow.telemetry import (
+from chameleon_workflow.states import LogType
+from chameleon_workflow.telemetry.buffer import (
     TelemetryBuffer,
-    TelemetryEntry,
     get_telemetry_buffer,
-    render_json,
     reset_telemetry_buffer,
-    sqlite_rows,
 )
+from chameleon_workflow.telemetry.entry import TelemetryEntry
+from chameleon_workflow.telemetry.writers import render_json, sqlite_rows
 
 
 class FakeSession:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from chameleon_workflow.errors import InvalidWorkflowError
-from chameleon_workflow.models import Direction, GuardianType, RoleType
-from chameleon_workflow.workflow import (
+from chameleon_workflow.states import Direction, GuardianType, RoleType
+from chameleon_workflow.workflow.definition import (
     CerberusGuardian,
     DirectionalFilterGuardian,
     WorkflowDefinition,

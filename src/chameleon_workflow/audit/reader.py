@@ -1,0 +1,146 @@
+"""What verification reads, in each back end's own SQL, straight from the driver.
+
+History rows come in ``ledger.STORED_ROW_FIELDS`` order with every id and timestamp as
+the text the chain hashes and JSON columns as their stored text, so nothing is parsed
+into UUID or datetime objects. SQLite cursors stream by nature; on PostgreSQL history is
+read with psycopg's chunked ``stream`` so the server produces rows while Python hashes
+the previous chunk (memory stays at one chunk, and no result set is buffered whole).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from chameleon_workflow.chain import STORED_ROW_FIELDS
+
+#: UOW rows per page: one history query (and one attribute query) per page.
+PAGE_SIZE = 500
+_STREAM_CHUNK = 2000
+_PG_TEXT = frozenset(
+    {"history_id", "instance_id", "uow_id", "previous_interaction_id", "new_interaction_id"}
+    | {"actor_id", "transition_metadata", "changes"}
+)
+_PG_TS = "to_char(transition_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+
+def _pg_column(name: str) -> str:
+    if name == "transition_timestamp":
+        return _PG_TS
+    return f"{name}::text" if name in _PG_TEXT else name
+
+
+_SQLITE = {
+    "uows": (
+        "SELECT uow_id, status, current_interaction_id, content_hash, chain_head, "
+        "history_sequence FROM units_of_work WHERE uow_id > ? {scope} ORDER BY uow_id LIMIT ?"
+    ),
+    "one": (
+        "SELECT uow_id, status, current_interaction_id, content_hash, chain_head, "
+        "history_sequence FROM units_of_work WHERE uow_id = ?"
+    ),
+    "history": (
+        f"SELECT {', '.join(STORED_ROW_FIELDS)} FROM uow_history "
+        "WHERE uow_id >= ? AND uow_id <= ? {scope} ORDER BY uow_id, sequence"
+    ),
+    "attributes": (
+        "SELECT uow_id, key, version, value, is_deleted FROM uow_attributes "
+        "WHERE uow_id >= ? AND uow_id <= ? {scope} ORDER BY uow_id, key, version"
+    ),
+    "orphans": (
+        "SELECT uow_id, count(*) FROM {table} r WHERE NOT EXISTS ("
+        "SELECT 1 FROM units_of_work u WHERE u.uow_id = r.uow_id) {scope} "
+        "GROUP BY uow_id ORDER BY uow_id"
+    ),
+    "scope": "AND instance_id = ?",
+    "start": "",
+}
+_POSTGRES = {
+    "uows": (
+        "SELECT uow_id::text, status, current_interaction_id::text, content_hash, chain_head, "
+        "history_sequence FROM units_of_work WHERE uow_id > %s::uuid {scope} "
+        "ORDER BY uow_id LIMIT %s"
+    ),
+    "one": (
+        "SELECT uow_id::text, status, current_interaction_id::text, content_hash, chain_head, "
+        "history_sequence FROM units_of_work WHERE uow_id = %s::uuid"
+    ),
+    "history": (
+        f"SELECT {', '.join(_pg_column(c) for c in STORED_ROW_FIELDS)} FROM uow_history "
+        "WHERE uow_id >= %s::uuid AND uow_id <= %s::uuid {scope} ORDER BY uow_id, sequence"
+    ),
+    "attributes": (
+        "SELECT uow_id::text, key, version, value::text, is_deleted FROM uow_attributes "
+        "WHERE uow_id >= %s::uuid AND uow_id <= %s::uuid {scope} ORDER BY uow_id, key, version"
+    ),
+    "orphans": (
+        "SELECT uow_id::text, count(*) FROM {table} r WHERE NOT EXISTS ("
+        "SELECT 1 FROM units_of_work u WHERE u.uow_id = r.uow_id) {scope} "
+        "GROUP BY uow_id ORDER BY uow_id"
+    ),
+    "scope": "AND instance_id = %s::uuid",
+    "start": "00000000-0000-0000-0000-000000000000",
+}
+
+Row = tuple[Any, ...]
+
+
+class VerifyReader:
+    """Pages of UOW rows, and the history and attribute rows of a page, from a raw connection.
+
+    ``raw`` is a ``sqlite3.Connection`` or a ``psycopg.Connection``; ``instance_id``
+    scopes every query to one instance.
+    """
+
+    def __init__(self, raw: Any, dialect: str, instance_id: str | None) -> None:
+        sql = _SQLITE if dialect == "sqlite" else _POSTGRES
+        scope = sql["scope"] if instance_id is not None else ""
+        self.raw = raw
+        self.postgres = dialect != "sqlite"
+        self.start = sql["start"]
+        self.one_sql = sql["one"]
+        self.uows_sql = sql["uows"].format(scope=scope)
+        self.history_sql = sql["history"].format(scope=scope)
+        self.attributes_sql = sql["attributes"].format(scope=scope)
+        self.orphans_sql = sql["orphans"].replace("{scope}", scope)
+        self.scope: tuple[str, ...] = () if instance_id is None else (instance_id,)
+
+    def _all(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        return list(self.raw.execute(sql, params).fetchall())
+
+    def pages(self, only: uuid.UUID | None = None, size: int = PAGE_SIZE) -> Iterator[list[Row]]:
+        """Yield UOW rows a page at a time, in uow_id order (or just the one asked for)."""
+        if only is not None:
+            uows = self._all(self.one_sql, (str(only),))
+            if uows and (not self.scope or self._in_scope(uows[0][0])):
+                yield uows
+            return
+        after = self.start
+        while True:
+            uows = self._all(self.uows_sql, (after, *self.scope, size))
+            if uows:
+                yield uows
+            if len(uows) < size:
+                return
+            after = uows[-1][0]
+
+    def _in_scope(self, uow_id: str) -> bool:
+        p = "%s::uuid" if self.postgres else "?"
+        sql = f"SELECT 1 FROM units_of_work WHERE uow_id = {p} AND instance_id = {p}"
+        return bool(self._all(sql, (uow_id, *self.scope)))
+
+    def history(self, first: str, last: str) -> Iterator[Row]:
+        """Stream the history rows of the UOWs between two ids, by uow_id then sequence."""
+        params = (first, last, *self.scope)
+        if self.postgres:
+            return iter(self.raw.cursor().stream(self.history_sql, params, size=_STREAM_CHUNK))
+        return iter(self.raw.execute(self.history_sql, params))
+
+    def orphans(self, table: str) -> list[Row]:
+        """Return (uow_id, rows) for rows of ``table`` whose UOW row does not exist."""
+        return self._all(self.orphans_sql.replace("{table}", table), self.scope)
+
+    def attributes(self, first: str, last: str) -> list[Row]:
+        """Return the attribute rows of the UOWs between two ids, by uow_id, key, version."""
+        return self._all(self.attributes_sql, (first, last, *self.scope))

@@ -1,0 +1,67 @@
+"""What verification reports: the kinds of finding, each finding, and the whole report."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class FindingKind(enum.StrEnum):
+    """Kinds of problems verification reports."""
+
+    DRIFT = "DRIFT"
+    ATTRIBUTE_VERSION_GAP = "ATTRIBUTE_VERSION_GAP"
+    SEQUENCE_GAP = "SEQUENCE_GAP"
+    CHAIN_BROKEN = "CHAIN_BROKEN"
+    DISCONTINUITY = "DISCONTINUITY"
+    HEAD_MISMATCH = "HEAD_MISMATCH"
+    NO_HISTORY = "NO_HISTORY"
+    ORPHANED = "ORPHANED"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One broken item: what, on which UOW, at which history sequence, and how."""
+
+    kind: FindingKind
+    uow_id: str
+    sequence: int | None
+    detail: str
+
+    def __str__(self) -> str:
+        """Render as one line for logs and the CLI."""
+        at = f" #{self.sequence}" if self.sequence is not None else ""
+        return f"{self.kind} uow {self.uow_id}{at}: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationReport:
+    """The result of a verification run."""
+
+    uows_checked: int
+    history_rows_checked: int
+    attribute_rows_checked: int
+    findings: tuple[Finding, ...]
+    elapsed_s: float
+
+    @property
+    def ok(self) -> bool:
+        """Tell whether nothing was found."""
+        return not self.findings
+
+    def rows_per_second(self) -> float:
+        """Return history rows verified per second."""
+        return self.history_rows_checked / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+@dataclass(slots=True)
+class Tally:
+    """Counts and findings gathered while a verification run goes on."""
+
+    uows: int = 0
+    history: int = 0
+    attributes: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    def add(self, kind: FindingKind, uow_id: str, sequence: int | None, detail: str) -> None:
+        self.findings.append(Finding(kind, uow_id, sequence, detail))

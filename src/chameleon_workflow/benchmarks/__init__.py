@@ -1,0 +1,1 @@
+"""The project's benchmark: figures against the raw driver in the same run."""

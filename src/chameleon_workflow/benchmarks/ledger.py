@@ -1,0 +1,394 @@
+"""Ledger benchmarks: save_uow() against the raw driver, worker scaling, full verification.
+
+The raw baselines write the same row shapes to the same schema (indexes and append-only
+triggers included) with nothing but the driver: BEGIN, the compare-and-set UPDATE, the
+history INSERT, COMMIT. Ours and raw alternate round by round so both see the same load.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from chameleon_workflow.benchmarks.runner import BenchContext, Figure, Rates, figure
+from chameleon_workflow.chain import LedgerRecord
+from chameleon_workflow.config import load_settings
+from chameleon_workflow.db import make_engine, make_session_factory
+from chameleon_workflow.hashing import format_timestamp
+from chameleon_workflow.ledger import statements as stmts
+from chameleon_workflow.ledger.service import UOWPersistenceService
+from chameleon_workflow.models import LocalInteraction, UnitsOfWork
+from chameleon_workflow.testing import Playground, make_playground
+
+ATTRIBUTES = {"amount": 1250.5, "customer": "acme", "tags": ["a", "b"], "approved": False}
+_UPDATE = (
+    "UPDATE units_of_work SET status = {p}, current_interaction_id = {p}, content_hash = {p}, "
+    "last_heartbeat_at = {p}, held_by_actor_id = {p}, retry_count = {p}, updated_at = {p}, "
+    "version = {p}, history_sequence = {p}, chain_head = {p} WHERE uow_id = {p} AND version = {p}"
+)
+_HISTORY = (
+    "INSERT INTO uow_history (history_id, instance_id, uow_id, sequence, event_type, "
+    "previous_status, new_status, previous_state_hash, new_state_hash, "
+    "previous_interaction_id, new_interaction_id, actor_id, transition_timestamp, reasoning, "
+    "transition_metadata, changes, chain_hash) VALUES ({values})"
+)
+
+
+@dataclass(slots=True)
+class _Fleet:
+    """UOWs of one benchmark, the interactions they move between, and raw-side state."""
+
+    play: Playground
+    uows: list[UnitsOfWork]
+    raw_state: list[list[Any]]
+
+
+def make_fleet(factory: sessionmaker[Session], count: int) -> _Fleet:
+    """Create ``count`` UOWs for save_uow and ``count`` more for the raw baseline."""
+    service = UOWPersistenceService()
+    with factory() as session:
+        play = make_playground(session, interactions=2)
+        session.commit()
+        made = [
+            service.create_uow(
+                session,
+                instance_id=play.instance_id,
+                local_workflow_id=play.workflow_id,
+                attributes=ATTRIBUTES,
+                interaction_id=play.interactions[0],
+            )
+            for _ in range(2 * count)
+        ]
+        session.commit()
+    raw_state = [[u.uow_id, u.version, u.history_sequence, u.content_hash] for u in made[count:]]
+    return _Fleet(play, made[:count], raw_state)
+
+
+def run_saves(factory: sessionmaker[Session], fleet: _Fleet, count: int) -> None:
+    """Move UOWs between two interactions with save_uow(), one transaction each."""
+    service = UOWPersistenceService()
+    first, second = fleet.play.interactions
+    with factory() as session:
+        session.add_all(fleet.uows)
+        for i in range(count):
+            uow = fleet.uows[i % len(fleet.uows)]
+            target = second if uow.current_interaction_id == first else first
+            service.save_uow(
+                session, uow, new_interaction_id=target, reasoning="move", metadata={"step": i}
+            )
+            session.commit()
+
+
+def run_raw(engine: Engine, fleet: _Fleet, count: int) -> None:
+    """Do the same writes with the bare driver: BEGIN, UPDATE, INSERT, COMMIT."""
+    sqlite = engine.dialect.name == "sqlite"
+    p = "?" if sqlite else "%s"
+    update = _UPDATE.format(p=p)
+    insert = _HISTORY.format(values=", ".join([p] * 17))
+    text: Callable[[Any], Any] = str if sqlite else _same
+    first, second = (text(i) for i in fleet.play.interactions)
+    instance = text(fleet.play.instance_id)
+    connection = engine.raw_connection()
+    raw: Any = connection.driver_connection
+    try:
+        for i in range(count):
+            state = fleet.raw_state[i % len(fleet.raw_state)]
+            uow_id, version, sequence, state_hash = state
+            now = datetime.now(UTC)
+            stamp = format_timestamp(now) if sqlite else now
+            before, after = (first, second) if sequence % 2 else (second, first)
+            chain = format(i, "064x")
+            meta = orjson.dumps({"step": i}).decode()
+            if sqlite:
+                raw.execute("BEGIN")
+            ident, seq = text(uow_id), sequence + 1
+            moved = ("PENDING", after, state_hash, stamp, None, 0, stamp, version + 1, seq)
+            raw.execute(update, (*moved, chain, ident, version))
+            history = (text(uuid.uuid4()), instance, ident, seq, "TRANSITION", "PENDING")
+            history_end = ("PENDING", state_hash, state_hash, before, after, None, stamp, "move")
+            raw.execute(insert, (*history, *history_end, meta, None, chain))
+            raw.commit()
+            state[1], state[2] = version + 1, sequence + 1
+    finally:
+        connection.close()
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def alternate(
+    rounds: int, count: int, ours: Callable[[], None], raw: Callable[[], None]
+) -> tuple[Rates, Rates]:
+    """Time ``ours`` and ``raw`` in alternating rounds; return both rates."""
+    ours_s: list[float] = []
+    raw_s: list[float] = []
+    for _ in range(rounds):
+        for run, times in ((ours, ours_s), (raw, raw_s)):
+            started = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - started)
+    return Rates.of(count, ours_s), Rates.of(count, raw_s)
+
+
+# ------------------------------------------------------------------ worker processes
+
+
+def _worker(task: tuple[str, str, list[str], int, Any]) -> tuple[float, float]:
+    """Run one worker's saves (or raw writes) after the barrier; return wall start/end."""
+    url, mode, uow_ids, count, barrier = task
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    try:
+        fleet = _load_fleet(factory, [uuid.UUID(u) for u in uow_ids])
+        run: Callable[[int], None] = (
+            (lambda n: run_saves(factory, fleet, n))
+            if mode == "ours"
+            else (lambda n: run_raw(engine, fleet, n))
+        )
+        run(min(count, 50))  # warm the connection and prepared statements
+        barrier.wait()
+        started = time.time()
+        run(count)
+        return started, time.time()
+    finally:
+        engine.dispose()
+
+
+def _load_fleet(factory: sessionmaker[Session], ids: list[uuid.UUID]) -> _Fleet:
+    """Load UOWs (and their raw-side state) as they are in the database now."""
+    with factory() as session:
+        uows = [u for u in (session.get(UnitsOfWork, i) for i in ids) if u is not None]
+        session.expunge_all()
+        first = uows[0]
+        query = select(LocalInteraction.interaction_id).where(
+            LocalInteraction.local_workflow_id == first.local_workflow_id
+        )
+        interactions = tuple(sorted(session.scalars(query)))
+    play = Playground(first.instance_id, first.local_workflow_id, interactions)
+    raw_state = [[u.uow_id, u.version, u.history_sequence, u.content_hash] for u in uows]
+    return _Fleet(play, uows, raw_state)
+
+
+def _ids(fleet: _Fleet, mode: str) -> list[uuid.UUID]:
+    return [u.uow_id for u in fleet.uows] if mode == "ours" else [s[0] for s in fleet.raw_state]
+
+
+def parallel_rates(url: str, fleets: list[_Fleet], count: int, rounds: int) -> tuple[Rates, Rates]:
+    """Run save_uow and raw writers in one process per fleet; return aggregate rates."""
+    workers = len(fleets)
+    context = multiprocessing.get_context("spawn")
+    times: dict[str, list[float]] = {"ours": [], "raw": []}
+    with context.Manager() as manager, context.Pool(workers) as pool:
+        for _ in range(rounds):
+            for mode in ("ours", "raw"):
+                barrier = manager.Barrier(workers)
+                tasks = [
+                    (url, mode, [str(u) for u in _ids(f, mode)], count, barrier) for f in fleets
+                ]
+                spans = pool.map(_worker, tasks)
+                times[mode].append(max(e for _, e in spans) - min(s for s, _ in spans))
+    total = count * workers
+    return Rates.of(total, times["ours"]), Rates.of(total, times["raw"])
+
+
+# ------------------------------------------------------------------ verification data
+
+
+def build_ledger(factory: sessionmaker[Session], uows: int, rows_per_uow: int) -> uuid.UUID:
+    """Create an instance of ``uows`` UOWs with ``rows_per_uow`` valid chained rows each."""
+    service = UOWPersistenceService()
+    with factory() as session:
+        play = make_playground(session, interactions=2)
+        made = [
+            service.create_uow(
+                session,
+                instance_id=play.instance_id,
+                local_workflow_id=play.workflow_id,
+                attributes=ATTRIBUTES,
+                interaction_id=play.interactions[0],
+            )
+            for _ in range(uows)
+        ]
+        session.commit()
+        conn = session.connection()
+        sql = stmts.for_connection(conn)
+        raw: Any = conn.connection.driver_connection
+        history, heads = [], []
+        for uow in made:
+            rows, head = _chain(uow, play.interactions, rows_per_uow, sql)
+            history.extend(rows)
+            heads.append(head)
+        raw.cursor().executemany(sql.history_sql, history)
+        p = "?" if conn.dialect.name == "sqlite" else "%s"
+        raw.cursor().executemany(
+            f"UPDATE units_of_work SET current_interaction_id = {p}, history_sequence = {p}, "
+            f"chain_head = {p}, version = {p} WHERE uow_id = {p}",
+            heads,
+        )
+        session.commit()
+    return play.instance_id
+
+
+def _chain(
+    uow: UnitsOfWork, interactions: tuple[uuid.UUID, ...], count: int, sql: stmts.LedgerSQL
+) -> tuple[list[list[Any]], tuple[Any, ...]]:
+    """Build rows 2..count of a UOW's chain the way the service builds them."""
+    now = datetime.now(UTC)
+    stamp = format_timestamp(now)
+    link, rows = uow.chain_head, []
+    text = [str(i) for i in interactions]
+    for sequence in range(2, count + 1):
+        record = LedgerRecord(
+            history_id=str(uuid.uuid4()),
+            instance_id=str(uow.instance_id),
+            uow_id=str(uow.uow_id),
+            sequence=sequence,
+            event_type="TRANSITION",
+            previous_status="PENDING",
+            new_status="PENDING",
+            previous_state_hash=uow.content_hash,
+            new_state_hash=uow.content_hash,
+            previous_interaction_id=text[sequence % 2],
+            new_interaction_id=text[(sequence + 1) % 2],
+            actor_id=None,
+            transition_timestamp=stamp,
+            reasoning="move",
+            transition_metadata={"step": sequence},
+            changes=None,
+        )
+        link = record.link(link)
+        rows.append(sql.history_params(record, link, now))
+    last = interactions[(count + 1) % 2] if count > 1 else interactions[0]
+    ident: Any = str(uow.uow_id) if isinstance(sql, stmts.SQLiteSQL) else uow.uow_id
+    last_id: Any = str(last) if isinstance(sql, stmts.SQLiteSQL) else last
+    return rows, (last_id, count, link, count, ident)
+
+
+# ------------------------------------------------------------------ figures
+
+
+def _settings(ctx: BenchContext) -> str:
+    if ctx.backend == "sqlite":
+        return f"synchronous={load_settings().sqlite_synchronous}, WAL"
+    pre_ping = "on" if load_settings().pool_pre_ping else "off"
+    return f"synchronous_commit=on (server default), pool_pre_ping={pre_ping}"
+
+
+def bench_save(ctx: BenchContext) -> list[Figure]:
+    """Measure save_uow() transactions/s against raw UPDATE + INSERT + COMMIT."""
+    assert ctx.engine is not None
+    assert ctx.session_factory is not None
+    engine, factory, sizes = ctx.engine, ctx.session_factory, ctx.sizes
+    count = sizes.saves if ctx.backend == "sqlite" else sizes.saves // 2
+    fleet = make_fleet(factory, 200)
+    run_saves(factory, fleet, 100)  # warm caches and prepared statements
+    run_raw(engine, fleet, 100)
+    ours, raw = alternate(
+        sizes.rounds,
+        count,
+        lambda: run_saves(factory, fleet, count),
+        lambda: run_raw(engine, fleet, count),
+    )
+    empty = _empty_transactions(factory, count)
+    target, met = _save_target(ctx.backend, ours, raw)
+    settings = f"{_settings(ctx)}; {count:,} saves x {sizes.rounds} rounds, 200 UOWs, 4 attrs"
+    return [
+        figure("save_uow() 1 worker", ctx, ours, "tx/s", raw, settings, target, met),
+        figure("  of which: empty Session txn", ctx, empty, "tx/s", None, "begin+commit, no SQL"),
+    ]
+
+
+def _save_target(backend: str, ours: Rates, raw: Rates) -> tuple[str, bool]:
+    if backend == "sqlite":
+        return ">= 5,000 tx/s", ours.best >= 5_000
+    return ">= 0.6x raw", ours.best >= 0.6 * raw.best
+
+
+def _empty_transactions(factory: sessionmaker[Session], count: int) -> Rates:
+    """Rate of empty Session transactions: the floor the caller's session sets."""
+    with factory() as session:
+        started = time.perf_counter()
+        for _ in range(count):
+            session.connection()
+            session.commit()
+        elapsed = time.perf_counter() - started
+    return Rates(count / elapsed, count / elapsed)
+
+
+def bench_workers(ctx: BenchContext) -> list[Figure]:
+    """Measure save_uow() in 4 worker processes (PostgreSQL only) against 4 raw writers."""
+    if ctx.backend != "postgresql" or ctx.sizes.workers < 2:
+        return []
+    assert ctx.session_factory is not None
+    assert ctx.url is not None
+    workers, count = ctx.sizes.workers, ctx.sizes.saves // 4
+    fleets = [make_fleet(ctx.session_factory, 50) for _ in range(workers)]
+    ours, raw = parallel_rates(ctx.url, fleets, count, ctx.sizes.rounds)
+    settings = f"{_settings(ctx)}; {workers} processes x {count:,} saves, own UOWs each"
+    met = ours.best >= 0.6 * raw.best
+    return [
+        figure(
+            f"save_uow() {workers} workers", ctx, ours, "tx/s", raw, settings, ">= 0.6x raw", met
+        )
+    ]
+
+
+def bench_verify(ctx: BenchContext) -> list[Figure]:
+    """Measure full verification in history rows/s; baseline: a bare read of the rows."""
+    assert ctx.engine is not None
+    assert ctx.session_factory is not None
+    factory, sizes = ctx.session_factory, ctx.sizes
+    instance = build_ledger(factory, sizes.verify_uows, sizes.verify_rows)
+    service = UOWPersistenceService()
+    seconds, read_s = [], []
+    for _ in range(sizes.rounds):
+        with factory() as session:
+            report = service.verify_database(session, instance_id=instance)
+            session.commit()
+        if not report.ok:
+            raise AssertionError(f"benchmark ledger does not verify: {report.findings[:3]}")
+        seconds.append(report.elapsed_s)
+        read_s.append(_bare_read(ctx.engine, instance))
+    rows = report.history_rows_checked
+    ours, raw = Rates.of(rows, seconds), Rates.of(rows, read_s)
+    settings = f"{_settings(ctx)}; {sizes.verify_uows:,} UOWs x {sizes.verify_rows} rows"
+    return [
+        figure(
+            "full verification",
+            ctx,
+            ours,
+            "rows/s",
+            raw,
+            settings,
+            ">= 200K rows/s",
+            ours.best >= 200_000,
+        )
+    ]
+
+
+def _bare_read(engine: Engine, instance: uuid.UUID) -> float:
+    """Time reading every history row of the instance with the bare driver."""
+    sqlite = engine.dialect.name == "sqlite"
+    p = "?" if sqlite else "%s"
+    connection = engine.raw_connection()
+    try:
+        started = time.perf_counter()
+        cursor: Any = connection.driver_connection.execute(  # type: ignore[union-attr]
+            f"SELECT * FROM uow_history WHERE instance_id = {p} ORDER BY uow_id, sequence",
+            (str(instance) if sqlite else instance,),
+        )
+        while cursor.fetchmany(5000):
+            pass
+        return time.perf_counter() - started
+    finally:
+        connection.close()

@@ -1,0 +1,193 @@
+"""The recorded fields of a history row and how a row links to the one before it.
+
+Both the writer (``persistence``) and the verifier (``audit``) build a ``LedgerRecord``;
+its ``hash_input`` is the published definition of what ``chain_hash`` covers
+(docs/hashing.md has test vectors):
+
+    chain_hash = SHA-256( previous_chain_hash_hex || canonical_json(hash_input) )
+
+with ``previous_chain_hash_hex`` = 64 zeros for a UOW's first row. Ids are lowercase
+hyphenated UUID text, the timestamp is ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC), absent
+values are JSON null.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from operator import attrgetter, itemgetter
+from typing import Any
+
+import orjson
+
+from chameleon_workflow.hashing import GENESIS_HASH, canonical_json, canonical_record
+
+_NESTED = ("transition_metadata", "changes")
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRecord:
+    """The hashed content of one ``uow_history`` row, in canonical text form."""
+
+    history_id: str
+    instance_id: str
+    uow_id: str
+    sequence: int
+    event_type: str
+    previous_status: str | None
+    new_status: str
+    previous_state_hash: str | None
+    new_state_hash: str
+    previous_interaction_id: str | None
+    new_interaction_id: str | None
+    actor_id: str | None
+    transition_timestamp: str
+    reasoning: str | None
+    transition_metadata: Any
+    changes: Any
+
+    def hash_input(self) -> dict[str, Any]:
+        """Return the mapping whose canonical JSON the chain hash covers."""
+        return {
+            "history_id": self.history_id,
+            "instance_id": self.instance_id,
+            "uow_id": self.uow_id,
+            "sequence": self.sequence,
+            "event_type": self.event_type,
+            "previous_status": self.previous_status,
+            "new_status": self.new_status,
+            "previous_state_hash": self.previous_state_hash,
+            "new_state_hash": self.new_state_hash,
+            "previous_interaction_id": self.previous_interaction_id,
+            "new_interaction_id": self.new_interaction_id,
+            "actor_id": self.actor_id,
+            "transition_timestamp": self.transition_timestamp,
+            "reasoning": self.reasoning,
+            "transition_metadata": self.transition_metadata,
+            "changes": self.changes,
+        }
+
+    def link(self, previous_chain_hash: str | None) -> str:
+        """Return this row's chain hash given the previous row's (None for the first row)."""
+        return chain_link(previous_chain_hash, _record_values(self))
+
+
+#: The hashed fields, in LedgerRecord order (also the order ``chain_link`` takes them in).
+HASHED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(LedgerRecord))
+_record_values = attrgetter(*HASHED_FIELDS)
+
+
+def chain_link(previous_chain_hash: str | None, values: Sequence[Any]) -> str:
+    """Return the chain hash of a row given as its values in ``HASHED_FIELDS`` order.
+
+    The one definition behind ``LedgerRecord.link``; verification calls it straight on
+    database rows, skipping a record object per row.
+    """
+    prev = (previous_chain_hash or GENESIS_HASH).encode("ascii")
+    body = canonical_record(dict(zip(HASHED_FIELDS, values, strict=True)), _NESTED)
+    return hashlib.sha256(prev + body).hexdigest()
+
+
+def attribute_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Describe how attributes changed: added, removed and changed (with old and new)."""
+    added = {k: v for k, v in after.items() if k not in before}
+    removed = {k: v for k, v in before.items() if k not in after}
+    changed = {
+        k: {"old": before[k], "new": v}
+        for k, v in after.items()
+        if k in before and not _same(before[k], v)
+    }
+    return {"added": added, "removed": removed, "changed": changed}
+
+
+def _same(a: Any, b: Any) -> bool:
+    # Compare as JSON, not as Python: 1 and 1.0 are one number, True and 1 are not.
+    return a is b or canonical_json(a) == canonical_json(b)
+
+
+def is_empty_diff(diff: dict[str, Any]) -> bool:
+    """Tell whether a diff records no change at all."""
+    return not (diff["added"] or diff["removed"] or diff["changed"])
+
+
+#: The hashed fields in canonical (sorted) key order, then the stored chain hash: the column
+#: layout verification reads history rows in (JSON columns as their stored text).
+STORED_ROW_FIELDS: tuple[str, ...] = (*sorted(HASHED_FIELDS), "chain_hash")
+_in_record_order = itemgetter(*(STORED_ROW_FIELDS.index(f) for f in HASHED_FIELDS))
+_SORTED = orjson.OPT_SORT_KEYS
+
+
+def _decoded(value: Any) -> Any:
+    # SQLite may hand back a JSON number as a number (the JSON column has numeric affinity).
+    return orjson.loads(value) if isinstance(value, str) else value
+
+
+def stored_link_matches(previous_chain_hash: str, row: Sequence[Any]) -> bool:
+    """Tell whether a stored history row's chain hash is its link from ``previous_chain_hash``.
+
+    ``row`` holds the columns named in ``STORED_ROW_FIELDS``. The answer is exactly
+    ``chain_link(previous, decoded row) == row's chain_hash``; it is reached quickly by
+    hashing plain sorted orjson output first. orjson renders every value it is given
+    faithfully (what it cannot render - NaN never comes out of ``orjson.loads``, other
+    types are screened below - raises or is screened), so if those bytes hash to the
+    stored link they *are* the canonical bytes that were hashed when the row was written,
+    and they parse back to this row's values: the reference computes the same bytes. When
+    they do not match (floats such as ``1.0`` that JCS writes differently, keys JCS orders
+    by UTF-16, or a real tamper) the reference serializer decides.
+    """
+    # Unpacked by name rather than zipped with the field names: half the cost per row.
+    (
+        actor_id,
+        changes,
+        event_type,
+        history_id,
+        instance_id,
+        new_interaction_id,
+        new_state_hash,
+        new_status,
+        previous_interaction_id,
+        previous_state_hash,
+        previous_status,
+        reasoning,
+        sequence,
+        meta,
+        transition_timestamp,
+        uow_id,
+        stored,
+    ) = row
+    if (
+        type(sequence) is int
+        and (meta is None or type(meta) is str)
+        and (changes is None or type(changes) is str)
+    ):
+        try:
+            body = orjson.dumps(
+                {
+                    "actor_id": actor_id,
+                    "changes": None if changes is None else orjson.loads(changes),
+                    "event_type": event_type,
+                    "history_id": history_id,
+                    "instance_id": instance_id,
+                    "new_interaction_id": new_interaction_id,
+                    "new_state_hash": new_state_hash,
+                    "new_status": new_status,
+                    "previous_interaction_id": previous_interaction_id,
+                    "previous_state_hash": previous_state_hash,
+                    "previous_status": previous_status,
+                    "reasoning": reasoning,
+                    "sequence": sequence,
+                    "transition_metadata": None if meta is None else orjson.loads(meta),
+                    "transition_timestamp": transition_timestamp,
+                    "uow_id": uow_id,
+                },
+                option=_SORTED,
+            )
+        except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+            pass  # the reference path below raises or decides, exactly as it always did
+        else:
+            if hashlib.sha256(previous_chain_hash.encode() + body).hexdigest() == stored:
+                return True
+    values = list(_in_record_order(row))
+    values[-2], values[-1] = _decoded(meta), _decoded(changes)
+    return bool(chain_link(previous_chain_hash, values) == stored)

@@ -1,0 +1,389 @@
+"""WorkflowEngine: UOWs travel a workflow, each operation one transaction, every step traced.
+
+Every transition goes through ``UOWPersistenceService`` (history row, hash chain);
+guard decisions and condition errors are held until the transaction commits and then
+recorded, with one STATE_TRANSITION row per status change, in the telemetry buffer.
+On SQLite every writing operation runs in a BEGIN IMMEDIATE transaction (one writer at a
+time, so a read-then-write never fails on a stale snapshot); on PostgreSQL queue claims
+use ``FOR UPDATE SKIP LOCKED`` and everything else relies on the service's
+compare-and-set.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from chameleon_workflow.config import Settings, load_settings
+from chameleon_workflow.db import SQLITE_IMMEDIATE, is_sqlite, translated_errors
+from chameleon_workflow.engine import queries as q
+from chameleon_workflow.engine import setup
+from chameleon_workflow.engine.queries import ActorFacts, RoleFacts, SweepResult, TxnLog, UOWView
+from chameleon_workflow.engine.steps import Move, Steps
+from chameleon_workflow.errors import (
+    ConcurrencyError,
+    InvalidTransitionError,
+    InvalidValueError,
+    NotAuthorizedError,
+    NotFoundError,
+    StateDriftError,
+)
+from chameleon_workflow.ledger.service import Clock, UOWPersistenceService
+from chameleon_workflow.models import UnitsOfWork, as_uuid, utcnow
+from chameleon_workflow.states import ActorType, RoleType, UOWStatus
+from chameleon_workflow.telemetry.adapter import ShadowLoggerTelemetryAdapter
+from chameleon_workflow.telemetry.buffer import TelemetryBuffer, get_telemetry_buffer
+from chameleon_workflow.workflow.definition import WorkflowDefinition
+from chameleon_workflow.workflow.importer import (
+    CompiledRole,
+    CompiledWorkflow,
+    find_local_workflow,
+    import_workflow,
+    load_local_workflow,
+)
+
+__all__ = ["SweepResult", "UOWView", "WorkflowEngine"]
+
+S = UOWStatus
+
+
+class WorkflowEngine:
+    """Drive units of work through imported workflows on behalf of registered actors."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        persistence: UOWPersistenceService | None = None,
+        telemetry: TelemetryBuffer | None = None,
+        clock: Clock | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        """Use ``session_factory``'s database; the process-wide buffer unless one is given."""
+        self.clock: Clock = clock or utcnow
+        self.persistence = persistence or UOWPersistenceService(self.clock)
+        self.telemetry = telemetry if telemetry is not None else get_telemetry_buffer()
+        self.settings = settings or load_settings()
+        self._reads = session_factory
+        bind = session_factory.kw.get("bind")
+        if not isinstance(bind, Engine):
+            raise InvalidValueError("the session factory must be bound to an Engine")
+        self.engine = bind
+        self._sqlite = is_sqlite(bind)
+        # SQLite: take the write lock at BEGIN; see the module docstring.
+        write_bind = bind.execution_options(**{SQLITE_IMMEDIATE: True}) if self._sqlite else bind
+        self._writes = sessionmaker(bind=write_bind, expire_on_commit=False)
+        self._workflows: dict[uuid.UUID, CompiledWorkflow] = {}
+        # Actors and roles never change once written, and the engine has no way to revoke a
+        # role, so what it has looked up once it need not query again.
+        self._actors: dict[uuid.UUID | str, ActorFacts] = {}
+        self._roles: dict[tuple[uuid.UUID, uuid.UUID | str], RoleFacts] = {}
+        self._grants: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        self._steps = Steps(self.persistence, self.clock, self.settings)
+
+    # ------------------------------------------------------------ set-up
+
+    def create_instance(self, name: str, description: str | None = None) -> uuid.UUID:
+        """Create an instance (an isolation container) and return its id."""
+        with self._write() as (session, _):
+            return setup.create_instance(session, name, description)
+
+    def ensure_instance(self, name: str) -> uuid.UUID:
+        """Return the id of the instance called ``name``, creating it if needed."""
+        with self._reads() as session, translated_errors():
+            found = setup.find_instance(session, name)
+        return found if found is not None else self.create_instance(name)
+
+    def import_workflow(
+        self, instance_id: uuid.UUID, source: str | WorkflowDefinition
+    ) -> uuid.UUID:
+        """Validate a workflow (YAML text, never read as a path) and import it, all or nothing."""
+        definition = setup.definition_of(source)
+        with self._write() as (session, _):
+            return import_workflow(session, instance_id, definition).local_workflow_id
+
+    def register_actor(
+        self,
+        instance_id: uuid.UUID,
+        identity_key: str,
+        name: str,
+        actor_type: ActorType | str,
+        capabilities: Any = None,
+    ) -> uuid.UUID:
+        """Register a HUMAN, AI_AGENT or SYSTEM actor in an instance and return its id."""
+        with self._write() as (session, _):
+            return setup.add_actor(
+                session, instance_id, identity_key, name, actor_type, capabilities
+            )
+
+    def assign_role(self, actor_id: uuid.UUID, role: uuid.UUID | str) -> uuid.UUID:
+        """Grant an actor a role (name or id) of its instance; return the role id."""
+        with self._write() as (session, _):
+            actor = self._actor(session, actor_id)
+            role_facts = self._role(session, actor.instance_id, role)
+            setup.grant_role(session, actor, role_facts)
+            return role_facts.role_id
+
+    def instantiate(
+        self,
+        instance_id: uuid.UUID,
+        workflow: uuid.UUID | str,
+        attributes: Mapping[str, Any] | None = None,
+        actor_id: uuid.UUID | None = None,
+    ) -> uuid.UUID:
+        """Start a root UOW, PENDING at ALPHA's exit with its initial attributes."""
+        with self._write() as (session, txn):
+            workflow_id = self._workflow_id(session, instance_id, workflow)
+            compiled = self._compiled(session, workflow_id)
+            if actor_id is not None and self._actor(session, actor_id).instance_id != instance_id:
+                raise NotFoundError(f"actor {actor_id} is not in instance {instance_id}")
+            alpha = compiled.role_of_type(RoleType.ALPHA)
+            uow = self.persistence.create_uow(
+                session,
+                instance_id=instance_id,
+                local_workflow_id=workflow_id,
+                attributes=attributes or {},
+                interaction_id=compiled.alpha_exit_interaction_id,
+                actor_id=actor_id,
+                reasoning=f"instantiated workflow {compiled.name!r}",
+            )
+            txn.instance_id = instance_id
+            txn.transitions.append(
+                q.Transition(
+                    uow.uow_id,
+                    alpha.role_id,
+                    uow.current_interaction_id,
+                    actor_id,
+                    "",
+                    S.PENDING,
+                    "instantiated",
+                )
+            )
+            return uow.uow_id
+
+    # ------------------------------------------------------------ work
+
+    def checkout(self, actor_id: uuid.UUID, role: uuid.UUID | str) -> UOWView | None:
+        """Claim the oldest PENDING UOW of the role's inbound interactions that its gates pass."""
+        with self._write() as (session, txn):
+            actor = self._actor(session, actor_id)
+            role_row = self._role(session, actor.instance_id, role)
+            self._require_role(session, actor, role_row.role_id, role_row.name)
+            compiled = self._compiled(session, role_row.workflow_id)
+            crole = compiled.role_by_id(role_row.role_id)
+            txn.instance_id = actor.instance_id
+            # A UOW its gates reject leaves the queue (FAILED), so this loop ends.
+            while True:
+                uow = q.claim_next(
+                    session, crole.inbound_interaction_ids, skip_locked=not self._sqlite
+                )
+                if uow is None:
+                    return None
+                view = self._steps.try_claim(session, txn, compiled, crole, uow, actor.actor_id)
+                if view is not None:
+                    return view
+
+    def submit(
+        self,
+        actor_id: uuid.UUID,
+        uow_id: uuid.UUID,
+        attributes: Mapping[str, Any] | None = None,
+        reasoning: str | None = None,
+    ) -> UOWView:
+        """Finish the holder's step: update attributes, route onwards (COMPLETED at OMEGA)."""
+        with self._write() as (session, txn):
+            actor, uow, compiled, crole = self._held(session, txn, actor_id, uow_id)
+            if attributes:
+                self.persistence.set_attributes(session, uow, attributes, actor.actor_id, reasoning)
+            attrs = self._steps.finish(session, txn, crole, uow, actor.actor_id, reasoning)
+            return self._steps.view(session, compiled, uow, attrs)
+
+    def fail(self, actor_id: uuid.UUID, uow_id: uuid.UUID, reason: str) -> UOWView:
+        """Report the holder's UOW as failed: FAILED, queued at EPSILON's inbound."""
+        with self._write() as (session, txn):
+            actor, uow, compiled, crole = self._held(session, txn, actor_id, uow_id)
+            self._steps.to_epsilon(session, txn, compiled, uow, actor.actor_id, crole, reason, {})
+            return self._steps.view(session, compiled, uow)
+
+    def heartbeat(self, actor_id: uuid.UUID, uow_id: uuid.UUID) -> UOWView:
+        """Tell the engine the holder is still working on its UOW."""
+        with self._write() as (session, txn):
+            actor, uow, compiled, _ = self._held(session, txn, actor_id, uow_id)
+            self.persistence.save_uow(session, uow, actor_id=actor.actor_id)
+            return self._steps.view(session, compiled, uow)
+
+    def remediate(
+        self,
+        actor_id: uuid.UUID,
+        uow_id: uuid.UUID,
+        attributes: Mapping[str, Any] | None = None,
+        to_interaction: uuid.UUID | str | None = None,
+        reasoning: str | None = None,
+    ) -> UOWView:
+        """Send a FAILED (or ZOMBIED_DEAD) UOW back into the flow as PENDING (EPSILON only)."""
+        with self._write() as (session, txn):
+            actor = self._actor(session, actor_id)
+            uow = q.get_uow_row(session, uow_id)
+            compiled = self._compiled(session, uow.local_workflow_id)
+            epsilon = compiled.role_of_type(RoleType.EPSILON)
+            self._require_role(session, actor, epsilon.role_id, epsilon.name)
+            txn.instance_id = uow.instance_id
+            if uow.status not in (S.FAILED, S.ZOMBIED_DEAD):
+                raise InvalidTransitionError(str(uow.status), S.PENDING)
+            target, origin = self._steps.remediation_target(session, compiled, uow, to_interaction)
+            if attributes:
+                self.persistence.set_attributes(session, uow, attributes, actor.actor_id, reasoning)
+            why = reasoning or f"remediated by {epsilon.name!r}"
+            metadata = {"remediated_from": str(origin) if origin else None, "to": str(target)}
+            move = Move(S.PENDING, actor.actor_id, why, epsilon.role_id, target, metadata, None)
+            self._steps.move(session, txn, uow, move)
+            return self._steps.view(session, compiled, uow)
+
+    def sweep_zombies(
+        self, now: datetime | None = None, instance_id: uuid.UUID | None = None
+    ) -> SweepResult:
+        """Reclaim ACTIVE UOWs whose heartbeat is stale: re-queue them, or declare them dead."""
+        cutoff = (now or self.clock()) - timedelta(seconds=self.settings.zombie_threshold_s)
+        with self._reads() as session, translated_errors():
+            candidates = q.stale_uow_ids(session, cutoff, instance_id)
+        requeued = dead = skipped = 0
+        for uow_id in candidates:
+            try:
+                outcome = self._reclaim(uow_id, cutoff)
+            except ConcurrencyError:
+                outcome = None  # its holder (or another sweeper) got there first
+            if outcome == S.PENDING:
+                requeued += 1
+            elif outcome == S.ZOMBIED_DEAD:
+                dead += 1
+            else:
+                skipped += 1
+        return SweepResult(requeued, dead, skipped)
+
+    # ------------------------------------------------------------ reads
+
+    def get_uow(self, uow_id: uuid.UUID) -> UOWView:
+        """Return the current state of a UOW."""
+        with self._reads() as session, translated_errors():
+            uow = q.get_uow_row(session, uow_id)
+            return self._steps.view(session, self._compiled(session, uow.local_workflow_id), uow)
+
+    def flush_telemetry(self) -> int:
+        """Write every buffered telemetry entry now; return how many were written."""
+        with self._reads() as session:
+            return self.telemetry.flush_all(session)
+
+    # ------------------------------------------------------------ internals
+
+    @contextmanager
+    def _write(self) -> Iterator[tuple[Session, TxnLog]]:
+        txn = TxnLog()
+        with self._writes() as session:
+            try:
+                with translated_errors():
+                    yield session, txn
+                    session.commit()
+            except StateDriftError as exc:
+                session.rollback()
+                if exc.recorded:
+                    raise
+                # Our own transaction held the lock the breach writer needed; retry now.
+                uow_id = as_uuid(str(exc.uow_id), "UOW id")
+                recorded = self.persistence.record_breach(self.engine, uow_id, exc.actual)
+                raise StateDriftError(
+                    exc.uow_id, exc.stored, exc.actual, recorded=recorded
+                ) from exc
+        self._emit(txn)
+
+    def _emit(self, txn: TxnLog) -> None:
+        if txn.instance_id is None:
+            return
+        adapter = ShadowLoggerTelemetryAdapter(self.telemetry, txn.instance_id)
+        txn.sink.replay(adapter)
+        for t in txn.transitions:
+            adapter.capture_state_transition(
+                t.uow_id,
+                t.role_id,
+                t.interaction_id,
+                t.actor_id,
+                t.previous or None,
+                t.new,
+                t.reasoning,
+            )
+
+    def _actor(self, session: Session, actor_id: uuid.UUID | str) -> ActorFacts:
+        facts = self._actors.get(actor_id)
+        if facts is None:
+            facts = q.get_actor(session, actor_id)
+            self._actors[actor_id] = facts
+        return facts
+
+    def _role(self, session: Session, instance_id: uuid.UUID, role: uuid.UUID | str) -> RoleFacts:
+        facts = self._roles.get((instance_id, role))
+        if facts is None:
+            facts = q.find_role(session, instance_id, role)
+            self._roles[instance_id, role] = facts
+        return facts
+
+    def _require_role(
+        self, session: Session, actor: ActorFacts, role_id: uuid.UUID, name: str
+    ) -> None:
+        if (actor.actor_id, role_id) not in self._grants:
+            q.require_role(session, actor, role_id, name)
+            self._grants.add((actor.actor_id, role_id))
+
+    def _compiled(self, session: Session, workflow_id: uuid.UUID) -> CompiledWorkflow:
+        compiled = self._workflows.get(workflow_id)
+        if compiled is None:
+            # Definitions never change once imported, so caching them is always safe.
+            compiled = load_local_workflow(session, workflow_id)
+            self._workflows[workflow_id] = compiled
+        return compiled
+
+    def _workflow_id(
+        self, session: Session, instance_id: uuid.UUID, workflow: uuid.UUID | str
+    ) -> uuid.UUID:
+        if isinstance(workflow, uuid.UUID):
+            compiled = self._compiled(session, workflow)
+            if compiled.instance_id != instance_id:
+                raise NotFoundError(f"workflow {workflow} is not in instance {instance_id}")
+            return workflow
+        return find_local_workflow(session, instance_id, workflow)
+
+    def _held(
+        self, session: Session, txn: TxnLog, actor_id: uuid.UUID, uow_id: uuid.UUID
+    ) -> tuple[ActorFacts, UnitsOfWork, CompiledWorkflow, CompiledRole]:
+        """Load actor and UOW, insist the actor holds it, and find the role it works in."""
+        actor = self._actor(session, actor_id)
+        uow = q.get_uow_row(session, uow_id)
+        q.require_holder(uow, actor)
+        compiled = self._compiled(session, uow.local_workflow_id)
+        place = uow.current_interaction_id
+        consumers = compiled.consumers(place) if place is not None else ()
+        roles = [r for r in consumers if (actor.actor_id, r.role_id) in self._grants]
+        if not roles:
+            mine = q.actor_role_ids(session, actor.actor_id)
+            roles = [r for r in consumers if r.role_id in mine]
+        if not roles:
+            raise NotAuthorizedError(
+                f"actor {actor.identity_key!r} holds no role consuming UOW {uow.uow_id}'s "
+                "interaction"
+            )
+        txn.instance_id = uow.instance_id
+        return actor, uow, compiled, roles[0]
+
+    def _reclaim(self, uow_id: uuid.UUID, cutoff: datetime) -> str | None:
+        """Re-check one sweep candidate under lock and reclaim it, in one transaction."""
+        with self._write() as (session, txn):
+            uow = q.lock_stale(session, uow_id, cutoff, skip_locked=not self._sqlite)
+            if uow is None:
+                return None
+            txn.instance_id = uow.instance_id
+            compiled = self._compiled(session, uow.local_workflow_id)
+            return self._steps.reclaim(session, txn, compiled, uow)

@@ -1,0 +1,427 @@
+"""UOWPersistenceService: the only writer of UOW state.
+
+Every change is a compare-and-set on the UOW row's ``version`` plus one appended,
+hash-chained history row, inside the caller's transaction. A call that fails leaves
+nothing behind that could be committed: checks run before any write; on PostgreSQL the
+UPDATE and the history INSERT are one statement (and any failed statement aborts the
+transaction); on SQLite the writes of one call run inside a SAVEPOINT.
+
+Every write checks the stored content_hash against the stored attributes first. On
+PostgreSQL, once a UOW's attributes passed that check, later saves skip the read: their
+UPDATE matches only while the stored hash and the attributes' server-side fingerprint are
+those that passed, and otherwise writes nothing and the save checks the slow way.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.orm import Session
+
+from chameleon_workflow import audit
+from chameleon_workflow.audit.report import VerificationReport
+from chameleon_workflow.chain import attribute_diff, is_empty_diff
+from chameleon_workflow.db import SQLITE_NO_WAIT, translated_errors
+from chameleon_workflow.errors import (
+    ChameleonError,
+    ConcurrencyError,
+    InvalidTransitionError,
+    InvalidValueError,
+    NotFoundError,
+    StateDriftError,
+)
+from chameleon_workflow.hashing import GENESIS_HASH, content_hash
+from chameleon_workflow.ledger import statements as stmts
+from chameleon_workflow.ledger.snapshot import (
+    Change,
+    Snapshot,
+    attribute_row,
+    breach_change,
+    check_note,
+    checked_attributes,
+    creation_record,
+    engine_of,
+    refuse_direct_edits,
+    snapshot_from,
+    verified_guards,
+    write,
+)
+from chameleon_workflow.models import UnitsOfWork, UnitsOfWorkHistory, as_uuid, utcnow
+from chameleon_workflow.states import HistoryEvent, UOWStatus, check_transition
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+#: The snapshot type under its former name (tests of the memoized drift hash use it).
+_Snapshot = Snapshot
+
+
+class _Unset:
+    """Marker for 'leave this column as it is'."""
+
+
+UNSET: Any = _Unset()
+
+
+@dataclass(frozen=True, slots=True)
+class UOWStateTransition:
+    """Describe one transition of a UOW (the seed's value object)."""
+
+    uow_id: uuid.UUID
+    previous_status: str | None
+    new_status: str
+    previous_state_hash: str | None
+    new_state_hash: str
+    previous_interaction_id: uuid.UUID | None
+    new_interaction_id: uuid.UUID | None
+    actor_id: uuid.UUID | None
+    reasoning: str | None = None
+    transition_metadata: Any = None
+    timestamp: datetime = field(default_factory=utcnow)
+
+    @classmethod
+    def from_history(cls, row: UnitsOfWorkHistory) -> UOWStateTransition:
+        """Build the value object from a stored history row."""
+        return cls(
+            uow_id=row.uow_id,
+            previous_status=row.previous_status,
+            new_status=row.new_status,
+            previous_state_hash=row.previous_state_hash,
+            new_state_hash=row.new_state_hash,
+            previous_interaction_id=row.previous_interaction_id,
+            new_interaction_id=row.new_interaction_id,
+            actor_id=row.actor_id,
+            reasoning=row.reasoning,
+            transition_metadata=row.transition_metadata,
+            timestamp=row.transition_timestamp,
+        )
+
+
+class UOWPersistenceService:
+    """Write UOW state atomically with its hash-chained history; read and check it back."""
+
+    def __init__(self, clock: Clock = utcnow) -> None:
+        """Use ``clock`` for every timestamp this service writes."""
+        self.clock = clock
+
+    # ------------------------------------------------------------------ reads
+
+    def get_uow(self, session: Session, uow_id: uuid.UUID | str) -> UnitsOfWork:
+        """Return the UOW with this id or raise NotFoundError."""
+        with translated_errors():
+            uow = session.get(UnitsOfWork, as_uuid(uow_id, "UOW id"))
+        if uow is None:
+            raise NotFoundError(f"no unit of work with id {uow_id}")
+        return uow
+
+    def get_attributes(self, session: Session, uow_id: uuid.UUID | str) -> dict[str, Any]:
+        """Return the current attributes (latest non-deleted version of each key)."""
+        return self._snapshot(session, as_uuid(uow_id, "UOW id")).attributes
+
+    def verify_state_hash(self, session: Session, uow: UnitsOfWork) -> bool:
+        """Tell whether the stored content_hash still matches the stored attributes."""
+        snap = self._snapshot(session, uow.uow_id)
+        return snap.attributes_hash() == snap.content_hash
+
+    def verify_uow(self, session: Session, uow_id: uuid.UUID | str) -> VerificationReport:
+        """Verify one UOW: attributes vs hash, its chain, sequences and head row."""
+        target = as_uuid(uow_id, "UOW id")
+        report = audit.verify(session, uow_id=target)
+        if report.uows_checked == 0:
+            raise NotFoundError(f"no unit of work with id {uow_id}")
+        return report
+
+    def verify_database(
+        self,
+        session: Session,
+        instance_id: uuid.UUID | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> VerificationReport:
+        """Verify every UOW (of one instance if given) and report every finding."""
+        return audit.verify(session, instance_id=instance_id, progress=progress)
+
+    def get_uow_history(
+        self,
+        session: Session,
+        uow_id: uuid.UUID | str,
+        limit: int | None = None,
+        *,
+        after_sequence: int = 0,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[UnitsOfWorkHistory]:
+        """Return history rows in the order of record (``sequence``), optionally paged.
+
+        ``after_sequence`` pages by keyset (pass the last sequence you saw); ``since`` and
+        ``until`` bound ``transition_timestamp`` (inclusive, exclusive).
+        """
+        if limit is not None and limit < 0:
+            raise InvalidValueError(f"limit must be >= 0, got {limit}")
+        table = UnitsOfWorkHistory
+        query = select(table).where(
+            table.uow_id == as_uuid(uow_id, "UOW id"), table.sequence > after_sequence
+        )
+        if since is not None:
+            query = query.where(table.transition_timestamp >= since)
+        if until is not None:
+            query = query.where(table.transition_timestamp < until)
+        query = query.order_by(table.sequence).limit(limit)
+        with translated_errors():
+            return list(session.scalars(query))
+
+    # ----------------------------------------------------------------- writes
+
+    def create_uow(
+        self,
+        session: Session,
+        *,
+        instance_id: uuid.UUID,
+        local_workflow_id: uuid.UUID,
+        attributes: Mapping[str, Any] | None = None,
+        interaction_id: uuid.UUID | None = None,
+        status: str = UOWStatus.PENDING,
+        parent_id: uuid.UUID | None = None,
+        actor_id: uuid.UUID | None = None,
+        reasoning: str | None = None,
+        metadata: Any = None,
+    ) -> UnitsOfWork:
+        """Create a UOW with its initial attributes and its first (CREATED) history row."""
+        attrs = checked_attributes(attributes or {})
+        check_note(reasoning, metadata)
+        new_status = UOWStatus(status)
+        state_hash = content_hash(attrs)
+        now = self.clock()
+        uow = UnitsOfWork(
+            uow_id=uuid.uuid4(),
+            instance_id=instance_id,
+            local_workflow_id=local_workflow_id,
+            parent_id=parent_id,
+            current_interaction_id=interaction_id,
+            status=new_status,
+            content_hash=state_hash,
+            last_heartbeat_at=None,
+            version=1,
+            history_sequence=1,
+            retry_count=0,
+            created_at=now,
+            updated_at=now,
+        )
+        record = creation_record(uow, actor_id, reasoning, metadata, attribute_diff({}, attrs))
+        uow.chain_head = record.link(GENESIS_HASH)
+        with translated_errors(), session.begin_nested(), session.no_autoflush:
+            session.add(uow)
+            session.flush()
+            conn = session.connection()
+            sql = stmts.for_connection(conn)
+            sql.insert_history(conn, record, uow.chain_head, now)
+            rows = [
+                attribute_row(uow, key, 1, value, actor_id, reasoning, now)
+                for key, value in attrs.items()
+            ]
+            if rows:
+                sql.insert_attributes(conn, rows)
+        return uow
+
+    def save_uow(
+        self,
+        session: Session,
+        uow: UnitsOfWork,
+        new_status: str | None = None,
+        new_interaction_id: uuid.UUID | None = None,
+        actor_id: uuid.UUID | None = None,
+        reasoning: str | None = None,
+        metadata: Any = None,
+        *,
+        holder: Any = UNSET,
+        retry_count: int | None = None,
+        touch_heartbeat: bool = True,
+    ) -> UnitsOfWork:
+        """Save a status and/or interaction change with its history row, all or nothing.
+
+        The stored content_hash is checked against the stored attributes first; a
+        mismatch raises StateDriftError and marks the UOW FAILED_SECURITY_BREACH in a
+        transaction of its own. ``holder`` sets (or with None clears) the actor holding
+        the UOW; ``retry_count`` replaces the retry counter.
+        """
+        refuse_direct_edits(uow)
+        check_note(reasoning, metadata)
+        status = str(new_status) if new_status is not None else str(uow.status)
+        interaction = (
+            new_interaction_id if new_interaction_id is not None else (uow.current_interaction_id)
+        )
+        moved = status != uow.status or interaction != uow.current_interaction_id
+
+        def change(now: datetime, state_hash: str) -> Change:
+            return Change(
+                event=HistoryEvent.TRANSITION,
+                status=status,
+                interaction_id=interaction,
+                state_hash=state_hash,
+                holder=uow.held_by_actor_id if holder is UNSET else holder,
+                retry_count=uow.retry_count if retry_count is None else retry_count,
+                heartbeat=now if touch_heartbeat else uow.last_heartbeat_at,
+                actor_id=actor_id,
+                reasoning=reasoning,
+                metadata=metadata,
+                changes=None,
+            )
+
+        with translated_errors(), session.no_autoflush:
+            conn = session.connection()
+            guard = verified_guards.get(uow)
+            if guard is not None and _is_legal(str(uow.status), status):
+                # The attributes were checked before and the write re-checks, in the same
+                # statement, that neither they nor the stored hash changed since: no read.
+                now = self.clock()
+                if write(conn, uow, change(now, uow.content_hash), now, moved=moved, guard=guard):
+                    return uow
+            snap = self._checked_snapshot(session, uow)
+            check_transition(str(uow.status), status)
+            now = self.clock()
+            state = change(now, snap.content_hash)
+            if not write(conn, uow, state, now, moved=moved, guard=snap.guard):
+                raise ConcurrencyError(
+                    f"UOW {uow.uow_id} was changed by another writer; reload it and retry"
+                )
+        return uow
+
+    def set_attributes(
+        self,
+        session: Session,
+        uow: UnitsOfWork,
+        changes: Mapping[str, Any],
+        actor_id: uuid.UUID | None,
+        reasoning: str | None = None,
+        *,
+        remove: Iterable[str] = (),
+        metadata: Any = None,
+    ) -> UnitsOfWork:
+        """Write new attribute versions and a history row carrying the attribute-level diff.
+
+        Values equal (as JSON) to the current ones are not rewritten; a call that changes
+        nothing writes nothing.
+        """
+        refuse_direct_edits(uow)
+        updates = checked_attributes(changes)
+        check_note(reasoning, metadata)
+        removals = list(remove)
+        with translated_errors(), session.no_autoflush:
+            snap = self._checked_snapshot(session, uow)
+            check_transition(str(uow.status), str(uow.status))
+            unknown = [k for k in removals if k not in snap.attributes]
+            if unknown:
+                raise InvalidValueError(f"cannot remove attributes that do not exist: {unknown}")
+            after = {k: v for k, v in snap.attributes.items() if k not in removals}
+            after.update(updates)
+            diff = attribute_diff(snap.attributes, after)
+            if is_empty_diff(diff):
+                return uow
+            now = self.clock()
+            change = Change(
+                event=HistoryEvent.ATTRIBUTES,
+                status=str(uow.status),
+                interaction_id=uow.current_interaction_id,
+                state_hash=content_hash(after),
+                holder=uow.held_by_actor_id,
+                retry_count=uow.retry_count,
+                heartbeat=uow.last_heartbeat_at,
+                actor_id=actor_id,
+                reasoning=reasoning,
+                metadata=metadata,
+                changes=diff,
+            )
+            written = {**diff["added"], **{k: c["new"] for k, c in diff["changed"].items()}}
+            rows = [
+                attribute_row(uow, k, snap.key_versions.get(k, 0) + 1, v, actor_id, reasoning, now)
+                for k, v in written.items()
+            ] + [
+                attribute_row(
+                    uow, k, snap.key_versions[k] + 1, None, actor_id, reasoning, now, deleted=True
+                )
+                for k in diff["removed"]
+            ]
+            verified_guards.forget(uow.uow_id)
+            write(session.connection(), uow, change, now, moved=True, attribute_rows=rows)
+        return uow
+
+    def record_breach(
+        self,
+        bind: Engine | Connection | Session,
+        uow_id: uuid.UUID,
+        observed_hash: str,
+        *,
+        wait: bool = True,
+    ) -> bool:
+        """Mark a drifted UOW FAILED_SECURITY_BREACH in a transaction of its own.
+
+        The stored content_hash is kept (the drift is recorded, never laundered); the
+        observed hash goes into the history row's metadata. Returns False when the
+        breach could not be written (the caller may retry after ending its transaction).
+        With ``wait=False`` it gives up at once when the UOW row (PostgreSQL) or the
+        write lock (SQLite) is taken, as it is when the caller's own open transaction
+        holds it; otherwise it waits up to the lock timeout.
+        """
+        engine = engine_of(bind)
+        if not wait:
+            engine = engine.execution_options(**{SQLITE_NO_WAIT: True})
+        try:
+            # Opening the session and its BEGIN can fail too (SQLite: the write lock is
+            # held, possibly by the caller): translate everything, from BEGIN to COMMIT.
+            with translated_errors(), Session(engine) as own, own.begin():
+                if wait:
+                    stmts.short_lock_wait(own.connection())
+                uow = own.get(
+                    UnitsOfWork,
+                    uow_id,
+                    populate_existing=True,
+                    with_for_update={"nowait": not wait},  # FOR UPDATE: PostgreSQL only
+                )
+                if uow is None:
+                    return False
+                if uow.status == UOWStatus.FAILED_SECURITY_BREACH:
+                    return True
+                change = breach_change(uow, observed_hash)
+                write(own.connection(), uow, change, self.clock(), moved=True)
+        except ChameleonError:
+            log.exception("could not record the security breach of UOW %s", uow_id)
+            return False
+        return True
+
+    # -------------------------------------------------------------- internals
+
+    def _snapshot(self, session: Session, uow_id: uuid.UUID) -> Snapshot:
+        with translated_errors():
+            conn = session.connection()
+            sql = stmts.for_connection(conn)
+            rows = sql.snapshot(conn, uow_id)
+        return snapshot_from(rows, uow_id, sql)
+
+    def _checked_snapshot(self, session: Session, uow: UnitsOfWork) -> Snapshot:
+        snap = self._snapshot(session, uow.uow_id)
+        if snap.version != uow.version:
+            raise ConcurrencyError(
+                f"UOW {uow.uow_id} was changed by another writer (stored version "
+                f"{snap.version}, this copy has {uow.version}); reload it and retry"
+            )
+        actual = snap.attributes_hash()
+        if actual != snap.content_hash:
+            # The caller's transaction may hold what the breach writer needs (the row
+            # lock, SQLite's write lock): try without waiting; the engine retries after.
+            recorded = self.record_breach(session, uow.uow_id, actual, wait=False)
+            raise StateDriftError(uow.uow_id, snap.content_hash, actual, recorded=recorded)
+        verified_guards.remember(uow.uow_id, snap.guard)
+        return snap
+
+
+def _is_legal(previous: str, new: str) -> bool:
+    try:
+        check_transition(previous, new)
+    except InvalidTransitionError:
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""The HTTP server: FastAPI routes over the engine, bearer tokens, metrics and health."""

@@ -1,0 +1,387 @@
+"""Request and response bodies of the HTTP API (pydantic); built from the services' views."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from http import HTTPStatus
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from chameleon_workflow.errors import (
+    ConcurrencyError,
+    DatabaseError,
+    DuplicateWorkflowError,
+    ExpressionError,
+    IntegrityViolationError,
+    InvalidTransitionError,
+    InvalidValueError,
+    InvalidWorkflowError,
+    NotAuthenticatedError,
+    NotAuthorizedError,
+    NotFoundError,
+    StateDriftError,
+    UnsupportedMediaError,
+)
+
+#: Upper bounds keep a single request from asking the database for unbounded work.
+NAME_MAX = 200
+TEXT_MAX = 10_000
+YAML_MAX = 1_000_000
+
+
+def _no_nul(value: Any) -> Any:
+    """Refuse NUL anywhere in text: PostgreSQL cannot store it, and both back ends must agree."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL (\\u0000)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _no_nul(item)
+    elif isinstance(value, list):
+        for item in value:
+            _no_nul(item)
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+Attributes = Annotated[dict[str, Any], AfterValidator(_no_nul)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Problem(_Frozen):
+    """An RFC 9457 problem document: the body of every error response."""
+
+    type: str = Field(description="URI naming the kind of problem.")
+    title: str
+    status: int
+    detail: str
+    problems: list[str] | None = Field(
+        default=None, description="Every problem found (invalid workflows, invalid input)."
+    )
+
+
+# ------------------------------------------------------------------------- requests
+
+
+class InstanceCreate(_Frozen):
+    """Create an isolation container for workflows, actors and UOWs."""
+
+    name: Text = Field(min_length=1, max_length=NAME_MAX)
+    description: Text | None = Field(default=None, max_length=TEXT_MAX)
+
+
+class WorkflowImport(_Frozen):
+    """Import a YAML workflow definition into an instance (JSON form of the request)."""
+
+    instance: uuid.UUID = Field(description="Id of the instance to import into.")
+    yaml: Text = Field(min_length=1, max_length=YAML_MAX, description="The YAML definition.")
+
+
+class UOWCreate(_Frozen):
+    """Instantiate a workflow: a root UOW at ALPHA's exit with initial attributes."""
+
+    workflow: Text = Field(min_length=1, max_length=NAME_MAX, description="Workflow name or id.")
+    attributes: Attributes = Field(default_factory=dict)
+
+
+class ActorCreate(_Frozen):
+    """Register an actor in an instance; the response carries its bearer token once."""
+
+    instance_id: uuid.UUID
+    identity_key: Text = Field(min_length=1, max_length=NAME_MAX)
+    name: Text = Field(min_length=1, max_length=NAME_MAX)
+    actor_type: Literal["HUMAN", "AI_AGENT", "SYSTEM"]
+    capabilities: Annotated[list[str] | dict[str, Any] | None, AfterValidator(_no_nul)] = None
+
+
+class RoleAssign(_Frozen):
+    """Give an actor a role (name or id) of its instance."""
+
+    role: Text = Field(min_length=1, max_length=NAME_MAX)
+
+
+class Submit(_Frozen):
+    """Finish the held UOW's step: attribute updates and the reason, then routing."""
+
+    attributes: Attributes | None = None
+    reasoning: Text | None = Field(default=None, max_length=TEXT_MAX)
+
+
+class Fail(_Frozen):
+    """Report the held UOW as failed."""
+
+    reason: Text = Field(min_length=1, max_length=TEXT_MAX)
+
+
+# ------------------------------------------------------------------------ responses
+
+
+class Created(_Frozen):
+    """The id of something just created."""
+
+    id: uuid.UUID
+
+
+class ActorCreated(_Frozen):
+    """A new actor and its bearer token (shown only in this response; stored as a hash)."""
+
+    actor_id: uuid.UUID
+    token: str
+
+
+class RoleAssigned(_Frozen):
+    """An actor now holds a role."""
+
+    actor_id: uuid.UUID
+    role_id: uuid.UUID
+
+
+class UOW(_Frozen):
+    """A unit of work: status, place, holder, version and current attributes."""
+
+    uow_id: uuid.UUID
+    instance_id: uuid.UUID
+    workflow_id: uuid.UUID
+    status: str
+    interaction_id: uuid.UUID | None
+    interaction: str | None
+    held_by: uuid.UUID | None
+    retry_count: int
+    version: int
+    last_heartbeat_at: datetime | None
+    attributes: dict[str, Any]
+
+    @classmethod
+    def of(cls, view: Any) -> UOW:
+        """Render an engine UOW view."""
+        fields = {name: getattr(view, name) for name in cls.model_fields}
+        fields["attributes"] = dict(fields["attributes"])
+        return cls(**fields)
+
+
+class TimelineEntry(_Frozen):
+    """One history row: the transition, its attribute diff, and its hashes."""
+
+    sequence: int
+    timestamp: datetime
+    event_type: str
+    previous_status: str | None
+    new_status: str
+    previous_interaction: str | None
+    new_interaction: str | None
+    actor: str | None
+    reasoning: str | None
+    changes: Any
+    metadata: Any
+    new_state_hash: str
+    chain_hash: str
+
+
+class Finding(_Frozen):
+    """One broken item verification found."""
+
+    kind: str
+    uow_id: str
+    sequence: int | None
+    detail: str
+
+
+class Verification(_Frozen):
+    """A verification report: what was checked and every finding."""
+
+    ok: bool
+    uows_checked: int
+    history_rows_checked: int
+    attribute_rows_checked: int
+    findings: list[Finding]
+    elapsed_s: float
+
+    @classmethod
+    def of(cls, report: Any) -> Verification:
+        """Render an audit.VerificationReport."""
+        return cls(
+            ok=report.ok,
+            uows_checked=report.uows_checked,
+            history_rows_checked=report.history_rows_checked,
+            attribute_rows_checked=report.attribute_rows_checked,
+            findings=[
+                Finding(kind=str(f.kind), uow_id=f.uow_id, sequence=f.sequence, detail=f.detail)
+                for f in report.findings
+            ],
+            elapsed_s=report.elapsed_s,
+        )
+
+
+class LogEntry(_Frozen):
+    """One interaction-log row."""
+
+    log_id: uuid.UUID
+    timestamp: datetime
+    log_type: str
+    instance_id: uuid.UUID | None
+    uow_id: uuid.UUID | None
+    actor_id: uuid.UUID | None
+    role_id: uuid.UUID | None
+    interaction_id: uuid.UUID | None
+    event_details: Any
+    error_metadata: Any
+
+
+class LogPage(_Frozen):
+    """A page of log rows, newest first."""
+
+    items: list[LogEntry]
+    limit: int
+    offset: int
+
+
+class Sweep(_Frozen):
+    """What one zombie sweep did."""
+
+    requeued: int
+    dead: int
+
+
+class Health(_Frozen):
+    """Liveness of the parts the server depends on."""
+
+    status: Literal["ok", "degraded"]
+    database: bool
+    flusher_alive: bool
+    buffer_pending: int
+    buffer_capacity: int
+    buffer_fill: float
+
+
+def rows_of(model: type[BaseModel], views: list[Any]) -> list[Any]:
+    """Render frozen dataclass views field by field into a schema."""
+    return [model(**{name: getattr(v, name) for name in model.model_fields}) for v in views]
+
+
+# ------------------------------------------------------------- errors as problems
+
+
+#: Error classes and their HTTP statuses; the first match wins, so subclasses come first.
+ERROR_STATUS: tuple[tuple[type[Exception], int, str], ...] = (
+    (NotAuthenticatedError, 401, "not-authenticated"),
+    (NotAuthorizedError, 403, "forbidden"),
+    (NotFoundError, 404, "not-found"),
+    (UnsupportedMediaError, 415, "unsupported-media-type"),
+    (DuplicateWorkflowError, 409, "duplicate-workflow"),
+    (ConcurrencyError, 409, "conflict"),
+    (InvalidTransitionError, 409, "invalid-transition"),
+    (StateDriftError, 409, "state-drift"),
+    (IntegrityViolationError, 409, "integrity-violation"),
+    (InvalidWorkflowError, 422, "invalid-workflow"),
+    (InvalidValueError, 422, "invalid-value"),
+    (ExpressionError, 422, "invalid-expression"),
+    (DatabaseError, 503, "database-unavailable"),
+)
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def problem_of(exc: Exception) -> Problem:
+    """Render an exception as a problem; anything unexpected is a bare 500 without details."""
+    for kind, status, slug in ERROR_STATUS:
+        if isinstance(exc, kind):
+            return _problem(status, slug, _detail(exc, status), _problem_list(exc))
+    return _problem(500, "internal-error", "the server failed; the error has been logged")
+
+
+def problem(status: int, detail: str, problems: list[str] | None = None) -> Problem:
+    """Build a problem for a status raised by the HTTP layer itself (404 route, 405, 422)."""
+    slug = HTTPStatus(status).phrase.lower().replace(" ", "-")
+    return _problem(status, slug, detail, problems)
+
+
+def _problem(status: int, slug: str, detail: str, problems: list[str] | None = None) -> Problem:
+    title = HTTPStatus(status).phrase
+    return Problem(
+        type=f"urn:chameleon:problem:{slug}",
+        title=title,
+        status=status,
+        detail=detail,
+        problems=problems,
+    )
+
+
+def _detail(exc: Exception, status: int) -> str:
+    if status == 503:
+        return "the database is unavailable or failed; try again"  # never leak driver text
+    if isinstance(exc, InvalidWorkflowError):
+        return f"invalid workflow: {len(exc.problems)} problem(s)"
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _problem_list(exc: Exception) -> list[str] | None:
+    return list(exc.problems) if isinstance(exc, InvalidWorkflowError) else None
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Declare problem responses for OpenAPI (the route's extra ``responses``)."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}},
+        }
+        for status in statuses
+    }
+
+
+# ---------------------------------------------------------------- request parsing
+
+YAML_MEDIA_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
+WORKFLOW_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/WorkflowImport"}},
+            **{kind: {"schema": {"type": "string"}} for kind in YAML_MEDIA_TYPES},
+        },
+    }
+}
+
+
+def workflow_request(content_type: str, body: bytes, instance: uuid.UUID | None) -> WorkflowImport:
+    """Read a workflow import from a JSON body, or from YAML text plus ``?instance=``."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/json":
+        try:
+            return WorkflowImport.model_validate_json(body)
+        except ValidationError as exc:
+            raise InvalidValueError(_first_error(exc)) from None
+    if media not in YAML_MEDIA_TYPES:
+        raise UnsupportedMediaError(
+            f"send application/json or one of {', '.join(YAML_MEDIA_TYPES)}, not {media!r}"
+        )
+    if instance is None:
+        raise InvalidValueError("a YAML body needs the ?instance= query parameter")
+    try:
+        return WorkflowImport(instance=instance, yaml=body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidValueError("the YAML body is not UTF-8") from None
+    except ValidationError as exc:
+        raise InvalidValueError(_first_error(exc)) from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error["loc"]) or "body"
+    return f"{where}: {error['msg']}"
+
+
+def name_or_id(value: str) -> uuid.UUID | str:
+    """Return a UUID when the text is one, else the text (a name)."""
+    if "\x00" in value:
+        raise InvalidValueError("a name must not contain NUL (\\u0000)")
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return value

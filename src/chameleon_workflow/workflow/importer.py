@@ -1,0 +1,340 @@
+"""Copy a validated workflow definition into an instance, and read it back for the engine.
+
+``import_workflow`` writes the ``local_*`` rows inside the caller's transaction, under a
+savepoint, so a failed import leaves nothing behind. ``load_local_workflow`` turns those
+rows into frozen values (``CompiledWorkflow``) so no ORM object leaves this module.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from chameleon_workflow.db import translated_errors
+from chameleon_workflow.errors import (
+    DuplicateWorkflowError,
+    IntegrityViolationError,
+    InvalidWorkflowError,
+    NotFoundError,
+)
+from chameleon_workflow.models import (
+    InstanceContext,
+    LocalComponent,
+    LocalGuardian,
+    LocalInteraction,
+    LocalRole,
+    LocalWorkflow,
+)
+from chameleon_workflow.states import Direction, GuardianType, RoleType
+from chameleon_workflow.workflow.definition import (
+    DirectionalFilterGuardian,
+    GuardianSpec,
+    RoutingPolicy,
+    WorkflowDefinition,
+)
+from chameleon_workflow.workflow.rules import collect_problems
+
+_Row = TypeVar("_Row", LocalRole, LocalInteraction, LocalComponent, LocalGuardian)
+_GUARDIAN: TypeAdapter[GuardianSpec] = TypeAdapter(GuardianSpec)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledGuardian:
+    """A guardian on a component, with its parsed configuration."""
+
+    guardian_id: uuid.UUID
+    name: str
+    guardian_type: GuardianType
+    spec: GuardianSpec
+
+    @property
+    def policy(self) -> RoutingPolicy | None:
+        """Return the routing policy when this guardian is a DIRECTIONAL_FILTER."""
+        return self.spec.config if isinstance(self.spec, DirectionalFilterGuardian) else None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledComponent:
+    """A role's connection to an interaction, with the guardians standing on it."""
+
+    component_id: uuid.UUID
+    name: str
+    role_id: uuid.UUID
+    interaction_id: uuid.UUID
+    interaction_name: str
+    direction: Direction
+    guardians: tuple[CompiledGuardian, ...]
+
+    @property
+    def gates(self) -> tuple[CompiledGuardian, ...]:
+        """Return the guardians that decide yes/no (everything but a routing policy)."""
+        return tuple(g for g in self.guardians if g.policy is None)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRole:
+    """A role with its inbound and outbound components."""
+
+    role_id: uuid.UUID
+    name: str
+    role_type: RoleType
+    inbound: tuple[CompiledComponent, ...]
+    outbound: tuple[CompiledComponent, ...]
+
+    @property
+    def inbound_interaction_ids(self) -> tuple[uuid.UUID, ...]:
+        """Return the interactions this role takes UOWs from."""
+        return tuple(c.interaction_id for c in self.inbound)
+
+    @property
+    def outbound_by_name(self) -> Mapping[str, uuid.UUID]:
+        """Return this role's exits: interaction name -> interaction id."""
+        return MappingProxyType({c.interaction_name: c.interaction_id for c in self.outbound})
+
+    @property
+    def routing_policy(self) -> CompiledGuardian | None:
+        """Return the role's DIRECTIONAL_FILTER guardian, if it has one."""
+        return next((g for c in self.outbound for g in c.guardians if g.policy), None)
+
+    def inbound_component(self, interaction_id: uuid.UUID) -> CompiledComponent | None:
+        """Return the inbound component from ``interaction_id``, if any."""
+        return next((c for c in self.inbound if c.interaction_id == interaction_id), None)
+
+    def outbound_component(self, interaction_name: str) -> CompiledComponent | None:
+        """Return the outbound component to the interaction named ``interaction_name``."""
+        return next((c for c in self.outbound if c.interaction_name == interaction_name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledWorkflow:
+    """Everything the engine needs to know about an imported workflow."""
+
+    local_workflow_id: uuid.UUID
+    instance_id: uuid.UUID
+    name: str
+    version: str
+    roles: tuple[CompiledRole, ...]
+    interaction_ids: Mapping[str, uuid.UUID]
+
+    def role(self, name: str) -> CompiledRole:
+        """Return the role called ``name``."""
+        for role in self.roles:
+            if role.name == name:
+                return role
+        raise NotFoundError(f"workflow {self.name!r} has no role {name!r}")
+
+    def role_by_id(self, role_id: uuid.UUID) -> CompiledRole:
+        """Return the role with id ``role_id``."""
+        for role in self.roles:
+            if role.role_id == role_id:
+                return role
+        raise NotFoundError(f"workflow {self.name!r} has no role {role_id}")
+
+    def role_of_type(self, role_type: RoleType) -> CompiledRole:
+        """Return the first role of a type (ALPHA, OMEGA, EPSILON and TAU are unique)."""
+        return next(r for r in self.roles if r.role_type == role_type)
+
+    def consumers(self, interaction_id: uuid.UUID) -> tuple[CompiledRole, ...]:
+        """Return the roles that take UOWs from ``interaction_id``."""
+        return tuple(r for r in self.roles if interaction_id in r.inbound_interaction_ids)
+
+    def interaction_name(self, interaction_id: uuid.UUID) -> str:
+        """Return the name of an interaction of this workflow."""
+        for name, iid in self.interaction_ids.items():
+            if iid == interaction_id:
+                return name
+        raise NotFoundError(f"workflow {self.name!r} has no interaction {interaction_id}")
+
+    @property
+    def alpha_exit_interaction_id(self) -> uuid.UUID:
+        """Return the interaction where a new root UOW starts (ALPHA's only exit)."""
+        return self.role_of_type(RoleType.ALPHA).outbound[0].interaction_id
+
+    @property
+    def epsilon_inbound_interaction_id(self) -> uuid.UUID:
+        """Return the interaction where failed UOWs wait for remediation."""
+        return self.role_of_type(RoleType.EPSILON).inbound[0].interaction_id
+
+    @property
+    def omega_inbound_interaction_ids(self) -> tuple[uuid.UUID, ...]:
+        """Return the interactions OMEGA finishes UOWs from."""
+        return self.role_of_type(RoleType.OMEGA).inbound_interaction_ids
+
+
+def import_workflow(
+    session: Session, instance_id: uuid.UUID, definition: WorkflowDefinition
+) -> LocalWorkflow:
+    """Write ``definition`` into an instance in the caller's transaction; all or nothing."""
+    document = definition.to_document()
+    problems = collect_problems(document, f"workflow {definition.name!r}")
+    if problems:
+        raise InvalidWorkflowError(problems)
+    with translated_errors():
+        if session.get(InstanceContext, instance_id) is None:
+            raise NotFoundError(f"instance {instance_id} does not exist")
+        _refuse_duplicate(session, instance_id, definition.name)
+    try:
+        # The savepoint rolls back first, then the driver error is translated.
+        with translated_errors(), session.begin_nested():
+            return _write_rows(session, instance_id, definition, document)
+    except IntegrityViolationError as exc:
+        # A concurrent import of the same name won the unique constraint.
+        raise _duplicate(definition.name, instance_id) from exc
+
+
+def _duplicate(name: str, instance_id: uuid.UUID) -> DuplicateWorkflowError:
+    return DuplicateWorkflowError([f"workflow {name!r} already exists in instance {instance_id}"])
+
+
+def _refuse_duplicate(session: Session, instance_id: uuid.UUID, name: str) -> None:
+    query = select(LocalWorkflow.local_workflow_id).where(
+        LocalWorkflow.instance_id == instance_id, LocalWorkflow.name == name
+    )
+    if session.execute(query).first() is not None:
+        raise _duplicate(name, instance_id)
+
+
+def _write_rows(
+    session: Session, instance_id: uuid.UUID, wf: WorkflowDefinition, document: dict[str, Any]
+) -> LocalWorkflow:
+    workflow = LocalWorkflow(
+        local_workflow_id=uuid.uuid4(),
+        instance_id=instance_id,
+        name=wf.name,
+        version=wf.version,
+        description=wf.description,
+        definition=document,
+    )
+    common = {"instance_id": instance_id, "local_workflow_id": workflow.local_workflow_id}
+    roles = {
+        r.name: LocalRole(
+            role_id=uuid.uuid4(), name=r.name, role_type=r.type, description=r.description, **common
+        )
+        for r in wf.roles
+    }
+    interactions = {
+        i.name: LocalInteraction(
+            interaction_id=uuid.uuid4(), name=i.name, description=i.description, **common
+        )
+        for i in wf.interactions
+    }
+    components: list[LocalComponent] = []
+    guardians: list[LocalGuardian] = []
+    for spec in wf.components:
+        component = LocalComponent(
+            component_id=uuid.uuid4(),
+            role_id=roles[spec.role].role_id,
+            interaction_id=interactions[spec.interaction].interaction_id,
+            direction=spec.direction,
+            name=spec.name,
+            **common,
+        )
+        components.append(component)
+        guardians.extend(
+            LocalGuardian(
+                component_id=component.component_id,
+                name=g.name,
+                guardian_type=g.guardian_type,
+                config=g.config.model_dump(mode="json"),
+                **common,
+            )
+            for g in spec.guardians
+        )
+    # Flushed in dependency order: the models declare foreign keys but no relationships.
+    for batch in ([workflow], [*roles.values(), *interactions.values()], components, guardians):
+        session.add_all(batch)
+        session.flush()
+    return workflow
+
+
+def find_local_workflow(session: Session, instance_id: uuid.UUID, name: str) -> uuid.UUID:
+    """Return the id of the workflow called ``name`` in an instance."""
+    query = select(LocalWorkflow.local_workflow_id).where(
+        LocalWorkflow.instance_id == instance_id, LocalWorkflow.name == name
+    )
+    with translated_errors():
+        found = session.execute(query).scalar_one_or_none()
+    if found is None:
+        raise NotFoundError(f"no workflow {name!r} in instance {instance_id}")
+    return uuid.UUID(str(found))
+
+
+def load_local_workflow(session: Session, local_workflow_id: uuid.UUID) -> CompiledWorkflow:
+    """Read an imported workflow back as frozen values for the engine."""
+    with translated_errors():
+        workflow = session.get(LocalWorkflow, local_workflow_id)
+        if workflow is None:
+            raise NotFoundError(f"workflow {local_workflow_id} does not exist")
+        roles = _rows(session, LocalRole, local_workflow_id)
+        interactions = _rows(session, LocalInteraction, local_workflow_id)
+        components = _rows(session, LocalComponent, local_workflow_id)
+        guardians = _rows(session, LocalGuardian, local_workflow_id)
+    order = _declared_order(workflow.definition)
+    names = {i.interaction_id: i.name for i in interactions}
+    on_component: dict[uuid.UUID, list[CompiledGuardian]] = {}
+    for g in sorted(guardians, key=lambda g: order.get(g.name, 0)):
+        on_component.setdefault(g.component_id, []).append(_compile_guardian(g))
+    compiled = [
+        CompiledComponent(
+            component_id=c.component_id,
+            name=c.name,
+            role_id=c.role_id,
+            interaction_id=c.interaction_id,
+            interaction_name=names[c.interaction_id],
+            direction=c.direction,
+            guardians=tuple(on_component.get(c.component_id, ())),
+        )
+        for c in sorted(components, key=lambda c: order.get(c.name, 0))
+    ]
+    return CompiledWorkflow(
+        local_workflow_id=workflow.local_workflow_id,
+        instance_id=workflow.instance_id,
+        name=workflow.name,
+        version=workflow.version,
+        roles=tuple(
+            _compile_role(r, compiled) for r in sorted(roles, key=lambda r: order.get(r.name, 0))
+        ),
+        interaction_ids=MappingProxyType({name: iid for iid, name in names.items()}),
+    )
+
+
+def _rows(session: Session, model: type[_Row], local_workflow_id: uuid.UUID) -> Sequence[_Row]:
+    return session.scalars(select(model).where(model.local_workflow_id == local_workflow_id)).all()
+
+
+def _declared_order(document: Any) -> dict[str, int]:
+    """Map role, component and guardian names to their position in the stored definition."""
+    if not isinstance(document, dict):
+        return {}
+    order: dict[str, int] = {}
+    for section in ("roles", "components"):
+        for index, item in enumerate(document.get(section) or ()):
+            order.setdefault(item.get("name", ""), index)
+            for g_index, guardian in enumerate(item.get("guardians") or ()):
+                order.setdefault(guardian.get("name", ""), g_index)
+    return order
+
+
+def _compile_guardian(row: LocalGuardian) -> CompiledGuardian:
+    raw = {"name": row.name, "type": str(row.guardian_type), "config": row.config or {}}
+    return CompiledGuardian(
+        row.guardian_id, row.name, row.guardian_type, _GUARDIAN.validate_python(raw)
+    )
+
+
+def _compile_role(row: LocalRole, components: list[CompiledComponent]) -> CompiledRole:
+    mine = [c for c in components if c.role_id == row.role_id]
+    return CompiledRole(
+        role_id=row.role_id,
+        name=row.name,
+        role_type=row.role_type,
+        inbound=tuple(c for c in mine if c.direction == Direction.INBOUND),
+        outbound=tuple(c for c in mine if c.direction == Direction.OUTBOUND),
+    )
