@@ -48,12 +48,8 @@ from chameleon_workflow.telemetry.buffer import (
 )
 from chameleon_workflow.telemetry.entry import TelemetryEntry
 from chameleon_workflow.telemetry.flusher import TelemetryFlusher
-from chameleon_workflow.workflow.definition import (
-    WorkflowDefinition,
-    load_workflow,
-    parse_workflow,
-    parse_workflow_text,
-)
+from chameleon_workflow.workflow.definition import WorkflowDefinition
+from chameleon_workflow.workflow.loading import load_workflow, parse_workflow, parse_workflow_text
 
 __all__ = [
     "AppendOnlyViolationError",

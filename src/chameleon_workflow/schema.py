@@ -1,9 +1,18 @@
-"""Bring a database to the models' schema with the project's Alembic migrations."""
+"""The database schema below the models: Alembic migrations, and the append-only triggers.
+
+UPDATE, DELETE (and on PostgreSQL TRUNCATE) of ledger, attribute and log rows are refused
+by the database itself. On SQLite, ``INSERT OR REPLACE`` deletes the old row without
+firing DELETE triggers unless ``recursive_triggers`` is on; Chameleon turns it on for its
+own connections, and a BEFORE INSERT trigger refuses any insert that would collide with
+an existing row, so a connection without the pragma (the sqlite3 shell, another program)
+cannot replace rows either.
+"""
 
 from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
 from chameleon_workflow.db import translated_errors
@@ -31,7 +40,67 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
 
 def current_revision(engine: Engine) -> str | None:
     """Return the revision the database is at, or None when it was never migrated."""
-    from alembic.runtime.migration import MigrationContext  # noqa: PLC0415 - rarely used
-
     with translated_errors(), engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+#: Table -> the column sets that identify a row (primary key, then unique keys).
+PROTECTED_TABLES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "uow_history": (("history_id",), ("uow_id", "sequence")),
+    "uow_attributes": (("attribute_id",), ("uow_id", "key", "version")),
+    "interaction_logs": (("log_id",),),
+}
+
+_PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION chameleon_reject_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$
+"""
+
+
+def _sqlite_create(table: str, keys: tuple[tuple[str, ...], ...]) -> list[str]:
+    collide = " OR ".join("(" + " AND ".join(f"{c} = NEW.{c}" for c in cols) + ")" for cols in keys)
+    return [
+        f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: UPDATE refused'); END",
+        f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: DELETE refused'); END",
+        f"CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table} "
+        f"WHEN EXISTS (SELECT 1 FROM {table} WHERE {collide}) "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: INSERT would replace a row'); END",
+    ]
+
+
+def _pg_create(table: str) -> list[str]:
+    return [
+        f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
+        "FOR EACH ROW EXECUTE FUNCTION chameleon_reject_change()",
+        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION chameleon_reject_change()",
+    ]
+
+
+def create_statements(dialect: str) -> list[str]:
+    """Return the DDL that makes the protected tables append-only on ``dialect``."""
+    if dialect == "sqlite":
+        return [s for t, keys in PROTECTED_TABLES.items() for s in _sqlite_create(t, keys)]
+    return [_PG_FUNCTION] + [s for t in PROTECTED_TABLES for s in _pg_create(t)]
+
+
+def drop_statements(dialect: str) -> list[str]:
+    """Return the DDL that removes the protection (downgrade and tamper tests only)."""
+    if dialect == "sqlite":
+        return [
+            f"DROP TRIGGER IF EXISTS {t}_{kind}"
+            for t in PROTECTED_TABLES
+            for kind in ("no_update", "no_delete", "no_replace")
+        ]
+    return [
+        f"DROP TRIGGER IF EXISTS {t}_{kind} ON {t}"
+        for t in PROTECTED_TABLES
+        for kind in ("no_change", "no_truncate")
+    ] + ["DROP FUNCTION IF EXISTS chameleon_reject_change()"]

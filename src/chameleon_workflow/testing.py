@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from chameleon_workflow.append_only import create_statements, drop_statements
 from chameleon_workflow.models import (
     InstanceContext,
     LocalInteraction,
     LocalWorkflow,
 )
+from chameleon_workflow.schema import create_statements, drop_statements
 
 
 @dataclass

@@ -14,7 +14,7 @@ from chameleon_workflow.engine.service import WorkflowEngine
 from chameleon_workflow.errors import InvalidValueError, InvalidWorkflowError, NotFoundError
 from chameleon_workflow.models import LocalActor, LocalWorkflow
 from chameleon_workflow.telemetry.buffer import TelemetryBuffer
-from chameleon_workflow.workflow.definition import parse_workflow_text
+from chameleon_workflow.workflow.loading import parse_workflow_text
 
 MINIMAL = (files("chameleon_workflow") / "examples" / "minimal.yaml").read_text()
 

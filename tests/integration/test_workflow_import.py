@@ -20,12 +20,12 @@ from chameleon_workflow.models import (
 )
 from chameleon_workflow.states import Direction, GuardianType, RoleType
 from chameleon_workflow.workflow import importer as workflow_import
-from chameleon_workflow.workflow.definition import load_workflow
 from chameleon_workflow.workflow.importer import (
     find_local_workflow,
     import_workflow,
     load_local_workflow,
 )
+from chameleon_workflow.workflow.loading import load_workflow
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "chameleon_workflow" / "examples"
 TABLES = (LocalWorkflow, LocalRole, LocalInteraction, LocalComponent, LocalGuardian)

@@ -31,8 +31,8 @@ from chameleon_workflow.workflow.definition import (
     DirectionalFilterGuardian,
     GuardianSpec,
     RoutingPolicy,
-    load_workflow,
 )
+from chameleon_workflow.workflow.loading import load_workflow
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "chameleon_workflow" / "examples"
 UOW, ROLE, INTERACTION, ACTOR = (uuid.UUID(int=n) for n in range(1, 5))

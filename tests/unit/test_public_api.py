@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import chameleon_workflow
-from chameleon_workflow import demo, errors
+from chameleon_workflow import demo, errors, workflow
 from chameleon_workflow.engine import service as engine
 from chameleon_workflow.server import auth
 from chameleon_workflow.server import schemas as api_schemas
-from chameleon_workflow.workflow import definition as workflow
 
 
 def test_every_exported_name_exists() -> None:

@@ -12,10 +12,8 @@ from chameleon_workflow.workflow.definition import (
     CerberusGuardian,
     DirectionalFilterGuardian,
     WorkflowDefinition,
-    load_workflow,
-    parse_workflow,
-    parse_workflow_text,
 )
+from chameleon_workflow.workflow.loading import load_workflow, parse_workflow, parse_workflow_text
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "chameleon_workflow" / "examples"
 

@@ -18,7 +18,8 @@ from chameleon_workflow.engine.queries import ActorFacts, RoleFacts
 from chameleon_workflow.errors import InvalidValueError, NotFoundError
 from chameleon_workflow.models import ActorRoleAssignment, InstanceContext, LocalActor, as_uuid
 from chameleon_workflow.states import ActorType
-from chameleon_workflow.workflow.definition import WorkflowDefinition, parse_workflow_text
+from chameleon_workflow.workflow.definition import WorkflowDefinition
+from chameleon_workflow.workflow.loading import parse_workflow_text
 
 
 def create_instance(session: Session, name: str, description: str | None) -> uuid.UUID:

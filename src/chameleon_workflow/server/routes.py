@@ -36,7 +36,7 @@ from chameleon_workflow.server import schemas as s
 from chameleon_workflow.server.metrics import CONTENT_TYPE, CountingBuffer, ServerMetrics
 from chameleon_workflow.server.run import BackgroundServices, ServerSettings, database_reachable
 from chameleon_workflow.states import LogType
-from chameleon_workflow.workflow.definition import parse_workflow_text
+from chameleon_workflow.workflow.loading import parse_workflow_text
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

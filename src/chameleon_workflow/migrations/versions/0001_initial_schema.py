@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from chameleon_workflow.append_only import create_statements, drop_statements
 from chameleon_workflow.models import GUID, UTCDateTime
+from chameleon_workflow.schema import create_statements, drop_statements
 
 revision = "0001"
 down_revision = None

@@ -1,0 +1,30 @@
+"""The ``chameleon`` command: thin transport over the services (Typer + Rich).
+
+Exit status: 0 success, 1 verification found something, 2 bad input or a failure.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from chameleon_workflow.cli import commands, long_running
+
+app = typer.Typer(
+    help="Chameleon: a workflow engine with an append-only, hash-chained, verifiable history.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command()(commands.init)
+app.command("import")(commands.import_)
+app.command()(commands.demo)
+app.command()(commands.history)
+app.command()(commands.verify)
+app.command()(commands.logs)
+app.command()(long_running.serve)
+app.command()(long_running.benchmark)
+
+
+def main() -> None:
+    """Run the command line."""
+    app()

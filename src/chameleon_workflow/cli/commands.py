@@ -1,0 +1,146 @@
+"""The everyday commands: set up, import, demo, history, verify and logs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from chameleon_workflow import read_models
+from chameleon_workflow.cli.common import (
+    EXIT_FINDINGS,
+    UrlOption,
+    console,
+    handled,
+    migrated_engine,
+    parse_time,
+    parse_uuid,
+    session_factory,
+)
+from chameleon_workflow.cli.render import (
+    compact,
+    print_report,
+    print_timeline,
+    progress_bar,
+    summary_table,
+)
+from chameleon_workflow.demo import run_demo
+from chameleon_workflow.engine.service import WorkflowEngine
+from chameleon_workflow.errors import InvalidValueError
+from chameleon_workflow.ledger.service import UOWPersistenceService
+from chameleon_workflow.schema import current_revision
+from chameleon_workflow.workflow.loading import load_workflow
+
+
+def init(database_url: UrlOption = None) -> None:
+    """Create or upgrade the database schema (idempotent)."""
+    with handled():
+        engine = migrated_engine(database_url)
+        console.print(
+            f"database ready at revision [bold]{current_revision(engine)}[/] "
+            f"({engine.url.render_as_string(hide_password=True)})"
+        )
+
+
+def import_(
+    file: Annotated[Path, typer.Argument(help="Workflow definition (YAML).")],
+    instance: Annotated[str, typer.Option(help="Instance name; created if missing.")] = "default",
+    database_url: UrlOption = None,
+) -> None:
+    """Validate a workflow definition and import it into an instance."""
+    with handled():
+        if not file.is_file():
+            raise InvalidValueError(f"no such file: {file}")
+        definition = load_workflow(file)  # the one place a workflow is read from a file
+        engine = WorkflowEngine(session_factory(database_url))
+        instance_id = engine.ensure_instance(instance)
+        workflow_id = engine.import_workflow(instance_id, definition)
+        console.print(f"imported {file.name} into instance {instance!r} as workflow {workflow_id}")
+
+
+def demo(
+    uows: Annotated[int, typer.Option(min=1, max=100_000, help="Invoices to drive.")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed (runs are repeatable).")] = 7,
+    database_url: UrlOption = None,
+) -> None:
+    """Run the invoice-approval demo with simulated actors, then audit and verify it."""
+    with handled():
+        factory = session_factory(database_url)
+        with progress_bar() as bar:
+            task = bar.add_task("driving invoices", total=uows)
+            summary = run_demo(
+                factory,
+                uows=uows,
+                seed=seed,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        console.print(summary_table(summary))
+        print_report(summary.verification)
+        if not summary.verification.ok:
+            raise typer.Exit(EXIT_FINDINGS)
+
+
+def history(
+    uow_id: Annotated[str, typer.Argument(help="The UOW's id.")],
+    database_url: UrlOption = None,
+) -> None:
+    """Show a UOW's timeline: statuses, interactions, actor, reasoning, diffs, hashes."""
+    with handled():
+        target = parse_uuid(uow_id, "UOW id")
+        with session_factory(database_url)() as session:
+            entries = read_models.uow_timeline(session, target)
+        print_timeline(target, entries)
+
+
+def verify(
+    instance: Annotated[str | None, typer.Option(help="Only this instance id.")] = None,
+    database_url: UrlOption = None,
+) -> None:
+    """Verify hashes, chains, sequences and heads of every UOW; exit 1 on any finding."""
+    with handled():
+        instance_id = parse_uuid(instance, "instance id") if instance else None
+        with session_factory(database_url)() as session:
+            total = read_models.count_uows(session, instance_id)
+            with progress_bar() as bar:
+                task = bar.add_task("verifying UOWs", total=total)
+                report = UOWPersistenceService().verify_database(
+                    session, instance_id, progress=lambda n: bar.advance(task, n)
+                )
+        print_report(report)
+        if not report.ok:
+            raise typer.Exit(EXIT_FINDINGS)
+
+
+def logs(
+    uow: Annotated[str | None, typer.Option(help="Only rows about this UOW id.")] = None,
+    log_type: Annotated[
+        str | None, typer.Option("--type", help="INTERACTION, TELEMETRY, ERROR, ...")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="ISO 8601 time (UTC if no offset).")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO 8601 time (UTC if no offset).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=read_models.MAX_PAGE)] = 50,
+    database_url: UrlOption = None,
+) -> None:
+    """Query the interaction log, newest first."""
+    with handled():
+        filters: dict[str, Any] = {
+            "uow_id": parse_uuid(uow, "UOW id") if uow else None,
+            "log_type": log_type,
+            "since": parse_time(since, "--since"),
+            "until": parse_time(until, "--until"),
+            "limit": limit,
+        }
+        with session_factory(database_url)() as session:
+            rows = read_models.query_logs(session, **filters)
+        table = Table(title=f"{len(rows)} log rows")
+        for column in ("time (UTC)", "type", "uow", "details"):
+            table.add_column(column, overflow="fold")
+        for r in rows:
+            details = compact(r.event_details, r.error_metadata)
+            uow_text = str(r.uow_id)[:8] if r.uow_id else "-"
+            table.add_row(
+                r.timestamp.strftime("%Y-%m-%d %H:%M:%S.%f"), r.log_type, uow_text, details
+            )
+        console.print(table)

@@ -1,0 +1,83 @@
+"""What every ``chameleon`` command shares: the consoles, exit codes, options and errors.
+
+Exit status: 0 success, 1 verification found something, 2 bad input or a failure.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from chameleon_workflow.db import make_engine, make_session_factory
+from chameleon_workflow.errors import ChameleonError, InvalidValueError
+from chameleon_workflow.schema import upgrade_database
+
+console = Console()
+errors = Console(stderr=True)
+
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="CHAMELEON_DATABASE_URL",
+        help="Database URL (default sqlite:///chameleon.db).",
+        show_default=False,
+    ),
+]
+
+
+@contextmanager
+def handled() -> Iterator[None]:
+    """Turn Chameleon errors into a one-line message and exit status 2, never a traceback."""
+    try:
+        yield
+    except ChameleonError as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+def migrated_engine(url: str | None) -> Engine:
+    """Open the database at ``url`` and bring it to the current schema."""
+    engine = make_engine(url)
+    upgrade_database(engine)
+    return engine
+
+
+def session_factory(url: str | None) -> sessionmaker[Session]:
+    """Return a session factory on the migrated database at ``url``."""
+    return make_session_factory(migrated_engine(url))
+
+
+def parse_uuid(value: str, what: str) -> uuid.UUID:
+    """Parse a UUID given on the command line, naming ``what`` when it is not one."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidValueError(f"{what} {value!r} is not a UUID") from None
+
+
+def parse_time(value: str | None, what: str) -> datetime | None:
+    """Parse an ISO 8601 time (UTC when it has no offset), naming ``what`` when malformed."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidValueError(f"{what} {value!r} is not an ISO 8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def size_option(help_text: str, minimum: int = 1) -> Any:
+    """Return a Typer option for a count with a lower bound."""
+    return typer.Option(min=minimum, help=help_text)
