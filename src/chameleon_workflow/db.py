@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
 import psycopg
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,8 +56,14 @@ def _json_loads(value: Any) -> Any:
     return orjson.loads(value)
 
 
-def make_engine(url: str | None = None, settings: Settings | None = None) -> Engine:
-    """Create an engine with Chameleon's connection settings for its back end."""
+def make_engine(
+    url: str | None = None, settings: Settings | None = None, *, read_only: bool = False
+) -> Engine:
+    """Create an engine with Chameleon's connection settings for its back end.
+
+    ``read_only`` opens a connection that cannot write: SQLite in ``mode=ro`` (a missing
+    file is an error, never created), PostgreSQL with read-only transactions.
+    """
     settings = settings or load_settings()
     url = normalize_url(url or settings.database_url)
     common: dict[str, Any] = {
@@ -64,16 +71,39 @@ def make_engine(url: str | None = None, settings: Settings | None = None) -> Eng
         "json_deserializer": _json_loads,
     }
     if url.startswith("sqlite"):
+        if read_only:
+            common["creator"] = _read_only_sqlite(url)
         engine = create_engine(url, connect_args={"check_same_thread": False}, **common)
-        _configure_sqlite(engine, settings)
+        _configure_sqlite(engine, settings, read_only=read_only)
     else:
+        if read_only:
+            common["connect_args"] = {"options": "-c default_transaction_read_only=on"}
         engine = create_engine(url, pool_pre_ping=settings.pool_pre_ping, **common)
     return engine
 
 
-def _configure_sqlite(engine: Engine, settings: Settings) -> None:
+def _read_only_sqlite(url: str) -> Callable[[], sqlite3.Connection]:
+    path = sqlite_path(url)
+    if path is None:
+        raise ConfigurationError(f"{url!r} is an in-memory database: it holds nothing")
+    uri = f"{Path(path).absolute().as_uri()}?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+    return connect
+
+
+def sqlite_path(url: str) -> str | None:
+    """Return the file a SQLite URL names, or None for an in-memory database."""
+    database = make_url(normalize_url(url)).database
+    return None if database in (None, "", ":memory:") else database
+
+
+def _configure_sqlite(engine: Engine, settings: Settings, *, read_only: bool) -> None:
     pragmas = (
-        "PRAGMA journal_mode=WAL",
+        # A read-only connection must not switch a file's journal mode (that is a write).
+        *(() if read_only else ("PRAGMA journal_mode=WAL",)),
         "PRAGMA foreign_keys=ON",
         # REPLACE conflict resolution fires DELETE triggers only with this on; the
         # append-only triggers rely on it (see migrations) for INSERT OR REPLACE.

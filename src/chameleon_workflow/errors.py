@@ -79,6 +79,10 @@ class IntegrityViolationError(ChameleonError):
     """A write broke a database constraint (unique, foreign key, check)."""
 
 
+class SchemaMismatchError(ChameleonError):
+    """The database is missing, not Chameleon's, or at a schema revision this code cannot use."""
+
+
 class DatabaseError(ChameleonError):
     """The database could not be reached or failed for another reason."""
 

@@ -11,9 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.db import translated_errors
-from chameleon_workflow.errors import InvalidValueError
+from chameleon_workflow.errors import InvalidValueError, NotFoundError
 from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.models import (
+    InstanceContext,
     InteractionLog,
     LocalActor,
     LocalInteraction,
@@ -106,6 +107,19 @@ def uow_timeline(
         )
         for r in rows
     ]
+
+
+def instance_id_of(session: Session, name_or_id: str) -> uuid.UUID:
+    """Return the id of the instance with this name or id; NotFoundError when there is none."""
+    try:
+        wanted = InstanceContext.instance_id == uuid.UUID(name_or_id)
+    except ValueError:
+        wanted = InstanceContext.name == name_or_id
+    with translated_errors():
+        found = session.scalar(select(InstanceContext.instance_id).where(wanted))
+    if found is None:
+        raise NotFoundError(f"no instance named or with id {name_or_id!r}")
+    return found
 
 
 def count_uows(session: Session, instance_id: uuid.UUID | None = None) -> int:

@@ -13,9 +13,11 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect
 
 from chameleon_workflow.db import translated_errors
+from chameleon_workflow.errors import SchemaMismatchError
 
 SCRIPT_LOCATION = "chameleon_workflow:migrations"
 
@@ -42,6 +44,37 @@ def current_revision(engine: Engine) -> str | None:
     """Return the revision the database is at, or None when it was never migrated."""
     with translated_errors(), engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def require_current_schema(engine: Engine) -> None:
+    """Raise SchemaMismatchError unless the database is Chameleon's, at the newest revision.
+
+    Only reads: commands that must not write (verify, history, logs) call this instead of
+    migrating, so a mistyped path or a foreign database is refused, never altered.
+    """
+    where = engine.url.render_as_string(hide_password=True)
+    with translated_errors(), engine.connect() as connection:
+        tables = set(inspect(connection).get_table_names())
+        revision = None
+        if "alembic_version" in tables:
+            revision = MigrationContext.configure(connection).get_current_revision()
+    if revision is None:
+        if not tables:
+            raise SchemaMismatchError(f"{where} is empty: create it with `chameleon init`")
+        raise SchemaMismatchError(f"{where} is not a Chameleon database (no schema revision)")
+    scripts = ScriptDirectory.from_config(alembic_config(engine))
+    head = scripts.get_current_head()
+    if revision == head:
+        return
+    if revision not in {script.revision for script in scripts.walk_revisions()}:
+        raise SchemaMismatchError(
+            f"{where} is at schema revision {revision}, which this version of Chameleon does "
+            f"not know (written by a newer version?); it needs {head}"
+        )
+    raise SchemaMismatchError(
+        f"{where} is at schema revision {revision}, older than {head}: "
+        "upgrade it with `chameleon db upgrade`"
+    )
 
 
 #: Table -> the column sets that identify a row (primary key, then unique keys).

@@ -27,8 +27,10 @@ def _run(*args: str, url: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def url(tmp_path: Path) -> str:
-    """Point the command at a fresh SQLite file."""
-    return f"sqlite:///{tmp_path / 'cli.db'}"
+    """Point the command at a fresh SQLite file that `chameleon init` created."""
+    target = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert _run("init", url=target).returncode == 0
+    return target
 
 
 def _head_revision() -> str:
@@ -39,8 +41,9 @@ def _head_revision() -> str:
     return head
 
 
-def test_init_creates_the_schema(url: str) -> None:
+def test_init_creates_the_schema(tmp_path: Path) -> None:
     """`chameleon init` migrates an empty database to the newest migration and says so."""
+    url = f"sqlite:///{tmp_path / 'new.db'}"
     result = _run("init", url=url)
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"database ready at revision {_head_revision()} ({url})\n"

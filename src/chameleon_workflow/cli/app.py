@@ -22,6 +22,9 @@ app.command()(commands.history)
 app.command()(commands.verify)
 app.command()(commands.logs)
 app.command()(long_running.serve)
+database = typer.Typer(help="Manage the database: upgrade its schema.", no_args_is_help=True)
+database.command("upgrade")(commands.db_upgrade)
+app.add_typer(database, name="db")
 app.command()(long_running.benchmark)
 
 

@@ -1,4 +1,8 @@
-"""The everyday commands: set up, import, demo, history, verify and logs."""
+"""The everyday commands: set up, import, demo, history, verify and logs.
+
+Only ``init``, ``db upgrade`` and ``demo`` create or migrate a database (and ``serve``);
+``history``, ``verify`` and ``logs`` open it read-only and ``import`` needs it current.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,20 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy import Engine
 
 from chameleon_workflow import read_models
 from chameleon_workflow.cli.common import (
     EXIT_FINDINGS,
     UrlOption,
     console,
+    existing_engine,
     handled,
     migrated_engine,
     parse_time,
     parse_uuid,
-    session_factory,
+    require_existing_file,
+    sessions,
 )
 from chameleon_workflow.cli.render import (
     compact,
@@ -26,6 +33,7 @@ from chameleon_workflow.cli.render import (
     progress_bar,
     summary_table,
 )
+from chameleon_workflow.config import load_settings
 from chameleon_workflow.demo import run_demo
 from chameleon_workflow.engine.service import WorkflowEngine
 from chameleon_workflow.errors import InvalidValueError
@@ -37,11 +45,26 @@ from chameleon_workflow.workflow.loading import load_workflow
 def init(database_url: UrlOption = None) -> None:
     """Create or upgrade the database schema (idempotent)."""
     with handled():
-        engine = migrated_engine(database_url)
-        console.print(
-            f"database ready at revision [bold]{current_revision(engine)}[/] "
-            f"({engine.url.render_as_string(hide_password=True)})"
-        )
+        _print_ready(migrated_engine(database_url))
+
+
+def db_upgrade(database_url: UrlOption = None) -> None:
+    """Upgrade an existing database to this version's schema (never creates one)."""
+    with handled():
+        target = database_url or load_settings().database_url
+        require_existing_file(target)
+        _print_ready(migrated_engine(target))
+
+
+def _print_ready(engine: Engine) -> None:
+    try:
+        revision = current_revision(engine)
+    finally:
+        engine.dispose()
+    console.print(
+        f"database ready at revision [bold]{revision}[/] "
+        f"({engine.url.render_as_string(hide_password=True)})"
+    )
 
 
 def import_(
@@ -54,9 +77,10 @@ def import_(
         if not file.is_file():
             raise InvalidValueError(f"no such file: {file}")
         definition = load_workflow(file)  # the one place a workflow is read from a file
-        engine = WorkflowEngine(session_factory(database_url))
-        instance_id = engine.ensure_instance(instance)
-        workflow_id = engine.import_workflow(instance_id, definition)
+        with sessions(existing_engine(database_url, read_only=False)) as factory:
+            engine = WorkflowEngine(factory)
+            instance_id = engine.ensure_instance(instance)
+            workflow_id = engine.import_workflow(instance_id, definition)
         console.print(f"imported {file.name} into instance {instance!r} as workflow {workflow_id}")
 
 
@@ -67,8 +91,7 @@ def demo(
 ) -> None:
     """Run the invoice-approval demo with simulated actors, then audit and verify it."""
     with handled():
-        factory = session_factory(database_url)
-        with progress_bar() as bar:
+        with sessions(migrated_engine(database_url)) as factory, progress_bar() as bar:
             task = bar.add_task("driving invoices", total=uows)
             summary = run_demo(
                 factory,
@@ -89,19 +112,29 @@ def history(
     """Show a UOW's timeline: statuses, interactions, actor, reasoning, diffs, hashes."""
     with handled():
         target = parse_uuid(uow_id, "UOW id")
-        with session_factory(database_url)() as session:
+        with (
+            sessions(existing_engine(database_url, read_only=True)) as factory,
+            factory() as session,
+        ):
             entries = read_models.uow_timeline(session, target)
         print_timeline(target, entries)
 
 
 def verify(
-    instance: Annotated[str | None, typer.Option(help="Only this instance id.")] = None,
+    instance: Annotated[str | None, typer.Option(help="Only this instance (name or id).")] = None,
     database_url: UrlOption = None,
 ) -> None:
-    """Verify hashes, chains, sequences and heads of every UOW; exit 1 on any finding."""
+    """Verify hashes, chains, sequences and heads of every UOW; exit 1 on any finding.
+
+    Never writes: a missing database, a foreign one or one at another schema revision is
+    an error (exit 2), as is an unknown instance.
+    """
     with handled():
-        instance_id = parse_uuid(instance, "instance id") if instance else None
-        with session_factory(database_url)() as session:
+        with (
+            sessions(existing_engine(database_url, read_only=True)) as factory,
+            factory() as session,
+        ):
+            instance_id = read_models.instance_id_of(session, instance) if instance else None
             total = read_models.count_uows(session, instance_id)
             with progress_bar() as bar:
                 task = bar.add_task("verifying UOWs", total=total)
@@ -132,7 +165,10 @@ def logs(
             "until": parse_time(until, "--until"),
             "limit": limit,
         }
-        with session_factory(database_url)() as session:
+        with (
+            sessions(existing_engine(database_url, read_only=True)) as factory,
+            factory() as session,
+        ):
             rows = read_models.query_logs(session, **filters)
         table = Table(title=f"{len(rows)} log rows")
         for column in ("time (UTC)", "type", "uow", "details"):

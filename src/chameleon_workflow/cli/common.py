@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,12 +17,13 @@ from rich.console import Console
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from chameleon_workflow.db import make_engine, make_session_factory
-from chameleon_workflow.errors import ChameleonError, InvalidValueError
-from chameleon_workflow.schema import upgrade_database
+from chameleon_workflow.config import load_settings
+from chameleon_workflow.db import make_engine, make_session_factory, normalize_url, sqlite_path
+from chameleon_workflow.errors import ChameleonError, InvalidValueError, SchemaMismatchError
+from chameleon_workflow.schema import require_current_schema, upgrade_database
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)  # an error is one line, whatever the width
 
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
@@ -54,9 +56,38 @@ def migrated_engine(url: str | None) -> Engine:
     return engine
 
 
-def session_factory(url: str | None) -> sessionmaker[Session]:
-    """Return a session factory on the migrated database at ``url``."""
-    return make_session_factory(migrated_engine(url))
+def existing_engine(url: str | None, *, read_only: bool) -> Engine:
+    """Open an existing Chameleon database at the newest revision; never create or migrate it.
+
+    The schema is checked over a connection that cannot write, so a mistyped path or a
+    foreign database is refused before anything could change it.
+    """
+    settings = load_settings()
+    target = url or settings.database_url
+    require_existing_file(target)
+    probe = make_engine(target, settings, read_only=True)
+    try:
+        require_current_schema(probe)
+    finally:
+        probe.dispose()
+    return make_engine(target, settings, read_only=read_only)
+
+
+def require_existing_file(url: str) -> None:
+    """Refuse a SQLite URL whose file does not exist: opening it would create it."""
+    if normalize_url(url).startswith("sqlite"):
+        path = sqlite_path(url)
+        if path is not None and not Path(path).is_file():
+            raise SchemaMismatchError(f"no database at {path}: create it with `chameleon init`")
+
+
+@contextmanager
+def sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """Yield a session factory on ``engine``; close the engine's connections afterwards."""
+    try:
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
 
 
 def parse_uuid(value: str, what: str) -> uuid.UUID:
