@@ -10,6 +10,8 @@ cannot replace rows either.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -117,23 +119,33 @@ def _pg_create(table: str) -> list[str]:
     ]
 
 
-def create_statements(dialect: str) -> list[str]:
-    """Return the DDL that makes the protected tables append-only on ``dialect``."""
+def create_statements(dialect: str, tables: Iterable[str] | None = None) -> list[str]:
+    """Return the DDL that makes ``tables`` (default: every protected table) append-only.
+
+    A migration names the tables it protects, so that it keeps creating exactly what it
+    created when it was released while later migrations add tables to the list.
+    """
+    names = list(PROTECTED_TABLES if tables is None else tables)
     if dialect == "sqlite":
-        return [s for t, keys in PROTECTED_TABLES.items() for s in _sqlite_create(t, keys)]
-    return [_PG_FUNCTION] + [s for t in PROTECTED_TABLES for s in _pg_create(t)]
+        return [s for t in names for s in _sqlite_create(t, PROTECTED_TABLES[t])]
+    return [_PG_FUNCTION] + [s for t in names for s in _pg_create(t)]
 
 
-def drop_statements(dialect: str) -> list[str]:
+def drop_statements(dialect: str, tables: Iterable[str] | None = None) -> list[str]:
     """Return the DDL that removes the protection (downgrade and tamper tests only)."""
+    names = list(PROTECTED_TABLES if tables is None else tables)
     if dialect == "sqlite":
         return [
             f"DROP TRIGGER IF EXISTS {t}_{kind}"
-            for t in PROTECTED_TABLES
+            for t in names
             for kind in ("no_update", "no_delete", "no_replace")
         ]
     return [
         f"DROP TRIGGER IF EXISTS {t}_{kind} ON {t}"
-        for t in PROTECTED_TABLES
+        for t in names
         for kind in ("no_change", "no_truncate")
-    ] + ["DROP FUNCTION IF EXISTS chameleon_reject_change()"]
+    ]
+
+
+#: Removes the PostgreSQL trigger function once no protected table uses it (first revision).
+DROP_PG_FUNCTION = "DROP FUNCTION IF EXISTS chameleon_reject_change()"

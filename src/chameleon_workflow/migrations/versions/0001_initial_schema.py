@@ -12,7 +12,10 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 from chameleon_workflow.models import GUID, UTCDateTime
-from chameleon_workflow.schema import create_statements, drop_statements
+from chameleon_workflow.schema import DROP_PG_FUNCTION, create_statements, drop_statements
+
+#: The tables this revision made append-only (later revisions protect their own).
+PROTECTED_0001 = ("uow_history", "uow_attributes", "interaction_logs")
 
 revision = "0001"
 down_revision = None
@@ -640,13 +643,16 @@ def upgrade() -> None:
             unique=False,
         )
 
-    for statement in create_statements(op.get_bind().dialect.name):
+    for statement in create_statements(op.get_bind().dialect.name, PROTECTED_0001):
         op.execute(statement)
 
 
 def downgrade() -> None:
-    for statement in drop_statements(op.get_bind().dialect.name):
+    dialect = op.get_bind().dialect.name
+    for statement in drop_statements(dialect, PROTECTED_0001):
         op.execute(statement)
+    if dialect == "postgresql":
+        op.execute(DROP_PG_FUNCTION)
     with op.batch_alter_table("uow_history", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_uow_history_transition_timestamp"))
         batch_op.drop_index(batch_op.f("ix_uow_history_instance_id"))
