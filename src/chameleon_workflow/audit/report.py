@@ -17,11 +17,12 @@ class FindingKind(enum.StrEnum):
     HEAD_MISMATCH = "HEAD_MISMATCH"
     NO_HISTORY = "NO_HISTORY"
     ORPHANED = "ORPHANED"
+    PROTECTION_MISSING = "PROTECTION_MISSING"
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One broken item: what, on which UOW, at which history sequence, and how."""
+    """One broken item: what, on which UOW (empty for the database), at which sequence, how."""
 
     kind: FindingKind
     uow_id: str
@@ -30,6 +31,8 @@ class Finding:
 
     def __str__(self) -> str:
         """Render as one line for logs and the CLI."""
+        if not self.uow_id:
+            return f"{self.kind}: {self.detail}"
         at = f" #{self.sequence}" if self.sequence is not None else ""
         return f"{self.kind} uow {self.uow_id}{at}: {self.detail}"
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.audit.checks import check_orphans, verify_page
+from chameleon_workflow.audit.protection import check_protection
 from chameleon_workflow.audit.reader import VerifyReader
 from chameleon_workflow.audit.report import Tally, VerificationReport
 from chameleon_workflow.db import translated_errors
@@ -43,6 +44,7 @@ def verify(
                 progress(len(page))
         if uow_id is None:
             check_orphans(reader, tally)
+            check_protection(reader.raw, conn.dialect.name, tally)
     return VerificationReport(
         tally.uows,
         tally.history,

@@ -1,0 +1,74 @@
+"""Whether the database still guards the ledger: every append-only trigger present and armed.
+
+Someone who owns the tables can drop a trigger, disable it (``ALTER TABLE … DISABLE
+TRIGGER``), set it to fire only for replicas, give it a ``WHEN`` that never holds, or
+replace the function it calls; afterwards rows can be changed or deleted. Each of these
+leaves the catalog different from what the migrations created, and that is what is
+checked here. (A superuser who restores the catalog afterwards is caught only by a signed
+checkpoint taken before; see docs/hashing.md.)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from chameleon_workflow.audit.report import FindingKind, Tally
+from chameleon_workflow.schema import PROTECTED_TABLES, create_statements
+
+# pg_trigger.tgtype bits: ROW 1, BEFORE 2, DELETE 8, UPDATE 16, TRUNCATE 32.
+_PG_TYPES = {"no_change": 1 | 2 | 8 | 16, "no_truncate": 2 | 32}
+_PG_ARMED = frozenset({"O", "A"})  # fires in ordinary sessions ("D" off, "R" replicas only)
+_PG_TRIGGERS = """
+SELECT c.relname, t.tgname, t.tgenabled, t.tgtype, t.tgqual IS NULL, p.proname
+FROM pg_trigger t
+JOIN pg_class c ON c.oid = t.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+JOIN pg_proc p ON p.oid = t.tgfoid
+WHERE NOT t.tgisinternal
+"""
+_PG_FUNCTION = "SELECT prosrc FROM pg_proc WHERE proname = 'chameleon_reject_change'"
+_SQLITE_TRIGGERS = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+
+
+def check_protection(raw: Any, dialect: str, tally: Tally) -> None:
+    """Report each append-only trigger (and PostgreSQL's trigger function) not as created."""
+    problems = _sqlite_problems(raw) if dialect == "sqlite" else _postgres_problems(raw)
+    for problem in problems:
+        tally.add(FindingKind.PROTECTION_MISSING, "", None, problem)
+
+
+def _squeezed(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _sqlite_problems(raw: Any) -> list[str]:
+    stored = {name: _squeezed(sql or "") for name, sql in raw.execute(_SQLITE_TRIGGERS)}
+    problems = []
+    for statement in create_statements("sqlite"):
+        name = statement.split()[2]
+        if name not in stored:
+            problems.append(f"append-only trigger {name} is missing")
+        elif stored[name] != _squeezed(statement):
+            problems.append(f"append-only trigger {name} was altered")
+    return problems
+
+
+def _postgres_problems(raw: Any) -> list[str]:
+    found = {(row[0], row[1]): row[2:] for row in raw.execute(_PG_TRIGGERS).fetchall()}
+    problems = []
+    for table in PROTECTED_TABLES:
+        for kind, tgtype in _PG_TYPES.items():
+            name = f"{table}_{kind}"
+            state = found.get((table, name))
+            if state is None:
+                problems.append(f"append-only trigger {name} on {table} is missing")
+            elif state[0] not in _PG_ARMED:
+                problems.append(f"append-only trigger {name} on {table} is disabled")
+            elif state[1:] != (tgtype, True, "chameleon_reject_change"):
+                problems.append(f"append-only trigger {name} on {table} was altered")
+    body = raw.execute(_PG_FUNCTION).fetchall()
+    expected = _squeezed(create_statements("postgresql")[0].split("$$")[1])
+    if [_squeezed(row[0]) for row in body] != [expected]:
+        problems.append("trigger function chameleon_reject_change is missing or was altered")
+    return problems
