@@ -6,7 +6,8 @@ from chameleon_workflow.audit.report import Finding, FindingKind, VerificationRe
 from chameleon_workflow.config import Settings, load_settings
 from chameleon_workflow.db import make_engine, make_session_factory
 from chameleon_workflow.demo import DemoSummary, run_demo
-from chameleon_workflow.engine.service import SweepResult, UOWView, WorkflowEngine
+from chameleon_workflow.engine.service import WorkflowEngine
+from chameleon_workflow.engine.views import SweepResult, UOWView
 from chameleon_workflow.errors import (
     AppendOnlyViolationError,
     ChameleonError,

@@ -24,7 +24,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from chameleon_workflow.audit.report import VerificationReport
-from chameleon_workflow.engine.service import UOWView, WorkflowEngine
+from chameleon_workflow.engine.service import WorkflowEngine
+from chameleon_workflow.engine.views import UOWView
 from chameleon_workflow.models import InteractionLog, UnitsOfWork, UnitsOfWorkHistory, utcnow
 from chameleon_workflow.telemetry.buffer import TelemetryBuffer
 

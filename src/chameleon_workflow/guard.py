@@ -2,9 +2,9 @@
 
 Nothing here raises because a condition failed. Every evaluation goes through a
 ``ShadowLogger``, which turns a failing condition (undefined name, type error, division
-by zero, ...) into a value, forwards it to the telemetry sink as an ERROR row, and lets
-the caller decide: a gate then rejects, a routing policy takes ``on_error`` (or
-``default``). Every decision is forwarded too (GUARDIAN_DECISION rows).
+by zero, ...) into a value, forwards it to a sink as a ``GuardEvent`` (telemetry makes it
+an ERROR row), and lets the caller decide: a gate then rejects, a routing policy takes
+``on_error`` (or ``default``). Every decision is forwarded too (GUARDIAN_DECISION rows).
 
 ``matched_branch_index`` in decisions: the index of the winning branch (0-based), or
 ``DEFAULT_BRANCH`` (-1) when no branch held, or ``ON_ERROR_BRANCH`` (-2) when a branch
@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from chameleon_workflow.errors import ExpressionError, InvalidValueError
 from chameleon_workflow.expressions import evaluate
@@ -43,33 +43,37 @@ REJECT = "REJECT"
 ONLY_EXIT = "(only exit)"
 
 
+#: What a guard event reports: a condition that failed to evaluate, or a decision taken.
+GuardEventKind = Literal["evaluation_error", "decision"]
+
+
+@dataclass(frozen=True, slots=True)
+class GuardEvent:
+    """One evaluation error or decision of the guard, about one UOW, role and actor.
+
+    An evaluation error carries ``error_message`` and the ``variables`` it was evaluated
+    with; a decision carries ``guardian_name``, ``decision`` and ``matched_branch_index``.
+    The fields of the other kind keep their defaults.
+    """
+
+    kind: GuardEventKind
+    uow_id: uuid.UUID | None
+    role_id: uuid.UUID | None
+    interaction_id: uuid.UUID | None
+    actor_id: uuid.UUID | None
+    condition: str
+    error_message: str = ""
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    guardian_name: str = ""
+    decision: str = ""
+    matched_branch_index: int | None = None
+
+
 class DecisionSink(Protocol):
-    """Where guard errors and decisions go (``ShadowLoggerTelemetryAdapter`` fits)."""
+    """Where the guard's evaluation errors and decisions go."""
 
-    def capture_shadow_log_error(
-        self,
-        uow_id: uuid.UUID | None,
-        role_id: uuid.UUID | None,
-        interaction_id: uuid.UUID | None,
-        actor_id: uuid.UUID | None,
-        error_message: str,
-        condition: str,
-        variables: Any,
-    ) -> bool:
-        """Record a failed evaluation; False when it could not be recorded."""
-
-    def capture_guardian_decision(
-        self,
-        uow_id: uuid.UUID | None,
-        role_id: uuid.UUID | None,
-        interaction_id: uuid.UUID | None,
-        actor_id: uuid.UUID | None,
-        guardian_name: str,
-        condition: str,
-        decision: str,
-        matched_branch_index: int | None,
-    ) -> bool:
-        """Record a decision; False when it could not be recorded."""
+    def record(self, event: GuardEvent) -> bool:
+        """Keep one event; False when it could not be kept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,11 +142,16 @@ class ShadowLogger:
             message = str(exc)
         self.error_count += 1
         self._forward(
-            "capture_shadow_log_error",
-            error_message=message,
-            condition=condition,
-            variables=dict(variables),
-            context=context,
+            GuardEvent(
+                "evaluation_error",
+                context.uow_id,
+                context.role_id,
+                context.interaction_id,
+                context.actor_id,
+                condition,
+                error_message=message,
+                variables=dict(variables),
+            )
         )
         return Evaluation(None, message)
 
@@ -157,25 +166,24 @@ class ShadowLogger:
         """Forward one decision to the sink."""
         self.decision_count += 1
         self._forward(
-            "capture_guardian_decision",
-            guardian_name=guardian_name,
-            condition=condition,
-            decision=decision,
-            matched_branch_index=matched_branch_index,
-            context=context,
+            GuardEvent(
+                "decision",
+                context.uow_id,
+                context.role_id,
+                context.interaction_id,
+                context.actor_id,
+                condition,
+                guardian_name=guardian_name,
+                decision=decision,
+                matched_branch_index=matched_branch_index,
+            )
         )
 
-    def _forward(self, method: str, *, context: GuardContext, **fields: Any) -> None:
+    def _forward(self, event: GuardEvent) -> None:
         if self.sink is None:
             return
-        ids = {
-            "uow_id": context.uow_id,
-            "role_id": context.role_id,
-            "interaction_id": context.interaction_id,
-            "actor_id": context.actor_id,
-        }
         try:
-            recorded = bool(getattr(self.sink, method)(**ids, **fields))
+            recorded = bool(self.sink.record(event))
         except Exception:  # noqa: BLE001 - a broken sink must not stop routing; it is counted
             recorded = False
         if not recorded:

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from chameleon_workflow.guard import GuardEvent
 from chameleon_workflow.models import (
     InstanceContext,
     LocalInteraction,
@@ -90,48 +90,21 @@ class RecordingSink:
     """An in-memory decision sink: keeps what a ShadowLogger forwards (telemetry stand-in)."""
 
     def __init__(self, accept: bool = True) -> None:
+        """Keep events; answer ``accept`` to each, as a full buffer would answer False."""
         self.accept = accept
-        self.errors: list[tuple[Any, ...]] = []
-        self.decisions: list[tuple[Any, ...]] = []
+        self.events: list[GuardEvent] = []
 
-    def capture_shadow_log_error(
-        self,
-        uow_id: uuid.UUID | None,
-        role_id: uuid.UUID | None,
-        interaction_id: uuid.UUID | None,
-        actor_id: uuid.UUID | None,
-        error_message: str,
-        condition: str,
-        variables: Any,
-    ) -> bool:
-        """Keep the error."""
-        self.errors.append(
-            (uow_id, role_id, interaction_id, actor_id, error_message, condition, variables)
-        )
+    def record(self, event: GuardEvent) -> bool:
+        """Keep the event."""
+        self.events.append(event)
         return self.accept
 
-    def capture_guardian_decision(
-        self,
-        uow_id: uuid.UUID | None,
-        role_id: uuid.UUID | None,
-        interaction_id: uuid.UUID | None,
-        actor_id: uuid.UUID | None,
-        guardian_name: str,
-        condition: str,
-        decision: str,
-        matched_branch_index: int | None,
-    ) -> bool:
-        """Keep the decision."""
-        self.decisions.append(
-            (
-                uow_id,
-                role_id,
-                interaction_id,
-                actor_id,
-                guardian_name,
-                condition,
-                decision,
-                matched_branch_index,
-            )
-        )
-        return self.accept
+    @property
+    def errors(self) -> list[GuardEvent]:
+        """Return the evaluation errors kept, in order."""
+        return [e for e in self.events if e.kind == "evaluation_error"]
+
+    @property
+    def decisions(self) -> list[GuardEvent]:
+        """Return the decisions kept, in order."""
+        return [e for e in self.events if e.kind == "decision"]

@@ -18,6 +18,7 @@ from chameleon_workflow.guard import (
     ON_ERROR_BRANCH,
     ONLY_EXIT,
     GuardContext,
+    GuardEvent,
     GuardResult,
     RoutingDecision,
     ShadowLogger,
@@ -45,13 +46,28 @@ _GUARDIAN: TypeAdapter[GuardianSpec] = TypeAdapter(GuardianSpec)
 class ExplodingSink(FakeSink):
     """A sink whose every call fails."""
 
-    def capture_shadow_log_error(self, *args: Any, **kwargs: Any) -> bool:
+    def record(self, event: GuardEvent) -> bool:
         """Fail."""
         raise RuntimeError("telemetry down")
 
-    def capture_guardian_decision(self, *args: Any, **kwargs: Any) -> bool:
-        """Fail."""
-        raise RuntimeError("telemetry down")
+
+def _decided(guardian: str, condition: str, decision: str, index: int | None) -> GuardEvent:
+    """Return the decision event a sink receives about CTX."""
+    return GuardEvent(
+        "decision",
+        *IDS,
+        condition,
+        guardian_name=guardian,
+        decision=decision,
+        matched_branch_index=index,
+    )
+
+
+def _failed(message: str, condition: str, variables: dict[str, Any]) -> GuardEvent:
+    """Return the evaluation-error event a sink receives about CTX."""
+    return GuardEvent(
+        "evaluation_error", *IDS, condition, error_message=message, variables=variables
+    )
 
 
 def _guardian(raw: dict[str, Any]) -> GuardianSpec:
@@ -86,7 +102,7 @@ def test_first_matching_branch_wins(sink: FakeSink, shadow: ShadowLogger) -> Non
     """When several branches hold, the first in order decides, and the decision is recorded."""
     decision = route(POLICY, {"amount": 20000}, CTX, shadow, "router")
     assert decision == RoutingDecision("review", 0, False, None, "router")
-    assert sink.decisions == [(*IDS, "router", "amount > 10000", "review", 0)]
+    assert sink.decisions == [_decided("router", "amount > 10000", "review", 0)]
     assert sink.errors == []
 
 
@@ -94,14 +110,14 @@ def test_later_branch_matches(sink: FakeSink, shadow: ShadowLogger) -> None:
     """A branch further down is taken when the earlier ones do not hold."""
     decision = route(POLICY, {"amount": 6000}, CTX, shadow, "router")
     assert decision == RoutingDecision("second_look", 1, False, None, "router")
-    assert sink.decisions == [(*IDS, "router", "amount > 5000", "second_look", 1)]
+    assert sink.decisions == [_decided("router", "amount > 5000", "second_look", 1)]
 
 
 def test_no_match_takes_default(sink: FakeSink, shadow: ShadowLogger) -> None:
     """When no branch holds, the default is taken with branch index -1."""
     decision = route(POLICY, {"amount": 10}, CTX, shadow, "router")
     assert decision == RoutingDecision("approve", DEFAULT_BRANCH, True, None, "router")
-    assert sink.decisions == [(*IDS, "router", "", "approve", -1)]
+    assert sink.decisions == [_decided("router", "", "approve", -1)]
 
 
 def test_error_takes_on_error_and_is_captured(sink: FakeSink, shadow: ShadowLogger) -> None:
@@ -112,8 +128,8 @@ def test_error_takes_on_error_and_is_captured(sink: FakeSink, shadow: ShadowLogg
     assert decision == RoutingDecision(
         "review", ON_ERROR_BRANCH, False, f"branch 0: {message}", "router"
     )
-    assert sink.errors == [(*IDS, message, "amount > 10000", variables)]
-    assert sink.decisions == [(*IDS, "router", "amount > 10000", "review", -2)]
+    assert sink.errors == [_failed(message, "amount > 10000", variables)]
+    assert sink.decisions == [_decided("router", "amount > 10000", "review", -2)]
     assert (shadow.error_count, shadow.decision_count, shadow.sink_failures) == (1, 1, 0)
 
 
@@ -124,8 +140,8 @@ def test_error_without_on_error_takes_default(sink: FakeSink, shadow: ShadowLogg
     assert decision == RoutingDecision(
         "approve", DEFAULT_BRANCH, True, "branch 0: undefined name 'amount'", "router"
     )
-    assert sink.errors == [(*IDS, "undefined name 'amount'", "amount > 10000", {})]
-    assert sink.decisions == [(*IDS, "router", "amount > 10000", "approve", -1)]
+    assert sink.errors == [_failed("undefined name 'amount'", "amount > 10000", {})]
+    assert sink.decisions == [_decided("router", "amount > 10000", "approve", -1)]
 
 
 def test_invoice_example_sends_malformed_invoices_to_review(shadow: ShadowLogger) -> None:
@@ -154,7 +170,7 @@ def test_single_exit_routes_without_policy(sink: FakeSink, shadow: ShadowLogger)
     """A role with one exit and no policy goes there, and the decision is still recorded."""
     decision = choose_exit(None, ["done"], {}, CTX, shadow)
     assert decision == RoutingDecision("done", DEFAULT_BRANCH, True, None, ONLY_EXIT)
-    assert sink.decisions == [(*IDS, "(only exit)", "", "done", -1)]
+    assert sink.decisions == [_decided("(only exit)", "", "done", -1)]
 
 
 def test_several_exits_without_policy_is_a_clear_error(shadow: ShadowLogger) -> None:
@@ -167,7 +183,7 @@ def test_pass_thru_allows(sink: FakeSink, shadow: ShadowLogger) -> None:
     """PASS_THRU lets everything through and records ALLOW."""
     result = check_guardian(_guardian({"name": "open", "type": "PASS_THRU"}), {}, CTX, shadow)
     assert result == GuardResult(True, "open", "passes through")
-    assert sink.decisions == [(*IDS, "open", "", "ALLOW", None)]
+    assert sink.decisions == [_decided("open", "", "ALLOW", None)]
 
 
 @pytest.mark.parametrize(
@@ -206,7 +222,7 @@ def test_criteria_gate_default_reason(sink: FakeSink, shadow: ShadowLogger) -> N
     assert check_guardian(gate, {"ok": False}, CTX, shadow) == GuardResult(
         False, "g", "condition not met: ok"
     )
-    assert sink.decisions == [(*IDS, "g", "ok", "REJECT", None)]
+    assert sink.decisions == [_decided("g", "ok", "REJECT", None)]
 
 
 @pytest.mark.parametrize(
@@ -252,8 +268,8 @@ def test_cerberus_is_strict_and_names_every_failing_head(
         "heads not met: a > 0; b; c < 10 (error: undefined name 'c')",
         ("undefined name 'c'",),
     )
-    assert sink.errors == [(*IDS, "undefined name 'c'", "c < 10", {"a": 0, "b": "yes"})]
-    assert sink.decisions == [(*IDS, "dog", "(a > 0) and (b) and (c < 10)", "REJECT", None)]
+    assert sink.errors == [_failed("undefined name 'c'", "c < 10", {"a": 0, "b": "yes"})]
+    assert sink.decisions == [_decided("dog", "(a > 0) and (b) and (c < 10)", "REJECT", None)]
 
 
 COMPOSITE_CHILDREN = [
@@ -296,7 +312,7 @@ def test_composite(
         allowed, "combo", reason
     )
     assert sink.decisions == [
-        (*IDS, "combo", f"{mode}(big, vip)", "ALLOW" if allowed else "REJECT", None)
+        _decided("combo", f"{mode}(big, vip)", "ALLOW" if allowed else "REJECT", None)
     ]
 
 
@@ -316,7 +332,7 @@ def test_check_guardians_stops_at_first_rejection(sink: FakeSink, shadow: Shadow
     assert check_guardians(gates, {}, CTX, shadow) == GuardResult(
         False, "first", "condition not met: False"
     )
-    assert [d[4] for d in sink.decisions] == ["first"]
+    assert [d.guardian_name for d in sink.decisions] == ["first"]
 
 
 def test_check_guardians_with_no_gate_allows(shadow: ShadowLogger) -> None:

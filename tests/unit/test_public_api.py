@@ -5,6 +5,7 @@ from __future__ import annotations
 import chameleon_workflow
 from chameleon_workflow import demo, errors, workflow
 from chameleon_workflow.engine import service as engine
+from chameleon_workflow.engine import views
 from chameleon_workflow.server import auth
 from chameleon_workflow.server import schemas as api_schemas
 
@@ -34,8 +35,8 @@ def test_engine_names_are_exported() -> None:
     }
     assert exported == {
         "WorkflowEngine": engine.WorkflowEngine,
-        "UOWView": engine.UOWView,
-        "SweepResult": engine.SweepResult,
+        "UOWView": views.UOWView,
+        "SweepResult": views.SweepResult,
         "run_demo": demo.run_demo,
         "DemoSummary": demo.DemoSummary,
         "load_workflow": workflow.load_workflow,

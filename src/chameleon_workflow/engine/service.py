@@ -22,10 +22,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chameleon_workflow.config import Settings, load_settings
 from chameleon_workflow.db import SQLITE_IMMEDIATE, is_sqlite, translated_errors
-from chameleon_workflow.engine import queries as q
 from chameleon_workflow.engine import setup
-from chameleon_workflow.engine.queries import ActorFacts, RoleFacts, SweepResult, TxnLog, UOWView
+from chameleon_workflow.engine.lookups import (
+    Queue,
+    actor_role_ids,
+    find_role,
+    get_actor,
+    get_uow_row,
+    require_holder,
+    require_role,
+)
 from chameleon_workflow.engine.steps import Move, Steps
+from chameleon_workflow.engine.txn import Transition, TxnLog
+from chameleon_workflow.engine.views import ActorFacts, RoleFacts, SweepResult, UOWView
 from chameleon_workflow.errors import (
     ConcurrencyError,
     InvalidTransitionError,
@@ -37,7 +46,6 @@ from chameleon_workflow.errors import (
 from chameleon_workflow.ledger.service import Clock, UOWPersistenceService
 from chameleon_workflow.models import UnitsOfWork, as_uuid, utcnow
 from chameleon_workflow.states import ActorType, RoleType, UOWStatus
-from chameleon_workflow.telemetry.adapter import ShadowLoggerTelemetryAdapter
 from chameleon_workflow.telemetry.buffer import TelemetryBuffer, get_telemetry_buffer
 from chameleon_workflow.workflow.definition import WorkflowDefinition
 from chameleon_workflow.workflow.importer import (
@@ -48,7 +56,7 @@ from chameleon_workflow.workflow.importer import (
     load_local_workflow,
 )
 
-__all__ = ["SweepResult", "UOWView", "WorkflowEngine"]
+__all__ = ["WorkflowEngine"]
 
 S = UOWStatus
 
@@ -75,10 +83,11 @@ class WorkflowEngine:
         if not isinstance(bind, Engine):
             raise InvalidValueError("the session factory must be bound to an Engine")
         self.engine = bind
-        self._sqlite = is_sqlite(bind)
         # SQLite: take the write lock at BEGIN; see the module docstring.
-        write_bind = bind.execution_options(**{SQLITE_IMMEDIATE: True}) if self._sqlite else bind
+        sqlite = is_sqlite(bind)
+        write_bind = bind.execution_options(**{SQLITE_IMMEDIATE: True}) if sqlite else bind
         self._writes = sessionmaker(bind=write_bind, expire_on_commit=False)
+        self._queue = Queue.for_engine(bind)
         self._workflows: dict[uuid.UUID, CompiledWorkflow] = {}
         # Actors and roles never change once written, and the engine has no way to revoke a
         # role, so what it has looked up once it need not query again.
@@ -155,7 +164,7 @@ class WorkflowEngine:
             )
             txn.instance_id = instance_id
             txn.transitions.append(
-                q.Transition(
+                Transition(
                     uow.uow_id,
                     alpha.role_id,
                     uow.current_interaction_id,
@@ -180,9 +189,7 @@ class WorkflowEngine:
             txn.instance_id = actor.instance_id
             # A UOW its gates reject leaves the queue (FAILED), so this loop ends.
             while True:
-                uow = q.claim_next(
-                    session, crole.inbound_interaction_ids, skip_locked=not self._sqlite
-                )
+                uow = self._queue.claim_next(session, crole.inbound_interaction_ids)
                 if uow is None:
                     return None
                 view = self._steps.try_claim(session, txn, compiled, crole, uow, actor.actor_id)
@@ -229,7 +236,7 @@ class WorkflowEngine:
         """Send a FAILED (or ZOMBIED_DEAD) UOW back into the flow as PENDING (EPSILON only)."""
         with self._write() as (session, txn):
             actor = self._actor(session, actor_id)
-            uow = q.get_uow_row(session, uow_id)
+            uow = get_uow_row(session, uow_id)
             compiled = self._compiled(session, uow.local_workflow_id)
             epsilon = compiled.role_of_type(RoleType.EPSILON)
             self._require_role(session, actor, epsilon.role_id, epsilon.name)
@@ -251,7 +258,7 @@ class WorkflowEngine:
         """Reclaim ACTIVE UOWs whose heartbeat is stale: re-queue them, or declare them dead."""
         cutoff = (now or self.clock()) - timedelta(seconds=self.settings.zombie_threshold_s)
         with self._reads() as session, translated_errors():
-            candidates = q.stale_uow_ids(session, cutoff, instance_id)
+            candidates = self._queue.stale_uow_ids(session, cutoff, instance_id)
         requeued = dead = skipped = 0
         for uow_id in candidates:
             try:
@@ -271,7 +278,7 @@ class WorkflowEngine:
     def get_uow(self, uow_id: uuid.UUID) -> UOWView:
         """Return the current state of a UOW."""
         with self._reads() as session, translated_errors():
-            uow = q.get_uow_row(session, uow_id)
+            uow = get_uow_row(session, uow_id)
             return self._steps.view(session, self._compiled(session, uow.local_workflow_id), uow)
 
     def flush_telemetry(self) -> int:
@@ -283,6 +290,11 @@ class WorkflowEngine:
 
     @contextmanager
     def _write(self) -> Iterator[tuple[Session, TxnLog]]:
+        """Run the block in one write transaction; once it has committed, emit its telemetry.
+
+        Nothing is emitted when the block raises. A state drift whose breach row could not
+        be written from inside the transaction is written again after the rollback.
+        """
         txn = TxnLog()
         with self._writes() as session:
             try:
@@ -299,35 +311,19 @@ class WorkflowEngine:
                 raise StateDriftError(
                     exc.uow_id, exc.stored, exc.actual, recorded=recorded
                 ) from exc
-        self._emit(txn)
-
-    def _emit(self, txn: TxnLog) -> None:
-        if txn.instance_id is None:
-            return
-        adapter = ShadowLoggerTelemetryAdapter(self.telemetry, txn.instance_id)
-        txn.sink.replay(adapter)
-        for t in txn.transitions:
-            adapter.capture_state_transition(
-                t.uow_id,
-                t.role_id,
-                t.interaction_id,
-                t.actor_id,
-                t.previous or None,
-                t.new,
-                t.reasoning,
-            )
+        txn.emit(self.telemetry)
 
     def _actor(self, session: Session, actor_id: uuid.UUID | str) -> ActorFacts:
         facts = self._actors.get(actor_id)
         if facts is None:
-            facts = q.get_actor(session, actor_id)
+            facts = get_actor(session, actor_id)
             self._actors[actor_id] = facts
         return facts
 
     def _role(self, session: Session, instance_id: uuid.UUID, role: uuid.UUID | str) -> RoleFacts:
         facts = self._roles.get((instance_id, role))
         if facts is None:
-            facts = q.find_role(session, instance_id, role)
+            facts = find_role(session, instance_id, role)
             self._roles[instance_id, role] = facts
         return facts
 
@@ -335,7 +331,7 @@ class WorkflowEngine:
         self, session: Session, actor: ActorFacts, role_id: uuid.UUID, name: str
     ) -> None:
         if (actor.actor_id, role_id) not in self._grants:
-            q.require_role(session, actor, role_id, name)
+            require_role(session, actor, role_id, name)
             self._grants.add((actor.actor_id, role_id))
 
     def _compiled(self, session: Session, workflow_id: uuid.UUID) -> CompiledWorkflow:
@@ -361,14 +357,14 @@ class WorkflowEngine:
     ) -> tuple[ActorFacts, UnitsOfWork, CompiledWorkflow, CompiledRole]:
         """Load actor and UOW, insist the actor holds it, and find the role it works in."""
         actor = self._actor(session, actor_id)
-        uow = q.get_uow_row(session, uow_id)
-        q.require_holder(uow, actor)
+        uow = get_uow_row(session, uow_id)
+        require_holder(uow, actor)
         compiled = self._compiled(session, uow.local_workflow_id)
         place = uow.current_interaction_id
         consumers = compiled.consumers(place) if place is not None else ()
         roles = [r for r in consumers if (actor.actor_id, r.role_id) in self._grants]
         if not roles:
-            mine = q.actor_role_ids(session, actor.actor_id)
+            mine = actor_role_ids(session, actor.actor_id)
             roles = [r for r in consumers if r.role_id in mine]
         if not roles:
             raise NotAuthorizedError(
@@ -381,7 +377,7 @@ class WorkflowEngine:
     def _reclaim(self, uow_id: uuid.UUID, cutoff: datetime) -> str | None:
         """Re-check one sweep candidate under lock and reclaim it, in one transaction."""
         with self._write() as (session, txn):
-            uow = q.lock_stale(session, uow_id, cutoff, skip_locked=not self._sqlite)
+            uow = self._queue.lock_stale(session, uow_id, cutoff)
             if uow is None:
                 return None
             txn.instance_id = uow.instance_id

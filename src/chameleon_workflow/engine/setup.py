@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from chameleon_workflow.engine import queries as q
-from chameleon_workflow.engine.queries import ActorFacts, RoleFacts
+from chameleon_workflow.engine.lookups import actor_role_ids
+from chameleon_workflow.engine.views import ActorFacts, RoleFacts
 from chameleon_workflow.errors import InvalidValueError, NotFoundError
 from chameleon_workflow.models import ActorRoleAssignment, InstanceContext, LocalActor, as_uuid
 from chameleon_workflow.states import ActorType
@@ -83,7 +83,7 @@ def add_actor(
 
 def grant_role(session: Session, actor: ActorFacts, role: RoleFacts) -> None:
     """Give an actor a role of its instance, unless it holds it already."""
-    if role.role_id in q.actor_role_ids(session, actor.actor_id):
+    if role.role_id in actor_role_ids(session, actor.actor_id):
         return
     session.add(
         ActorRoleAssignment(

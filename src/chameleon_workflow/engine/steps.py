@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.config import Settings
-from chameleon_workflow.engine import queries as q
-from chameleon_workflow.engine.queries import TxnLog, UOWView
+from chameleon_workflow.engine.lookups import failed_from, system_actor_for
+from chameleon_workflow.engine.txn import Transition, TxnLog
+from chameleon_workflow.engine.views import UOWView, make_view
 from chameleon_workflow.errors import InvalidValueError
 from chameleon_workflow.guard import GuardContext, ShadowLogger, check_guardians, choose_exit
 from chameleon_workflow.ledger.service import UNSET, Clock, UOWPersistenceService
@@ -68,7 +69,7 @@ class Steps:
             touch_heartbeat=move.touch,
         )
         txn.transitions.append(
-            q.Transition(
+            Transition(
                 uow.uow_id,
                 move.role_id,
                 uow.current_interaction_id,
@@ -103,7 +104,7 @@ class Steps:
                 return None
         why = f"checked out by role {role.name!r}"
         self.move(session, txn, uow, Move(S.ACTIVE, actor_id, why, role.role_id, holder=actor_id))
-        return q.make_view(uow, compiled.interaction_name(interaction_id), attrs)
+        return make_view(uow, compiled.interaction_name(interaction_id), attrs)
 
     def finish(
         self,
@@ -164,7 +165,7 @@ class Steps:
     ) -> str:
         """Mark a stale UOW ZOMBIED_SOFT, then re-queue it or declare it ZOMBIED_DEAD."""
         tau = compiled.role_of_type(RoleType.TAU).role_id
-        actor = q.system_actor_for(session, tau)
+        actor = system_actor_for(session, tau)
         limit = self.settings.zombie_max_retries
         seen = uow.last_heartbeat_at.isoformat() if uow.last_heartbeat_at else "never"
         why = f"no heartbeat since {seen} (threshold {self.settings.zombie_threshold_s:g}s)"
@@ -191,7 +192,7 @@ class Steps:
         to_interaction: uuid.UUID | str | None,
     ) -> tuple[uuid.UUID, uuid.UUID | None]:
         """Pick where a remediated UOW goes; return it and the interaction it failed from."""
-        origin = _place(uow) if uow.status == S.ZOMBIED_DEAD else q.failed_from(session, uow.uow_id)
+        origin = _place(uow) if uow.status == S.ZOMBIED_DEAD else failed_from(session, uow.uow_id)
         failed_queue = compiled.epsilon_inbound_interaction_id
         if to_interaction is not None:
             return _named_target(compiled, to_interaction, failed_queue), origin
@@ -226,7 +227,7 @@ class Steps:
         if attrs is None:
             attrs = self.persistence.get_attributes(session, uow.uow_id)
         iid = uow.current_interaction_id
-        return q.make_view(uow, compiled.interaction_name(iid) if iid else None, attrs)
+        return make_view(uow, compiled.interaction_name(iid) if iid else None, attrs)
 
 
 def _place(uow: UnitsOfWork) -> uuid.UUID:

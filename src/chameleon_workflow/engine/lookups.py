@@ -1,0 +1,203 @@
+"""The engine's reads: actors, roles and UOW rows it looks up, and the queue queries.
+
+Nothing here changes UOW state; the engine hands every transition to the persistence
+service. The lookups raise ``NotFoundError`` / ``NotAuthorizedError`` naming what was
+missing; the queue queries (claiming, finding and re-reading stale UOWs) are the only
+ones whose text depends on the back end, and ``Queue`` picks that once per database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import ColumnElement, Engine, Select, or_, select
+from sqlalchemy.orm import Session
+
+from chameleon_workflow.db import is_sqlite
+from chameleon_workflow.engine.views import ActorFacts, RoleFacts
+from chameleon_workflow.errors import InvalidValueError, NotAuthorizedError, NotFoundError
+from chameleon_workflow.models import (
+    ActorRoleAssignment,
+    LocalActor,
+    LocalRole,
+    UnitsOfWork,
+    UnitsOfWorkHistory,
+    as_uuid,
+)
+from chameleon_workflow.states import ActorType, UOWStatus
+
+Selected = TypeVar("Selected")
+
+
+def get_actor(session: Session, actor_id: uuid.UUID | str) -> ActorFacts:
+    """Return the actor or raise NotFoundError."""
+    actor = session.get(LocalActor, as_uuid(actor_id, "actor id"))
+    if actor is None:
+        raise NotFoundError(f"no actor with id {actor_id}")
+    return ActorFacts(actor.actor_id, actor.instance_id, actor.identity_key, actor.actor_type)
+
+
+def get_uow_row(session: Session, uow_id: uuid.UUID | str) -> UnitsOfWork:
+    """Return the UOW row or raise NotFoundError."""
+    uow = session.get(UnitsOfWork, as_uuid(uow_id, "UOW id"))
+    if uow is None:
+        raise NotFoundError(f"no unit of work with id {uow_id}")
+    return uow
+
+
+def find_role(session: Session, instance_id: uuid.UUID, role: uuid.UUID | str) -> RoleFacts:
+    """Return the role named or identified by ``role`` in an instance."""
+    row = _role_row(session, instance_id, role)
+    return RoleFacts(row.role_id, row.instance_id, row.local_workflow_id, row.name)
+
+
+def _role_row(session: Session, instance_id: uuid.UUID, role: uuid.UUID | str) -> LocalRole:
+    """Return the role named or identified by ``role`` in an instance."""
+    role_id = _maybe_uuid(role)
+    if role_id is not None:
+        row = session.get(LocalRole, role_id)
+        if row is None or row.instance_id != instance_id:
+            raise NotFoundError(f"no role with id {role_id} in instance {instance_id}")
+        return row
+    query = select(LocalRole).where(LocalRole.instance_id == instance_id, LocalRole.name == role)
+    rows = list(session.scalars(query))
+    if not rows:
+        raise NotFoundError(f"no role named {role!r} in instance {instance_id}")
+    if len(rows) > 1:
+        raise InvalidValueError(
+            f"role name {role!r} is used by {len(rows)} workflows in instance {instance_id}; "
+            "pass the role id"
+        )
+    return rows[0]
+
+
+def _maybe_uuid(value: uuid.UUID | str) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def actor_role_ids(session: Session, actor_id: uuid.UUID) -> frozenset[uuid.UUID]:
+    """Return the ids of every role assigned to an actor."""
+    query = select(ActorRoleAssignment.role_id).where(ActorRoleAssignment.actor_id == actor_id)
+    return frozenset(session.scalars(query))
+
+
+def require_role(session: Session, actor: ActorFacts, role_id: uuid.UUID, role_name: str) -> None:
+    """Raise NotAuthorizedError unless the actor holds the role."""
+    query = select(ActorRoleAssignment.assignment_id).where(
+        ActorRoleAssignment.actor_id == actor.actor_id, ActorRoleAssignment.role_id == role_id
+    )
+    if session.execute(query).first() is None:
+        raise NotAuthorizedError(
+            f"actor {actor.identity_key!r} ({actor.actor_id}) does not hold role {role_name!r}"
+        )
+
+
+def require_holder(uow: UnitsOfWork, actor: ActorFacts) -> None:
+    """Raise NotAuthorizedError unless the actor holds the (ACTIVE) UOW."""
+    if uow.held_by_actor_id != actor.actor_id or uow.status != UOWStatus.ACTIVE:
+        holder = uow.held_by_actor_id or "nobody"
+        raise NotAuthorizedError(
+            f"actor {actor.identity_key!r} ({actor.actor_id}) does not hold UOW {uow.uow_id} "
+            f"(status {uow.status}, held by {holder})"
+        )
+
+
+def system_actor_for(session: Session, role_id: uuid.UUID) -> uuid.UUID | None:
+    """Return a SYSTEM actor holding the role (the TAU sweeper), if there is one."""
+    query = (
+        select(LocalActor.actor_id)
+        .join(ActorRoleAssignment, ActorRoleAssignment.actor_id == LocalActor.actor_id)
+        .where(ActorRoleAssignment.role_id == role_id, LocalActor.actor_type == ActorType.SYSTEM)
+        .order_by(LocalActor.created_at, LocalActor.actor_id)
+        .limit(1)
+    )
+    return session.scalars(query).first()
+
+
+def failed_from(session: Session, uow_id: uuid.UUID) -> uuid.UUID | None:
+    """Return the interaction a FAILED UOW was in when it failed (from its history)."""
+    table = UnitsOfWorkHistory
+    query = (
+        select(table.previous_interaction_id)
+        .where(
+            table.uow_id == uow_id,
+            table.new_status == UOWStatus.FAILED,
+            table.previous_status != UOWStatus.FAILED,
+        )
+        .order_by(table.sequence.desc())
+        .limit(1)
+    )
+    return session.scalars(query).first()
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    """The queue queries of one back end: claim a PENDING UOW, find and re-read stale ones.
+
+    PostgreSQL: a claim and a sweep's re-read lock their row ``FOR UPDATE SKIP LOCKED``,
+    so concurrent claimers and sweepers pass each other instead of waiting on one row.
+    SQLite: no row lock; the engine's BEGIN IMMEDIATE transaction already excludes every
+    other writer.
+    """
+
+    skip_locked: bool
+
+    @classmethod
+    def for_engine(cls, engine: Engine) -> Queue:
+        """Return the queue queries for the engine's back end."""
+        return cls(skip_locked=not is_sqlite(engine))
+
+    def claim_next(
+        self, session: Session, interaction_ids: Sequence[uuid.UUID]
+    ) -> UnitsOfWork | None:
+        """Return the oldest PENDING UOW waiting in one of the interactions."""
+        query = (
+            select(UnitsOfWork)
+            .where(
+                UnitsOfWork.current_interaction_id.in_(interaction_ids),
+                UnitsOfWork.status == UOWStatus.PENDING,
+            )
+            .order_by(UnitsOfWork.created_at, UnitsOfWork.uow_id)
+            .limit(1)
+        )
+        return session.scalars(self._locked(query)).first()
+
+    def stale_uow_ids(
+        self, session: Session, cutoff: datetime, instance_id: uuid.UUID | None = None
+    ) -> list[uuid.UUID]:
+        """Return the ACTIVE UOWs (of one instance if given) gone quiet since ``cutoff``."""
+        query = (
+            select(UnitsOfWork.uow_id)
+            .where(*_stale(cutoff))
+            .order_by(UnitsOfWork.last_heartbeat_at)
+        )
+        if instance_id is not None:
+            query = query.where(UnitsOfWork.instance_id == instance_id)
+        return list(session.scalars(query))
+
+    def lock_stale(
+        self, session: Session, uow_id: uuid.UUID, cutoff: datetime
+    ) -> UnitsOfWork | None:
+        """Re-read one sweep candidate under lock; None when it is no longer stale."""
+        query = select(UnitsOfWork).where(UnitsOfWork.uow_id == uow_id, *_stale(cutoff))
+        return session.scalars(self._locked(query)).first()
+
+    def _locked(self, query: Select[Selected]) -> Select[Selected]:
+        return query.with_for_update(skip_locked=True) if self.skip_locked else query
+
+
+def _stale(cutoff: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Return the conditions of an ACTIVE UOW whose holder has gone quiet since ``cutoff``."""
+    return (
+        UnitsOfWork.status == UOWStatus.ACTIVE,
+        or_(UnitsOfWork.last_heartbeat_at < cutoff, UnitsOfWork.last_heartbeat_at.is_(None)),
+    )
