@@ -33,8 +33,12 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"CHAMELEON_{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise ConfigurationError(f"bad configuration: {problems}") from exc
+        raise configuration_error(exc) from exc
+
+
+def configuration_error(exc: ValidationError) -> ConfigurationError:
+    """Turn a settings validation error into one message naming every bad variable."""
+    problems = "; ".join(
+        f"CHAMELEON_{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+    )
+    return ConfigurationError(f"bad configuration: {problems}")

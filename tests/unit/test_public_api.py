@@ -6,8 +6,7 @@ import chameleon_workflow
 from chameleon_workflow import demo, errors, workflow
 from chameleon_workflow.engine import service as engine
 from chameleon_workflow.engine import views
-from chameleon_workflow.server import auth
-from chameleon_workflow.server import schemas as api_schemas
+from chameleon_workflow.server import auth, problems
 
 
 def test_every_exported_name_exists() -> None:
@@ -47,15 +46,16 @@ def test_engine_names_are_exported() -> None:
 
 
 def test_not_authenticated_lives_in_errors() -> None:
-    """NotAuthenticatedError is one class: in errors, the package root and (compatibly) auth."""
-    assert auth.NotAuthenticatedError is errors.NotAuthenticatedError
+    """NotAuthenticatedError is defined in errors, exported by the root, and not by auth."""
+    assert errors.NotAuthenticatedError.__module__ == "chameleon_workflow.errors"
     assert chameleon_workflow.NotAuthenticatedError is errors.NotAuthenticatedError
+    assert "NotAuthenticatedError" not in auth.__all__
     assert issubclass(errors.NotAuthenticatedError, errors.ChameleonError)
 
 
 def test_not_authenticated_is_a_401_problem() -> None:
     """The API renders NotAuthenticatedError as a 401 problem with its message."""
-    problem = api_schemas.problem_of(errors.NotAuthenticatedError("missing bearer token"))
+    problem = problems.problem_of(errors.NotAuthenticatedError("missing bearer token"))
     assert problem.model_dump(exclude_none=True) == {
         "type": "urn:chameleon:problem:not-authenticated",
         "title": "Unauthorized",

@@ -1,6 +1,6 @@
 """Drive a real server process over HTTP: the load test's clients and the server benchmark.
 
-``ServerProcess`` runs ``python -m chameleon_workflow.server.run`` on a free loopback port;
+``ServerProcess`` runs ``python -m chameleon_workflow.server`` on a free loopback port;
 ``drive`` runs client threads that each instantiate an invoice and walk it through
 triage and approval (two checkout + submit cycles); ``server_figures`` measures
 requests per second and the p50/p99 latency of one checkout + submit cycle.
@@ -40,7 +40,7 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """A ``chameleon_workflow.server.run`` child process on a loopback port."""
+    """A ``python -m chameleon_workflow.server`` child process on a loopback port."""
 
     def __init__(
         self, database_url: str, log_path: Path, env: Mapping[str, str] | None = None
@@ -59,7 +59,7 @@ class ServerProcess:
 
     def start(self, timeout_s: float = 30.0) -> ServerProcess:
         """Start the process and wait until /health answers."""
-        command = [sys.executable, "-m", "chameleon_workflow.server.run", "--host", LOOPBACK]
+        command = [sys.executable, "-m", "chameleon_workflow.server", "--host", LOOPBACK]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [*command, "--port", str(self.port)], stdout=log, stderr=log, env=self._env

@@ -43,8 +43,8 @@ def serve(
     The admin token comes from CHAMELEON_ADMIN_TOKEN only, else one is generated and shown.
     """
     # Never an --admin-token option: the command line is visible to every local user.
-    from chameleon_workflow.server.run import load_server_settings  # noqa: PLC0415 - pulls in FastAPI and uvicorn
-    from chameleon_workflow.server.run import serve as run_server  # noqa: PLC0415 - see above
+    from chameleon_workflow.server.run import serve as run_server  # noqa: PLC0415 - pulls in FastAPI and uvicorn
+    from chameleon_workflow.server.settings import load_server_settings  # noqa: PLC0415 - see above
 
     with handled(), _stopped_by_signals():
         settings = load_server_settings(database_url=database_url, host=host, port=port)

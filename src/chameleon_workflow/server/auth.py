@@ -22,7 +22,6 @@ from chameleon_workflow.models import LocalActor, UnitsOfWork
 
 __all__ = [
     "ADMIN",
-    "NotAuthenticatedError",  # lives in errors; still importable from here, where it began
     "Principal",
     "authenticate",
     "hash_token",

@@ -11,7 +11,6 @@ import threading
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -19,6 +18,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from chameleon_workflow.audit.report import VerificationReport
 from chameleon_workflow.db import translated_errors
 from chameleon_workflow.errors import ChameleonError
 from chameleon_workflow.models import UnitsOfWorkHistory
@@ -110,7 +110,7 @@ class ServerMetrics:
         r.register(_BufferCollector(buffer))
         r.register(_LedgerCollector(session_factory))
 
-    def record_verification(self, report: Any) -> None:
+    def record_verification(self, report: VerificationReport) -> None:
         """Count one verification and its findings."""
         self.verifications.inc()
         for finding in report.findings:

@@ -1,214 +1,31 @@
-"""The HTTP API (FastAPI): thin routes over the engine, the read models and the auditor.
+"""The HTTP routes: thin handlers over the engine, the read models and the auditor.
 
-Each route parses its input, calls one service function and renders the result; every
-error of the project's tree becomes an ``application/problem+json`` response (RFC 9457)
-with the status of ``ERROR_STATUS``. Endpoints are synchronous (``def``): FastAPI runs
-them in its thread pool, and the database work is synchronous anyway.
+Each route parses its input, calls one service function and renders the result; errors
+propagate to the app's handlers, which turn them into problem documents. The admin
+routes set an instance up, the work routes drive UOWs as an actor, the read and audit
+routes show the ledger, and the operations routes serve metrics and health.
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
-import anyio
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session, sessionmaker
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import APIRouter, Query, Request, Response
 
 from chameleon_workflow import read_models as queries
-from chameleon_workflow.config import Settings
-from chameleon_workflow.db import make_engine, make_session_factory
-from chameleon_workflow.engine.service import WorkflowEngine
-from chameleon_workflow.errors import ChameleonError, InvalidValueError
-from chameleon_workflow.ledger.service import UOWPersistenceService
+from chameleon_workflow.errors import InvalidValueError
 from chameleon_workflow.server import auth
 from chameleon_workflow.server import schemas as s
-from chameleon_workflow.server.metrics import CONTENT_TYPE, CountingBuffer, ServerMetrics
-from chameleon_workflow.server.run import BackgroundServices, ServerSettings, database_reachable
+from chameleon_workflow.server.dependencies import ActorId, Admin, Caller, RawBody, Svc
+from chameleon_workflow.server.metrics import CONTENT_TYPE
+from chameleon_workflow.server.problems import error_responses
+from chameleon_workflow.server.services import database_reachable
 from chameleon_workflow.states import LogType
 from chameleon_workflow.workflow.loading import parse_workflow_text
 
-T = TypeVar("T")
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    """Everything the routes of one app use; built once by ``create_app``."""
-
-    settings: ServerSettings
-    session_factory: sessionmaker[Session]
-    engine: WorkflowEngine
-    persistence: UOWPersistenceService
-    buffer: CountingBuffer
-    metrics: ServerMetrics
-    background: BackgroundServices
-
-    def read(self, query: Callable[[Session], T]) -> T:
-        """Run a read-only query in a short session of its own."""
-        with self.session_factory() as session:
-            return query(session)
-
-
-def create_app(
-    settings: Settings | None = None, session_factory: sessionmaker[Session] | None = None
-) -> FastAPI:
-    """Build the API with its engine, telemetry buffer, metrics and background services."""
-    config = ServerSettings.of(settings)
-    if session_factory is None:
-        session_factory = make_session_factory(make_engine(config.database_url, config))
-    buffer = CountingBuffer(config.telemetry_batch_size, config.telemetry_max_queue_size)
-    engine = WorkflowEngine(session_factory, telemetry=buffer, settings=config)
-    metrics = ServerMetrics(buffer, session_factory)
-    services = Services(
-        settings=config,
-        session_factory=session_factory,
-        engine=engine,
-        persistence=engine.persistence,
-        buffer=buffer,
-        metrics=metrics,
-        background=BackgroundServices(engine, buffer, metrics, config, session_factory),
-    )
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        services.background.start()
-        try:
-            yield
-        finally:
-            # Draining blocks for up to the deadline: keep it off the event loop.
-            await anyio.to_thread.run_sync(services.background.stop)
-
-    app = FastAPI(
-        title="Chameleon",
-        summary="Workflow engine with an append-only, hash-chained, verifiable history.",
-        version="0.1.0",
-        lifespan=lifespan,
-    )
-    app.state.services = services
-    app.include_router(router)
-    _install_error_handlers(app)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    return app
-
-
-# ------------------------------------------------------------------------ dependencies
-
-_bearer = HTTPBearer(auto_error=False, description="An actor token, or the admin token.")
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-Svc = Annotated[Services, Depends(_services)]
-
-
-def _principal(
-    svc: Svc, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> auth.Principal:
-    token = credentials.credentials if credentials is not None else None
-    admin = svc.settings.admin_token
-    return auth.authenticate(
-        svc.session_factory, token, admin.get_secret_value() if admin else None
-    )
-
-
-Caller = Annotated[auth.Principal, Depends(_principal)]
-
-
-def _admin(caller: Caller) -> auth.Principal:
-    auth.require_admin(caller)
-    return caller
-
-
-def _actor(caller: Caller) -> uuid.UUID:
-    return auth.require_actor(caller)
-
-
-Admin = Annotated[auth.Principal, Depends(_admin)]
-ActorId = Annotated[uuid.UUID, Depends(_actor)]
-
-
-async def _raw_body(request: Request) -> bytes:
-    # The endpoint is synchronous; only reading the body needs the event loop.
-    return await request.body()
-
-
-def _aware(moment: datetime | None, name: str) -> datetime | None:
-    if moment is None:
-        return None
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise InvalidValueError(f"{name} {moment.isoformat()} is out of range") from None
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    """Answer every error with a problem document; never a stack trace."""
-
-    def render(problem: s.Problem, headers: Mapping[str, str] | None = None) -> JSONResponse:
-        body = problem.model_dump(exclude_none=True)
-        return JSONResponse(
-            body, problem.status, headers=dict(headers or {}), media_type=s.PROBLEM_MEDIA_TYPE
-        )
-
-    def on_error(_: Request, exc: Exception) -> JSONResponse:
-        problem = s.problem_of(exc)
-        if problem.status >= 500:
-            log.error("request failed", exc_info=exc)
-        challenge = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
-        return render(problem, challenge)
-
-    def on_http(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        return render(s.problem(exc.status_code, str(exc.detail)), exc.headers)
-
-    def on_invalid(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        found = [_describe(error) for error in exc.errors()]
-        return render(s.problem(422, found[0] if found else "invalid request", found))
-
-    app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(RequestValidationError, on_invalid)
-    # ChameleonError is handled in place; a bare Exception reaches the outermost middleware,
-    # which answers with our 500 problem and still lets the server log the traceback.
-    app.add_exception_handler(ChameleonError, on_error)
-    app.add_exception_handler(Exception, on_error)
-
-
-def _describe(error: Any) -> str:
-    where = ".".join(str(part) for part in error.get("loc", ())) or "request"
-    return f"{where}: {error.get('msg', 'invalid')}"
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """Build the OpenAPI document once, adding the schemas that only raw bodies use."""
-    if app.openapi_schema is None:
-        document = get_openapi(
-            title=app.title, version=app.version, summary=app.summary, routes=app.routes
-        )
-        schemas = document.setdefault("components", {}).setdefault("schemas", {})
-        for model in (s.Problem, s.WorkflowImport):
-            schemas[model.__name__] = model.model_json_schema(
-                ref_template="#/components/schemas/{model}"
-            )
-        app.openapi_schema = document
-    return app.openapi_schema
-
-
-E = s.error_responses
+E = error_responses
 router = APIRouter()
 
 
@@ -231,7 +48,7 @@ def create_instance(body: s.InstanceCreate, svc: Svc, _: Admin) -> s.Created:
 def import_workflow(
     svc: Svc,
     _: Admin,
-    body: Annotated[bytes, Depends(_raw_body)],
+    body: RawBody,
     request: Request,
     instance: Annotated[
         uuid.UUID | None, Query(description="Instance id, when the body is YAML.")
@@ -416,3 +233,12 @@ def health(svc: Svc, response: Response) -> s.Health:
         buffer_capacity=capacity,
         buffer_fill=pending / capacity,
     )
+
+
+def _aware(moment: datetime | None, name: str) -> datetime | None:
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidValueError(f"{name} {moment.isoformat()} is out of range") from None

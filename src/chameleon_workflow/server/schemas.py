@@ -1,29 +1,20 @@
-"""Request and response bodies of the HTTP API (pydantic); built from the services' views."""
+"""Request and response bodies of the HTTP API (pydantic), and reading the bodies FastAPI cannot.
+
+Responses are built from the services' frozen views, never from ORM rows. A workflow
+import comes as JSON or as raw YAML text, so its body is parsed here by hand.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from chameleon_workflow.errors import (
-    ConcurrencyError,
-    DatabaseError,
-    DuplicateWorkflowError,
-    ExpressionError,
-    IntegrityViolationError,
-    InvalidTransitionError,
-    InvalidValueError,
-    InvalidWorkflowError,
-    NotAuthenticatedError,
-    NotAuthorizedError,
-    NotFoundError,
-    StateDriftError,
-    UnsupportedMediaError,
-)
+from chameleon_workflow.audit.report import VerificationReport
+from chameleon_workflow.engine.views import UOWView
+from chameleon_workflow.errors import InvalidValueError, UnsupportedMediaError
 
 #: Upper bounds keep a single request from asking the database for unbounded work.
 NAME_MAX = 200
@@ -52,18 +43,6 @@ Attributes = Annotated[dict[str, Any], AfterValidator(_no_nul)]
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Problem(_Frozen):
-    """An RFC 9457 problem document: the body of every error response."""
-
-    type: str = Field(description="URI naming the kind of problem.")
-    title: str
-    status: int
-    detail: str
-    problems: list[str] | None = Field(
-        default=None, description="Every problem found (invalid workflows, invalid input)."
-    )
 
 
 # ------------------------------------------------------------------------- requests
@@ -158,7 +137,7 @@ class UOW(_Frozen):
     attributes: dict[str, Any]
 
     @classmethod
-    def of(cls, view: Any) -> UOW:
+    def of(cls, view: UOWView) -> UOW:
         """Render an engine UOW view."""
         fields = {name: getattr(view, name) for name in cls.model_fields}
         fields["attributes"] = dict(fields["attributes"])
@@ -203,8 +182,8 @@ class Verification(_Frozen):
     elapsed_s: float
 
     @classmethod
-    def of(cls, report: Any) -> Verification:
-        """Render an audit.VerificationReport."""
+    def of(cls, report: VerificationReport) -> Verification:
+        """Render a verification report."""
         return cls(
             ok=report.ok,
             uows_checked=report.uows_checked,
@@ -262,77 +241,6 @@ class Health(_Frozen):
 def rows_of(model: type[BaseModel], views: list[Any]) -> list[Any]:
     """Render frozen dataclass views field by field into a schema."""
     return [model(**{name: getattr(v, name) for name in model.model_fields}) for v in views]
-
-
-# ------------------------------------------------------------- errors as problems
-
-
-#: Error classes and their HTTP statuses; the first match wins, so subclasses come first.
-ERROR_STATUS: tuple[tuple[type[Exception], int, str], ...] = (
-    (NotAuthenticatedError, 401, "not-authenticated"),
-    (NotAuthorizedError, 403, "forbidden"),
-    (NotFoundError, 404, "not-found"),
-    (UnsupportedMediaError, 415, "unsupported-media-type"),
-    (DuplicateWorkflowError, 409, "duplicate-workflow"),
-    (ConcurrencyError, 409, "conflict"),
-    (InvalidTransitionError, 409, "invalid-transition"),
-    (StateDriftError, 409, "state-drift"),
-    (IntegrityViolationError, 409, "integrity-violation"),
-    (InvalidWorkflowError, 422, "invalid-workflow"),
-    (InvalidValueError, 422, "invalid-value"),
-    (ExpressionError, 422, "invalid-expression"),
-    (DatabaseError, 503, "database-unavailable"),
-)
-PROBLEM_MEDIA_TYPE = "application/problem+json"
-_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
-
-
-def problem_of(exc: Exception) -> Problem:
-    """Render an exception as a problem; anything unexpected is a bare 500 without details."""
-    for kind, status, slug in ERROR_STATUS:
-        if isinstance(exc, kind):
-            return _problem(status, slug, _detail(exc, status), _problem_list(exc))
-    return _problem(500, "internal-error", "the server failed; the error has been logged")
-
-
-def problem(status: int, detail: str, problems: list[str] | None = None) -> Problem:
-    """Build a problem for a status raised by the HTTP layer itself (404 route, 405, 422)."""
-    slug = HTTPStatus(status).phrase.lower().replace(" ", "-")
-    return _problem(status, slug, detail, problems)
-
-
-def _problem(status: int, slug: str, detail: str, problems: list[str] | None = None) -> Problem:
-    title = HTTPStatus(status).phrase
-    return Problem(
-        type=f"urn:chameleon:problem:{slug}",
-        title=title,
-        status=status,
-        detail=detail,
-        problems=problems,
-    )
-
-
-def _detail(exc: Exception, status: int) -> str:
-    if status == 503:
-        return "the database is unavailable or failed; try again"  # never leak driver text
-    if isinstance(exc, InvalidWorkflowError):
-        return f"invalid workflow: {len(exc.problems)} problem(s)"
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-def _problem_list(exc: Exception) -> list[str] | None:
-    return list(exc.problems) if isinstance(exc, InvalidWorkflowError) else None
-
-
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """Declare problem responses for OpenAPI (the route's extra ``responses``)."""
-    return {
-        status: {
-            "description": HTTPStatus(status).phrase,
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}},
-        }
-        for status in statuses
-    }
 
 
 # ---------------------------------------------------------------- request parsing

@@ -1,0 +1,47 @@
+"""Settings of the HTTP server: the common ones plus its admin token, address and intervals.
+
+They come from the same ``CHAMELEON_`` environment as ``config.Settings``; the command
+line's ``--host``/``--port`` (and ``chameleon serve``'s ``--database-url``) win over it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import SettingsConfigDict
+
+from chameleon_workflow.config import Settings, configuration_error
+
+
+class ServerSettings(Settings):
+    """Settings of the HTTP server on top of the common ones (``CHAMELEON_`` prefix too)."""
+
+    model_config = SettingsConfigDict(env_prefix="CHAMELEON_", extra="ignore", frozen=True)
+
+    admin_token: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    sweep_interval_s: float = Field(default=30.0, gt=0)
+    telemetry_flush_size_trigger: int | None = Field(default=None, ge=1)
+
+    @classmethod
+    def of(cls, settings: Settings | None) -> ServerSettings:
+        """Return server settings: as given, or the common ones completed from the environment."""
+        if isinstance(settings, ServerSettings):
+            return settings
+        if settings is None:
+            return cls()
+        return cls(**settings.model_dump())
+
+
+def load_server_settings(**given: Any) -> ServerSettings:
+    """Read the server settings from the environment, ``given`` values (not None) winning.
+
+    A malformed variable or value is a ConfigurationError naming it, never a traceback.
+    """
+    overrides = {name: value for name, value in given.items() if value is not None}
+    try:
+        return ServerSettings(**overrides)
+    except ValidationError as exc:
+        raise configuration_error(exc) from exc
