@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
-from chameleon_workflow.benchmarks.server import ServerProcess, setup_invoice
+from chameleon_workflow.testing import ServerProcess, setup_invoice
 
 
 def _pg_database(template: str) -> tuple[str, str]:

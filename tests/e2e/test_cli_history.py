@@ -13,7 +13,7 @@ from chameleon_workflow import (
     upgrade_database,
 )
 from chameleon_workflow.cli import app
-from chameleon_workflow.testing import make_playground
+from chameleon_workflow.testing import make_uow
 
 
 def test_history_shows_each_row_with_its_diff_and_hashes(tmp_path: Path) -> None:
@@ -23,14 +23,8 @@ def test_history_shows_each_row_with_its_diff_and_hashes(tmp_path: Path) -> None
     upgrade_database(engine)
     service = UOWPersistenceService()
     with make_session_factory(engine)() as session:
-        place = make_playground(session)
-        uow = service.create_uow(
-            session,
-            instance_id=place.instance_id,
-            local_workflow_id=place.workflow_id,
-            attributes={"amount": 10, "note": "[bold]x"},
-            interaction_id=place.interactions[0],
-        )
+        attributes = {"amount": 10, "note": "[bold]x"}
+        uow = make_uow(session, attributes=attributes, service=service, commit=False)
         service.save_uow(session, uow, "ACTIVE", reasoning="claimed", metadata={"by": "t"})
         service.set_attributes(session, uow, {"amount": 12}, None, "fixed", remove=["note"])
         session.commit()

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from chameleon_workflow.benchmarks.server import LOOPBACK, free_port
 from chameleon_workflow.db import normalize_url
+from chameleon_workflow.testing import LOOPBACK, free_port
 
 ADMIN_TOKEN = "e2e-admin-token"
 BASE_ENV = {"PATH": "/usr/bin:/bin", "COLUMNS": "200"}

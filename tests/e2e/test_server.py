@@ -14,8 +14,8 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from chameleon_workflow.benchmarks.server import INVOICE_YAML, ServerProcess, setup_invoice
 from chameleon_workflow.db import normalize_url
+from chameleon_workflow.testing import INVOICE_YAML, ServerProcess, setup_invoice
 
 PROBLEM = "application/problem+json"
 FAST = {

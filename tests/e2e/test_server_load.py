@@ -9,8 +9,9 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from chameleon_workflow.benchmarks.server import ServerProcess, drive, setup_invoice
+from chameleon_workflow.benchmarks.server import drive
 from chameleon_workflow.db import normalize_url
+from chameleon_workflow.testing import ServerProcess, setup_invoice
 
 CLIENTS = 4
 SECONDS = 8.0

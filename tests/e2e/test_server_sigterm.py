@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, text
 
-from chameleon_workflow.benchmarks.server import ServerProcess, setup_invoice
 from chameleon_workflow.db import normalize_url
+from chameleon_workflow.testing import ServerProcess, setup_invoice
 
 #: The flusher never fires on its own during the test: only the shutdown drain writes.
 IDLE_FLUSHER = {

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.models import UnitsOfWork
-from chameleon_workflow.testing import Playground
+from chameleon_workflow.testing import Playground, make_uow
 
 
 def walked(
@@ -18,13 +18,8 @@ def walked(
 
     History sequences: 1 CREATED, 2 ACTIVE, 3 ATTRIBUTES, 4 PENDING elsewhere, 5 ACTIVE.
     """
-    uow = service.create_uow(
-        session,
-        instance_id=play.instance_id,
-        local_workflow_id=play.workflow_id,
-        attributes={"amount": 100, "owner": "ann"},
-        interaction_id=play.interactions[0],
-    )
+    attributes = {"amount": 100, "owner": "ann"}
+    uow = make_uow(session, play, attributes=attributes, service=service, commit=False)
     service.save_uow(session, uow, "ACTIVE", reasoning="claim", metadata=metadata)
     service.set_attributes(session, uow, {"amount": 120}, None, "adjust")
     service.save_uow(session, uow, "PENDING", play.interactions[1], reasoning="submit")

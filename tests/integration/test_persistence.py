@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -19,23 +18,9 @@ from chameleon_workflow.errors import (
 )
 from chameleon_workflow.ledger.service import UOWPersistenceService, UOWStateTransition
 from chameleon_workflow.models import UnitsOfWork, UnitsOfWorkHistory, UOWAttribute
-from chameleon_workflow.testing import FixedClock, Playground
+from chameleon_workflow.testing import FixedClock, make_uow
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-def _new(
-    service: UOWPersistenceService, session: Session, play: Playground, **attrs: Any
-) -> UnitsOfWork:
-    uow = service.create_uow(
-        session,
-        instance_id=play.instance_id,
-        local_workflow_id=play.workflow_id,
-        attributes=attrs,
-        interaction_id=play.interactions[0],
-    )
-    session.commit()
-    return uow
 
 
 def _history_count(session: Session, uow_id: uuid.UUID) -> int:
@@ -45,7 +30,7 @@ def _history_count(session: Session, uow_id: uuid.UUID) -> int:
 
 def test_save_uow_with_attributes_sets_content_hash(service, session, play) -> None:
     """Creating a UOW stores a 64-hex content hash of its attributes."""
-    uow = _new(service, session, play, amount=10, who="ann")
+    uow = make_uow(session, play, attributes={"amount": 10, "who": "ann"}, service=service)
     assert HEX64.fullmatch(uow.content_hash)
     assert service.verify_state_hash(session, uow) is True
     assert service.get_attributes(session, uow.uow_id) == {"amount": 10, "who": "ann"}
@@ -55,7 +40,7 @@ def test_save_sets_heartbeat(session, play) -> None:
     """A save stamps last_heartbeat_at with the service clock (UTC)."""
     clock = FixedClock()
     service = UOWPersistenceService(clock)
-    uow = _new(service, session, play)
+    uow = make_uow(session, play, service=service)
     clock.advance(5)
     service.save_uow(session, uow, "ACTIVE")
     session.commit()
@@ -67,7 +52,7 @@ def test_save_sets_heartbeat(session, play) -> None:
 
 def test_status_change_appends_history(service, session, play) -> None:
     """A status change appends one TRANSITION row with both statuses and the actor."""
-    uow = _new(service, session, play)
+    uow = make_uow(session, play, service=service)
     actor = uuid.uuid4()
     service.save_uow(session, uow, "ACTIVE", actor_id=actor, reasoning="claimed")
     session.commit()
@@ -83,7 +68,7 @@ def test_status_change_appends_history(service, session, play) -> None:
 
 def test_interaction_change_appends_history(service, session, play) -> None:
     """A move to another interaction is recorded even when the status stays."""
-    uow = _new(service, session, play)
+    uow = make_uow(session, play, service=service)
     service.save_uow(session, uow, new_interaction_id=play.interactions[1])
     session.commit()
     last = service.get_uow_history(session, uow.uow_id)[-1]
@@ -93,7 +78,7 @@ def test_interaction_change_appends_history(service, session, play) -> None:
 
 def test_no_history_without_change(service, session, play) -> None:
     """Saving with the same status and interaction writes no history row."""
-    uow = _new(service, session, play)
+    uow = make_uow(session, play, service=service)
     service.save_uow(session, uow, "PENDING", play.interactions[0])
     session.commit()
     assert _history_count(session, uow.uow_id) == 1
@@ -101,7 +86,7 @@ def test_no_history_without_change(service, session, play) -> None:
 
 def test_history_is_in_order_of_record(service, session, play) -> None:
     """History comes back ordered by sequence, with every transition in it."""
-    uow = _new(service, session, play)
+    uow = make_uow(session, play, service=service)
     path = ["ACTIVE", "PENDING", "ACTIVE", "FAILED", "PENDING", "ACTIVE", "COMPLETED"]
     for status in path:
         service.save_uow(session, uow, status)
@@ -118,7 +103,7 @@ def test_history_paging_and_time_range(session, play) -> None:
     """History pages by limit and keyset, and filters by a time range."""
     clock = FixedClock()
     service = UOWPersistenceService(clock)
-    uow = _new(service, session, play)
+    uow = make_uow(session, play, service=service)
     for status in ["ACTIVE", "PENDING", "ACTIVE", "PENDING"]:
         clock.advance(60)
         service.save_uow(session, uow, status)
@@ -139,7 +124,7 @@ def test_history_paging_and_time_range(session, play) -> None:
 
 def test_metadata_round_trips(service, session, play) -> None:
     """transition_metadata is stored and read back exactly (the prototype dropped it)."""
-    uow = _new(service, session, play)
+    uow = make_uow(session, play, service=service)
     metadata = {"route": "manual", "score": 0.75, "tags": ["a", "ü", "😀"], "nested": {"n": None}}
     service.save_uow(session, uow, "ACTIVE", metadata=metadata)
     session.commit()
@@ -149,7 +134,9 @@ def test_metadata_round_trips(service, session, play) -> None:
 
 def test_set_attributes_records_diff_and_versions(service, session, play) -> None:
     """Attribute changes write new versions and a history row with the attribute-level diff."""
-    uow = _new(service, session, play, amount=10, who="ann", note="x")
+    uow = make_uow(
+        session, play, attributes={"amount": 10, "who": "ann", "note": "x"}, service=service
+    )
     actor = uuid.uuid4()
     service.set_attributes(
         session, uow, {"amount": 12.5, "who": "ann", "extra": [1]}, actor, "fix", remove=["note"]
@@ -186,7 +173,7 @@ def test_set_attributes_records_diff_and_versions(service, session, play) -> Non
 
 def test_unchanged_attributes_write_nothing(service, session, play) -> None:
     """Setting attributes to equal values (1 vs 1.0 included) writes no row."""
-    uow = _new(service, session, play, amount=1)
+    uow = make_uow(session, play, attributes={"amount": 1}, service=service)
     service.set_attributes(session, uow, {"amount": 1.0}, None)
     session.commit()
     assert _history_count(session, uow.uow_id) == 1
@@ -198,7 +185,7 @@ def test_unchanged_attributes_write_nothing(service, session, play) -> None:
 )
 def test_non_json_attribute_is_refused_and_nothing_written(service, session, play, bad) -> None:
     """A non-JSON value raises InvalidValueError when set and writes nothing."""
-    uow = _new(service, session, play, amount=1)
+    uow = make_uow(session, play, attributes={"amount": 1}, service=service)
     with pytest.raises(InvalidValueError, match=r"attributes\.bad"):
         service.set_attributes(session, uow, {"bad": bad}, None)
     session.commit()
@@ -208,7 +195,7 @@ def test_non_json_attribute_is_refused_and_nothing_written(service, session, pla
 
 def test_illegal_transition_raises_and_writes_nothing(service, session, play) -> None:
     """An illegal transition names both states and leaves UOW and history untouched."""
-    uow = _new(service, session, play)
+    uow = make_uow(session, play, service=service)
     with pytest.raises(InvalidTransitionError, match="PENDING -> COMPLETED"):
         service.save_uow(session, uow, "COMPLETED")
     session.commit()
@@ -221,7 +208,7 @@ def test_illegal_transition_raises_and_writes_nothing(service, session, play) ->
 
 def test_final_status_refuses_every_change(service, session, play) -> None:
     """Once ARCHIVED, neither a transition nor an attribute change is accepted."""
-    uow = _new(service, session, play)
+    uow = make_uow(session, play, service=service)
     for status in ["ACTIVE", "COMPLETED", "ARCHIVED"]:
         service.save_uow(session, uow, status)
     session.commit()
@@ -233,7 +220,7 @@ def test_final_status_refuses_every_change(service, session, play) -> None:
 
 def test_stale_copy_gets_a_concurrency_error(service, session_factory, session, play) -> None:
     """Saving a copy read before someone else's save raises ConcurrencyError, writes nothing."""
-    uow = _new(service, session, play)
+    uow = make_uow(session, play, service=service)
     with session_factory() as other:
         stale = other.get(UnitsOfWork, uow.uow_id)
         assert stale is not None
@@ -247,7 +234,7 @@ def test_stale_copy_gets_a_concurrency_error(service, session_factory, session, 
 
 def test_direct_orm_edits_are_refused(service, session, play) -> None:
     """Editing UOW columns on the ORM object and then saving is refused (one writer)."""
-    uow = _new(service, session, play)
+    uow = make_uow(session, play, service=service)
     uow.status = "COMPLETED"  # type: ignore[assignment]
     with pytest.raises(InvalidValueError, match=r"unsaved direct edits to \['status'\]"):
         service.save_uow(session, uow, "ACTIVE")
@@ -273,7 +260,7 @@ def test_malformed_uow_id_is_not_found(service, session) -> None:
 
 def test_failed_write_leaves_nothing_behind(service, engine: Engine, session, play) -> None:
     """When the history insert fails after the UOW update, neither survives the call."""
-    uow = _new(service, session, play)
+    uow = make_uow(session, play, service=service)
     # Occupy the next sequence number so the append collides after the compare-and-set.
     service_rows = service.get_uow_history(session, uow.uow_id)
     session.commit()
@@ -316,7 +303,7 @@ def test_equal_attributes_hash_equally_on_every_back_end(service, session, play)
         "note": "café ☕",
         "€": None,
     }
-    uow = _new(service, session, play, **attrs)
+    uow = make_uow(session, play, attributes=attrs, service=service)
     session.expire_all()
     assert uow.content_hash == "264eea2221c5334cfbbc4a84665a0593226858b37df240b26916e5ccf6f7a171"
     assert service.verify_state_hash(session, uow) is True

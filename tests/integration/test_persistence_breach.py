@@ -15,7 +15,7 @@ from chameleon_workflow.config import Settings
 from chameleon_workflow.db import SQLITE_IMMEDIATE, make_engine
 from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.models import UnitsOfWork
-from chameleon_workflow.testing import Playground
+from chameleon_workflow.testing import Playground, make_uow
 
 
 @pytest.fixture
@@ -54,10 +54,7 @@ def test_breach_blocked_by_another_writer_returns_false_then_records(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A held lock (SQLite: at BEGIN) makes record_breach log and return False, not raise."""
-    uow = service.create_uow(
-        session, instance_id=play.instance_id, local_workflow_id=play.workflow_id
-    )
-    session.commit()
+    uow = make_uow(session, play, interaction=None, service=service)
     with (
         _uow_locked(engine, uow.uow_id),
         caplog.at_level(logging.ERROR, logger="chameleon_workflow.ledger.service"),
@@ -85,10 +82,7 @@ def test_breach_without_wait_gives_up_at_once_on_a_held_lock(
         database_url, Settings(database_url=database_url, sqlite_busy_timeout_ms=30_000)
     )
     writer = patient.execution_options(**{SQLITE_IMMEDIATE: True})  # as the engine binds it
-    uow = service.create_uow(
-        session, instance_id=play.instance_id, local_workflow_id=play.workflow_id
-    )
-    session.commit()
+    uow = make_uow(session, play, interaction=None, service=service)
     try:
         with (
             _uow_locked(patient, uow.uow_id),

@@ -13,18 +13,13 @@ from chameleon_workflow.errors import ConcurrencyError, InvalidTransitionError, 
 from chameleon_workflow.ledger import statements as stmts
 from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.models import UnitsOfWork, UnitsOfWorkHistory
-from chameleon_workflow.testing import Playground, append_only_disabled
+from chameleon_workflow.testing import Playground, append_only_disabled, make_uow
 
 
 def _checked(service: UOWPersistenceService, session: Session, play: Playground) -> UnitsOfWork:
     """Create a UOW and save it once, so that its attributes have passed a drift check."""
-    uow = service.create_uow(
-        session,
-        instance_id=play.instance_id,
-        local_workflow_id=play.workflow_id,
-        attributes={"amount": 100, "owner": "ann"},
-        interaction_id=play.interactions[0],
-    )
+    attributes = {"amount": 100, "owner": "ann"}
+    uow = make_uow(session, play, attributes=attributes, service=service, commit=False)
     service.save_uow(session, uow, "ACTIVE", reasoning="claim")
     session.commit()
     return uow

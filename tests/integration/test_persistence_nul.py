@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from chameleon_workflow.errors import InvalidValueError
 from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.models import UnitsOfWork, UnitsOfWorkHistory, UOWAttribute
-from chameleon_workflow.testing import Playground
+from chameleon_workflow.testing import Playground, make_uow
 
 NUL = "contains NUL (U+0000), which PostgreSQL text cannot store"
 
@@ -42,9 +42,7 @@ def test_nul_attribute_is_refused_and_nothing_written(
     message: str,
 ) -> None:
     """Setting or creating with a NUL in an attribute raises InvalidValueError, writes nothing."""
-    uow = service.create_uow(
-        session, instance_id=play.instance_id, local_workflow_id=play.workflow_id, attributes={}
-    )
+    uow = make_uow(session, play, interaction=None, service=service, commit=False)
     assert _counts(session) == (1, 1, 0)
     with pytest.raises(InvalidValueError) as on_set:
         service.set_attributes(session, uow, changes, None)
@@ -76,9 +74,7 @@ def test_nul_in_reasoning_or_metadata_is_refused_and_nothing_written(
     message: str,
 ) -> None:
     """NUL in a transition's reasoning or metadata raises InvalidValueError, writes nothing."""
-    uow = service.create_uow(
-        session, instance_id=play.instance_id, local_workflow_id=play.workflow_id
-    )
+    uow = make_uow(session, play, interaction=None, service=service, commit=False)
     assert _counts(session) == (1, 1, 0)
     with pytest.raises(InvalidValueError) as info:
         service.save_uow(session, uow, "ACTIVE", reasoning=reasoning, metadata=metadata)

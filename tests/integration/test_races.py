@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from chameleon_workflow.errors import ChameleonError, ConcurrencyError
 from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.models import UnitsOfWork
+from chameleon_workflow.testing import make_uow
 
 ROUNDS = 15
 
@@ -48,13 +49,7 @@ def _race(
 
 def test_two_threads_one_winner(service, session_factory, session, play) -> None:
     """Each round exactly one thread wins, the other gets ConcurrencyError; the chain verifies."""
-    uow_id = service.create_uow(
-        session,
-        instance_id=play.instance_id,
-        local_workflow_id=play.workflow_id,
-        interaction_id=play.interactions[0],
-    ).uow_id
-    session.commit()
+    uow_id = make_uow(session, play, service=service).uow_id
     for _ in range(ROUNDS):
         with session_factory() as reader:
             status = service.get_uow(reader, uow_id).status

@@ -13,14 +13,14 @@ from __future__ import annotations
 import multiprocessing
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib.resources import files
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from chameleon_workflow.benchmarks.runner import Figure
+from chameleon_workflow.benchmarks.figures import Figure
 from chameleon_workflow.db import make_engine, make_session_factory
 from chameleon_workflow.engine.service import WorkflowEngine
 from chameleon_workflow.errors import ConcurrencyError
@@ -152,7 +152,3 @@ def engine_figures(
             ),
         ]
     return figures
-
-
-#: Engine benchmarks, for the project's benchmark runner: ``(sqlite_url, pg_url, steps)``.
-ENGINE_BENCHMARKS: list[Callable[..., list[Figure]]] = [engine_figures]

@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from chameleon_workflow.benchmarks.runner import BenchContext, Figure, Rates, figure
+from chameleon_workflow.benchmarks.figures import BenchContext, Figure, Rates, figure
 from chameleon_workflow.chain import LedgerRecord
 from chameleon_workflow.config import load_settings
 from chameleon_workflow.db import make_engine, make_session_factory
@@ -27,7 +27,7 @@ from chameleon_workflow.hashing import format_timestamp
 from chameleon_workflow.ledger import statements as stmts
 from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.models import LocalInteraction, UnitsOfWork
-from chameleon_workflow.testing import Playground, make_playground
+from chameleon_workflow.testing import Playground, make_playground, make_uow
 
 ATTRIBUTES = {"amount": 1250.5, "customer": "acme", "tags": ["a", "b"], "approved": False}
 _UPDATE = (
@@ -59,13 +59,7 @@ def make_fleet(factory: sessionmaker[Session], count: int) -> _Fleet:
         play = make_playground(session, interactions=2)
         session.commit()
         made = [
-            service.create_uow(
-                session,
-                instance_id=play.instance_id,
-                local_workflow_id=play.workflow_id,
-                attributes=ATTRIBUTES,
-                interaction_id=play.interactions[0],
-            )
+            make_uow(session, play, attributes=ATTRIBUTES, service=service, commit=False)
             for _ in range(2 * count)
         ]
         session.commit()
@@ -210,13 +204,7 @@ def build_ledger(factory: sessionmaker[Session], uows: int, rows_per_uow: int) -
     with factory() as session:
         play = make_playground(session, interactions=2)
         made = [
-            service.create_uow(
-                session,
-                instance_id=play.instance_id,
-                local_workflow_id=play.workflow_id,
-                attributes=ATTRIBUTES,
-                interaction_id=play.interactions[0],
-            )
+            make_uow(session, play, attributes=ATTRIBUTES, service=service, commit=False)
             for _ in range(uows)
         ]
         session.commit()

@@ -1,277 +1,42 @@
-"""The project's benchmarks: each measures one operation against the raw driver in the same run.
+"""Run every benchmark in order and print the figures; the command line of the benchmark.
 
-A benchmark is a function ``(BenchContext) -> list[Figure]``. Process benchmarks run once
-(no database); database benchmarks run once per URL; the ledger benchmarks live in
-``benchmark_ledger`` and the engine's in ``benchmark_engine`` (when installed). Every
-figure names its back end, settings, target and whether the target is met.
+The process benchmarks run once (no database), the database benchmarks once per URL
+(telemetry flush, then the ledger's saves, worker scaling and verification), then the
+engine's step rate and the server's HTTP figures. ``main`` parses the sizes, runs on a
+temporary SQLite file (and a scratch PostgreSQL database when asked) and prints the
+figures as a Rich table.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import math
-import sqlite3
 import tempfile
-import time
-import tracemalloc
 import uuid
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psycopg
-from psycopg.types.json import set_json_dumps
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
+from chameleon_workflow.benchmarks.engine import engine_figures
+from chameleon_workflow.benchmarks.figures import BenchContext, Benchmark, Figure, Sizes
+from chameleon_workflow.benchmarks.ledger import bench_save, bench_verify, bench_workers
+from chameleon_workflow.benchmarks.server import server_figures
+from chameleon_workflow.benchmarks.telemetry import (
+    bench_flush,
+    bench_memory,
+    bench_record_building,
+    bench_record_built,
+)
 from chameleon_workflow.db import make_engine, make_session_factory, normalize_url
 from chameleon_workflow.schema import upgrade_database
-from chameleon_workflow.telemetry.buffer import TelemetryBuffer
-from chameleon_workflow.telemetry.entry import TelemetryEntry
-from chameleon_workflow.telemetry.writers import postgres_rows, sqlite_rows
-
-ROUNDS = 3
-BATCH = 1000
-_COLUMNS = (
-    "log_id, instance_id, uow_id, actor_id, role_id, interaction_id, "
-    '"timestamp", log_type, event_details, error_metadata'
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Figure:
-    """One measured figure, with the raw-driver baseline it is judged against when there is one."""
-
-    name: str
-    backend: str
-    value: float
-    unit: str
-    baseline: float | None = None
-    ratio: float | None = None
-    notes: str = ""
-    target: str = ""
-    met: bool | None = None
-    worst: float | None = None  # the slowest round, so readers see the spread
-
-
-@dataclass(frozen=True, slots=True)
-class Sizes:
-    """How much work each benchmark does (the defaults finish in about three minutes)."""
-
-    rows: int = 20_000
-    saves: int = 2_000
-    rounds: int = ROUNDS
-    workers: int = 4
-    verify_uows: int = 2_000
-    verify_rows: int = 50
-    engine_steps: int = 200
-    server_clients: int = 4
-    server_seconds: int = 10
-
-
-@dataclass(frozen=True, slots=True)
-class BenchContext:
-    """What a benchmark gets: the back end, its engine, session factory, URL and sizes."""
-
-    backend: str
-    rows: int
-    engine: Engine | None = None
-    session_factory: sessionmaker[Session] | None = None
-    url: str | None = None
-    sizes: Sizes = Sizes()
-
-
-Benchmark = Callable[[BenchContext], list[Figure]]
-
-
-def _best_rate(count: int, run: Callable[[], None], rounds: int = ROUNDS) -> float:
-    """Return the best operations per second over ``rounds`` runs of ``count`` operations."""
-    best = float("inf")
-    for _ in range(rounds):
-        gc.collect()
-        started = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - started)
-    return count / best
-
-
-def _ids() -> list[uuid.UUID]:
-    return [uuid.uuid4() for _ in range(5)]
-
-
-def _entries(count: int) -> list[TelemetryEntry]:
-    """Build entries shaped like real guard decisions: shared ids, small details."""
-    inst, uow, actor, role, inter = _ids()
-    details = {"guardian": "gate", "condition": "amount > 100", "decision": "ROUTE"}
-    return [
-        TelemetryEntry(inst, uow, actor, role, inter, "GUARDIAN_DECISION", {**details, "step": i})
-        for i in range(count)
-    ]
-
-
-def bench_record_built(ctx: BenchContext) -> list[Figure]:
-    """Measure record() with an entry already built, against a bare deque.append."""
-    count = max(ctx.rows, 1_000_000)
-    entry = _entries(1)[0]
-
-    def ours() -> None:
-        record = TelemetryBuffer(max_queue_size=count).record
-        for _ in range(count):
-            record(entry)
-
-    def bare() -> None:
-        append = deque[TelemetryEntry]().append
-        for _ in range(count):
-            append(entry)
-
-    value, baseline = _best_rate(count, ours), _best_rate(count, bare)
-    notes = f"{count:,} calls, best of {ROUNDS}; baseline bare deque.append"
-    met = value >= 2_000_000
-    return [
-        _figure("record() built entry", ctx, value, "entries/s", baseline, notes, ">= 2 M/s", met)
-    ]
-
-
-def bench_record_building(ctx: BenchContext) -> list[Figure]:
-    """Measure building an entry from ids the caller has, plus record()."""
-    count = max(ctx.rows, 300_000)
-    inst, uow, actor, role, inter = _ids()
-
-    def ours() -> None:
-        record = TelemetryBuffer(max_queue_size=count).record
-        for i in range(count):
-            record(TelemetryEntry(inst, uow, actor, role, inter, "ERROR", {"step": i}))
-
-    value = _best_rate(count, ours)
-    notes = f"{count:,} entries with a one-key dict, best of {ROUNDS}"
-    met = value >= 300_000
-    return [_figure("build + record()", ctx, value, "entries/s", None, notes, ">= 300 K/s", met)]
-
-
-def bench_memory(ctx: BenchContext) -> list[Figure]:
-    """Measure memory held by 10,000 buffered guard-decision entries (tracemalloc)."""
-    buffer = TelemetryBuffer(max_queue_size=10_000)
-    inst, uow, actor, role, inter = _ids()
-    gc.collect()
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    for i in range(10_000):
-        details = {"guardian": "gate", "condition": "amount > 100", "step": i}
-        buffer.record(TelemetryEntry(inst, uow, actor, role, inter, "GUARDIAN_DECISION", details))
-    used = tracemalloc.get_traced_memory()[0] - before
-    tracemalloc.stop()
-    notes = "entries + timestamps + 3-key details (tracemalloc)"
-    mb = used / 1e6
-    return [_figure("memory per 10K buffered", ctx, mb, "MB", None, notes, "<= 5 MB", mb <= 5)]
-
-
-def _raw_sqlite(raw: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    insert = f"INSERT INTO interaction_logs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    for start in range(0, len(rows), BATCH):
-        raw.execute("BEGIN")
-        raw.executemany(insert, rows[start : start + BATCH])
-        raw.execute("COMMIT")
-
-
-def _raw_postgres(raw: psycopg.Connection[Any], rows: Sequence[tuple[Any, ...]]) -> None:
-    types = ["uuid"] * 6 + ["timestamptz", "text", "jsonb", "jsonb"]
-    copy_sql = f"COPY interaction_logs ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-    for start in range(0, len(rows), BATCH):
-        with raw.cursor() as cursor:
-            set_json_dumps(lambda data: data, context=cursor)
-            with cursor.copy(copy_sql) as copy:
-                copy.set_types(types)
-                for row in rows[start : start + BATCH]:
-                    copy.write_row(row)
-        raw.commit()
-
-
-def bench_flush(ctx: BenchContext) -> list[Figure]:
-    """Measure flush_all() rows/s against the raw driver inserting the same rows."""
-    assert ctx.engine is not None
-    assert ctx.session_factory is not None
-    engine, factory, count = ctx.engine, ctx.session_factory, ctx.rows
-    sqlite = engine.dialect.name == "sqlite"
-    entries = _entries(count)
-    ours_times: list[float] = []
-    raw_times: list[float] = []
-    for _ in range(ROUNDS):  # alternate, so both see the same table growth
-        buffer = TelemetryBuffer(batch_size=BATCH, max_queue_size=count)
-        for entry in entries:
-            buffer.record(entry)
-        with factory() as session:
-            started = time.perf_counter()
-            buffer.flush_all(session)
-            ours_times.append(time.perf_counter() - started)
-        rows = sqlite_rows(entries) if sqlite else postgres_rows(entries)  # fresh log ids
-        connection = engine.raw_connection()
-        try:
-            started = time.perf_counter()
-            if sqlite:
-                _raw_sqlite(connection.driver_connection, rows)  # type: ignore[arg-type]
-            else:
-                _raw_postgres(connection.driver_connection, rows)  # type: ignore[arg-type]
-            raw_times.append(time.perf_counter() - started)
-        finally:
-            connection.close()
-    value, baseline = count / min(ours_times), count / min(raw_times)
-    raw_name = "sqlite3.executemany" if sqlite else "psycopg binary COPY"
-    notes = f"{count:,} rows, batch {BATCH}, best of {ROUNDS}; baseline raw {raw_name}"
-    met = value >= 0.7 * baseline
-    return [
-        _figure("flush() vs raw driver", ctx, value, "rows/s", baseline, notes, ">= 0.7x raw", met)
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class Rates:
-    """Best and worst rate over the rounds of one measurement."""
-
-    best: float
-    worst: float
-
-    @classmethod
-    def of(cls, count: int, seconds: Sequence[float]) -> Rates:
-        """Turn per-round durations of ``count`` operations into rates."""
-        return cls(count / min(seconds), count / max(seconds))
-
-
-def figure(
-    name: str,
-    ctx: BenchContext,
-    value: float | Rates,
-    unit: str,
-    baseline: float | Rates | None,
-    notes: str,
-    target: str = "",
-    met: bool | None = None,
-) -> Figure:
-    """Build a figure; rates carry their best (value) and worst round."""
-    best, worst = (value, None) if isinstance(value, float | int) else (value.best, value.worst)
-    base = baseline if baseline is None or isinstance(baseline, float | int) else baseline.best
-    ratio = best / base if base else None
-    return Figure(name, ctx.backend, best, unit, base, ratio, notes, target, met, worst)
-
-
-_figure = figure
-
 
 #: Benchmarks that need no database; run once per invocation.
 PROCESS_BENCHMARKS: list[Benchmark] = [bench_record_built, bench_record_building, bench_memory]
 #: Benchmarks run against every database URL given.
-DATABASE_BENCHMARKS: list[Benchmark] = [bench_flush]
-
-
-def ledger_benchmarks() -> list[Benchmark]:
-    """Return save_uow, worker-scaling and verification benchmarks (imported on demand)."""
-    from chameleon_workflow.benchmarks import ledger  # noqa: PLC0415 - it imports this module
-
-    return [ledger.bench_save, ledger.bench_workers, ledger.bench_verify]
+DATABASE_BENCHMARKS: list[Benchmark] = [bench_flush, bench_save, bench_workers, bench_verify]
 
 
 def run_benchmarks(
@@ -288,7 +53,7 @@ def run_benchmarks(
     figures: list[Figure] = []
     for bench in PROCESS_BENCHMARKS if process is None else process:
         figures.extend(bench(BenchContext("python", sizes.rows, sizes=sizes)))
-    benches = [*DATABASE_BENCHMARKS, *ledger_benchmarks()] if database is None else database
+    benches = DATABASE_BENCHMARKS if database is None else database
     for url in urls:
         engine = make_engine(url)
         try:
@@ -302,8 +67,6 @@ def run_benchmarks(
     if engine_steps:
         figures.extend(_engine_figures(urls, sizes))
     if sizes.server_seconds > 0:
-        from chameleon_workflow.benchmarks.server import server_figures  # noqa: PLC0415 - it imports this module
-
         for url in urls:
             figures.extend(
                 server_figures(url, clients=sizes.server_clients, seconds=sizes.server_seconds)
@@ -313,15 +76,11 @@ def run_benchmarks(
 
 def _engine_figures(urls: list[str], sizes: Sizes) -> list[Figure]:
     """Add the engine's end-to-end figures (they need a SQLite URL; PostgreSQL is optional)."""
-    from chameleon_workflow.benchmarks import engine as benchmark_engine  # noqa: PLC0415 - it imports this module
-
     sqlite_url = next((u for u in urls if u.startswith("sqlite")), None)
     postgres_url = next((u for u in urls if not u.startswith("sqlite")), None)
     if sqlite_url is None:
         return [Figure("engine steps", "-", math.nan, "", notes="skipped: needs a SQLite URL")]
-    return benchmark_engine.engine_figures(
-        sqlite_url, postgres_url, steps=sizes.engine_steps, workers=sizes.workers
-    )
+    return engine_figures(sqlite_url, postgres_url, steps=sizes.engine_steps, workers=sizes.workers)
 
 
 def _number(value: float | None) -> str:
@@ -380,7 +139,7 @@ def _at_least(minimum: int) -> Callable[[str], int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmarks on a temporary SQLite file (and PostgreSQL if asked); print a table."""
-    parser = argparse.ArgumentParser(prog="python -m chameleon_workflow.benchmarks.runner")
+    parser = argparse.ArgumentParser(prog="python -m chameleon_workflow.benchmarks")
     defaults = Sizes()
     one = _at_least(1)
     rows_help = "rows per flush benchmark"
@@ -425,7 +184,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         console = Console(width=220)
     console.print(render(figures))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,149 +1,32 @@
-"""Drive a real server process over HTTP: the load test's clients and the server benchmark.
+"""The server benchmark: client threads drive a real server process over HTTP.
 
-``ServerProcess`` runs ``python -m chameleon_workflow.server`` on a free loopback port;
-``drive`` runs client threads that each instantiate an invoice and walk it through
-triage and approval (two checkout + submit cycles); ``server_figures`` measures
-requests per second and the p50/p99 latency of one checkout + submit cycle.
+The server is the shipped test harness's ``ServerProcess`` (``python -m
+chameleon_workflow.server`` on a free loopback port); ``drive`` runs client threads
+that each instantiate an invoice and walk it through triage and approval (two checkout +
+submit cycles); ``server_figures`` measures requests per second and the p50/p99 latency of
+one checkout + submit cycle.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from chameleon_workflow.benchmarks.runner import Figure
-
-INVOICE_YAML = Path(__file__).parent.parent / "examples" / "invoice_approval.yaml"
-LOOPBACK = "127.0.0.1"
-WALK = ("triage", "approval")
-
-
-def free_port() -> int:
-    """Return a TCP port that is free on the loopback interface right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-class ServerProcess:
-    """A ``python -m chameleon_workflow.server`` child process on a loopback port."""
-
-    def __init__(
-        self, database_url: str, log_path: Path, env: Mapping[str, str] | None = None
-    ) -> None:
-        self.port = free_port()
-        self.url = f"http://{LOOPBACK}:{self.port}"
-        self.admin_token = secrets.token_urlsafe(24)
-        self.log_path = log_path
-        self._env = {
-            **os.environ,
-            "CHAMELEON_DATABASE_URL": database_url,
-            "CHAMELEON_ADMIN_TOKEN": self.admin_token,
-            **(env or {}),
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout_s: float = 30.0) -> ServerProcess:
-        """Start the process and wait until /health answers."""
-        command = [sys.executable, "-m", "chameleon_workflow.server", "--host", LOOPBACK]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [*command, "--port", str(self.port)], stdout=log, stderr=log, env=self._env
-            )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}: {self.log()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not become healthy in {timeout_s} s: {self.log()}")
-
-    def stop(self, timeout_s: float = 30.0) -> int:
-        """Send SIGTERM and wait for the exit status (SIGKILL after the timeout)."""
-        if self.process is None:
-            return 0
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
-
-    def stop_cleanly(self) -> bool:
-        """Stop with SIGTERM; tell whether the app shut down gracefully (lifespan completed)."""
-        status = self.stop()
-        # uvicorn re-raises the signal it handled once shutdown is done: -SIGTERM is normal.
-        return status in (0, -signal.SIGTERM) and "Application shutdown complete." in self.log()
-
-    def log(self) -> str:
-        """Return what the server wrote to stdout and stderr."""
-        return self.log_path.read_text(errors="replace")
-
-    def admin(self) -> dict[str, str]:
-        """Return the admin's authorization header."""
-        return {"Authorization": f"Bearer {self.admin_token}"}
-
-
-@dataclass(frozen=True, slots=True)
-class Cast:
-    """An instance with the invoice workflow and actors holding every walking role."""
-
-    instance_id: str
-    actor_ids: tuple[str, ...]
-    tokens: tuple[str, ...]
-
-
-def setup_invoice(client: httpx.Client, admin: Mapping[str, str], actors: int) -> Cast:
-    """Create an instance, import the invoice workflow and register ``actors`` actors."""
-    name = f"bench-{secrets.token_hex(4)}"
-    instance = _ok(client.post("/instances", json={"name": name}, headers=admin))["id"]
-    body = {"instance": instance, "yaml": INVOICE_YAML.read_text()}
-    _ok(client.post("/workflows", json=body, headers=admin))
-    tokens, actor_ids = [], []
-    for n in range(actors):
-        actor = {"instance_id": instance, "identity_key": f"worker-{n}"}
-        created = _ok(
-            client.post(
-                "/actors",
-                json={**actor, "name": f"Worker {n}", "actor_type": "AI_AGENT"},
-                headers=admin,
-            )
-        )
-        for role in WALK:
-            _ok(
-                client.post(
-                    f"/actors/{created['actor_id']}/roles", json={"role": role}, headers=admin
-                )
-            )
-        tokens.append(created["token"])
-        actor_ids.append(created["actor_id"])
-    return Cast(instance, tuple(actor_ids), tuple(tokens))
-
-
-def _ok(response: httpx.Response) -> Any:
-    if response.status_code >= 300:
-        raise RuntimeError(f"{response.request.url} -> {response.status_code}: {response.text}")
-    return response.json()
+from chameleon_workflow.benchmarks.figures import Figure
+from chameleon_workflow.testing import (
+    INVOICE_WALK,
+    Cast,
+    ServerProcess,
+    checked_json,
+    setup_invoice,
+)
 
 
 @dataclass
@@ -165,9 +48,9 @@ def _client_loop(url: str, cast: Cast, token: str, until: float, out: ClientLog)
     with httpx.Client(base_url=url, headers=headers, timeout=30.0) as client:
         while time.monotonic() < until:
             out.requests += 1
-            _ok(client.post(f"/instances/{cast.instance_id}/uows", json=invoice))
+            checked_json(client.post(f"/instances/{cast.instance_id}/uows", json=invoice))
             out.created += 1
-            for role in WALK:
+            for role in INVOICE_WALK:
                 _cycle(client, role, out)
 
 
@@ -178,12 +61,12 @@ def _cycle(client: httpx.Client, role: str, out: ClientLog) -> None:
     if claimed.status_code in (204, 409):  # empty queue, or lost a race: not a transition
         out.conflicts += claimed.status_code == 409
         return
-    uow = _ok(claimed)
+    uow = checked_json(claimed)
     out.transitions += 1
     out.claims.append((uow["uow_id"], uow["interaction"]))
     submitted = client.post(f"/uows/{uow['uow_id']}/submit", json={"reasoning": "bench"})
     out.requests += 1
-    _ok(submitted)
+    checked_json(submitted)
     out.transitions += 1
     out.cycle_seconds.append(time.perf_counter() - started)
 

@@ -99,7 +99,7 @@ def benchmark(
 ) -> None:
     """Measure the hot paths against the raw driver on SQLite (and PostgreSQL if given).
 
-    Same options as python -m chameleon_workflow.benchmarks.runner (docs/performance.md).
+    Same options as python -m chameleon_workflow.benchmarks (docs/performance.md).
     """
     from chameleon_workflow.benchmarks import runner as bench  # noqa: PLC0415 - heavy, only needed here
 
