@@ -57,7 +57,7 @@ def test_breach_blocked_by_another_writer_returns_false_then_records(
     uow = make_uow(session, play, interaction=None, service=service)
     with (
         _uow_locked(engine, uow.uow_id),
-        caplog.at_level(logging.ERROR, logger="chameleon_workflow.ledger.service"),
+        caplog.at_level(logging.ERROR, logger="chameleon_workflow.ledger.writes"),
     ):
         assert service.record_breach(impatient_engine, uow.uow_id, "f" * 64) is False
     assert [r.getMessage() for r in caplog.records] == [
@@ -86,7 +86,7 @@ def test_breach_without_wait_gives_up_at_once_on_a_held_lock(
     try:
         with (
             _uow_locked(patient, uow.uow_id),
-            caplog.at_level(logging.ERROR, logger="chameleon_workflow.ledger.service"),
+            caplog.at_level(logging.ERROR, logger="chameleon_workflow.ledger.writes"),
         ):
             started = time.monotonic()
             assert service.record_breach(writer, uow.uow_id, "f" * 64, wait=False) is False

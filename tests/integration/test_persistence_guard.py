@@ -10,8 +10,9 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.errors import ConcurrencyError, InvalidTransitionError, StateDriftError
-from chameleon_workflow.ledger import statements as stmts
+from chameleon_workflow.ledger.postgres import PostgresSQL
 from chameleon_workflow.ledger.service import UOWPersistenceService
+from chameleon_workflow.ledger.sqlite import SQLiteSQL
 from chameleon_workflow.models import UnitsOfWork, UnitsOfWorkHistory
 from chameleon_workflow.testing import Playground, append_only_disabled, make_uow
 
@@ -44,7 +45,7 @@ def test_repeated_saves_read_attributes_only_when_needed(
     """On PostgreSQL a checked UOW saves without re-reading; SQLite reads on every save."""
     uow = _checked(service, session, play)
     reads: list[uuid.UUID] = []
-    sql_type = stmts.PostgresSQL if backend == "postgresql" else stmts.SQLiteSQL
+    sql_type = PostgresSQL if backend == "postgresql" else SQLiteSQL
     original = sql_type.snapshot
 
     def counting(self: Any, conn: Any, uow_id: uuid.UUID) -> Any:

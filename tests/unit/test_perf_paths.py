@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from chameleon_workflow.chain import HASHED_FIELDS, LedgerRecord, chain_link
 from chameleon_workflow.hashing import content_hash, format_timestamp
-from chameleon_workflow.ledger import statements as stmts
-from chameleon_workflow.ledger.service import _Snapshot
+from chameleon_workflow.ledger.backend import AttributeRow
+from chameleon_workflow.ledger.snapshot import Snapshot
 
 zones = st.sampled_from(
     [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
@@ -61,8 +61,8 @@ def test_chain_link_sees_every_field() -> None:
         assert dataclasses.replace(RECORD, **{name: other}).link(None) != base, name
 
 
-def _snapshot(rows: tuple[stmts.AttributeRow, ...]) -> _Snapshot:
-    return _Snapshot(1, "", rows, stmts.SQLiteSQL())
+def _snapshot(rows: tuple[AttributeRow, ...]) -> Snapshot:
+    return Snapshot(1, "", rows)
 
 
 def test_memoized_drift_hash_equals_content_hash() -> None:

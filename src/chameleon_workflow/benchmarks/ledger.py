@@ -24,8 +24,10 @@ from chameleon_workflow.chain import LedgerRecord
 from chameleon_workflow.config import load_settings
 from chameleon_workflow.db import make_engine, make_session_factory
 from chameleon_workflow.hashing import format_timestamp
-from chameleon_workflow.ledger import statements as stmts
+from chameleon_workflow.ledger.backend import LedgerSQL
+from chameleon_workflow.ledger.dialects import statements_for
 from chameleon_workflow.ledger.service import UOWPersistenceService
+from chameleon_workflow.ledger.sqlite import SQLiteSQL
 from chameleon_workflow.models import LocalInteraction, UnitsOfWork
 from chameleon_workflow.testing import Playground, make_playground, make_uow
 
@@ -209,7 +211,7 @@ def build_ledger(factory: sessionmaker[Session], uows: int, rows_per_uow: int) -
         ]
         session.commit()
         conn = session.connection()
-        sql = stmts.for_connection(conn)
+        sql = statements_for(conn)
         raw: Any = conn.connection.driver_connection
         history, heads = [], []
         for uow in made:
@@ -228,7 +230,7 @@ def build_ledger(factory: sessionmaker[Session], uows: int, rows_per_uow: int) -
 
 
 def _chain(
-    uow: UnitsOfWork, interactions: tuple[uuid.UUID, ...], count: int, sql: stmts.LedgerSQL
+    uow: UnitsOfWork, interactions: tuple[uuid.UUID, ...], count: int, sql: LedgerSQL
 ) -> tuple[list[list[Any]], tuple[Any, ...]]:
     """Build rows 2..count of a UOW's chain the way the service builds them."""
     now = datetime.now(UTC)
@@ -257,8 +259,8 @@ def _chain(
         link = record.link(link)
         rows.append(sql.history_params(record, link, now))
     last = interactions[(count + 1) % 2] if count > 1 else interactions[0]
-    ident: Any = str(uow.uow_id) if isinstance(sql, stmts.SQLiteSQL) else uow.uow_id
-    last_id: Any = str(last) if isinstance(sql, stmts.SQLiteSQL) else last
+    ident: Any = str(uow.uow_id) if isinstance(sql, SQLiteSQL) else uow.uow_id
+    last_id: Any = str(last) if isinstance(sql, SQLiteSQL) else last
     return rows, (last_id, count, link, count, ident)
 
 

@@ -1,20 +1,16 @@
-"""UOWPersistenceService: the only writer of UOW state.
+"""UOWPersistenceService, the only writer of UOW state, and the transition value object.
 
 Every change is a compare-and-set on the UOW row's ``version`` plus one appended,
-hash-chained history row, inside the caller's transaction. A call that fails leaves
-nothing behind that could be committed: checks run before any write; on PostgreSQL the
-UPDATE and the history INSERT are one statement (and any failed statement aborts the
-transaction); on SQLite the writes of one call run inside a SAVEPOINT.
-
-Every write checks the stored content_hash against the stored attributes first. On
-PostgreSQL, once a UOW's attributes passed that check, later saves skip the read: their
-UPDATE matches only while the stored hash and the attributes' server-side fingerprint are
-those that passed, and otherwise writes nothing and the save checks the slow way.
+hash-chained history row, inside the caller's transaction; a call that fails leaves
+nothing behind that could be committed. Each method reads top to bottom: ``checks``
+refuses bad input and drifted state (reading the ``snapshot``), ``writes`` plans the
+write and runs it through the back end's SQL (``sqlite`` or ``postgres``, picked once in
+``dialects``). On PostgreSQL a UOW whose attributes already passed the drift check saves
+without the read: the guarded write re-checks them in the statement that writes.
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,42 +20,33 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
-from chameleon_workflow import audit
 from chameleon_workflow.audit.report import VerificationReport
+from chameleon_workflow.audit.verify import verify
 from chameleon_workflow.chain import attribute_diff, is_empty_diff
-from chameleon_workflow.db import SQLITE_NO_WAIT, translated_errors
-from chameleon_workflow.errors import (
-    ChameleonError,
-    ConcurrencyError,
-    InvalidTransitionError,
-    InvalidValueError,
-    NotFoundError,
-    StateDriftError,
-)
-from chameleon_workflow.hashing import GENESIS_HASH, content_hash
-from chameleon_workflow.ledger import statements as stmts
-from chameleon_workflow.ledger.snapshot import (
-    Change,
-    Snapshot,
-    attribute_row,
-    breach_change,
+from chameleon_workflow.db import translated_errors
+from chameleon_workflow.errors import ConcurrencyError, InvalidValueError, NotFoundError
+from chameleon_workflow.hashing import content_hash
+from chameleon_workflow.ledger.checks import (
     check_note,
+    check_removals,
     checked_attributes,
-    creation_record,
-    engine_of,
+    checked_snapshot,
+    is_legal,
     refuse_direct_edits,
-    snapshot_from,
-    verified_guards,
+)
+from chameleon_workflow.ledger.snapshot import read_snapshot, verified_guards
+from chameleon_workflow.ledger.writes import (
+    Change,
+    attribute_versions,
+    attributes_change,
+    insert_created,
+    record_breach,
     write,
 )
 from chameleon_workflow.models import UnitsOfWork, UnitsOfWorkHistory, as_uuid, utcnow
 from chameleon_workflow.states import HistoryEvent, UOWStatus, check_transition
 
-log = logging.getLogger(__name__)
-
 Clock = Callable[[], datetime]
-#: The snapshot type under its former name (tests of the memoized drift hash use it).
-_Snapshot = Snapshot
 
 
 class _Unset:
@@ -122,17 +109,17 @@ class UOWPersistenceService:
 
     def get_attributes(self, session: Session, uow_id: uuid.UUID | str) -> dict[str, Any]:
         """Return the current attributes (latest non-deleted version of each key)."""
-        return self._snapshot(session, as_uuid(uow_id, "UOW id")).attributes
+        return read_snapshot(session, as_uuid(uow_id, "UOW id")).attributes
 
     def verify_state_hash(self, session: Session, uow: UnitsOfWork) -> bool:
         """Tell whether the stored content_hash still matches the stored attributes."""
-        snap = self._snapshot(session, uow.uow_id)
+        snap = read_snapshot(session, uow.uow_id)
         return snap.attributes_hash() == snap.content_hash
 
     def verify_uow(self, session: Session, uow_id: uuid.UUID | str) -> VerificationReport:
         """Verify one UOW: attributes vs hash, its chain, sequences and head row."""
         target = as_uuid(uow_id, "UOW id")
-        report = audit.verify(session, uow_id=target)
+        report = verify(session, uow_id=target)
         if report.uows_checked == 0:
             raise NotFoundError(f"no unit of work with id {uow_id}")
         return report
@@ -144,7 +131,7 @@ class UOWPersistenceService:
         progress: Callable[[int], None] | None = None,
     ) -> VerificationReport:
         """Verify every UOW (of one instance if given) and report every finding."""
-        return audit.verify(session, instance_id=instance_id, progress=progress)
+        return verify(session, instance_id=instance_id, progress=progress)
 
     def get_uow_history(
         self,
@@ -212,20 +199,8 @@ class UOWPersistenceService:
             created_at=now,
             updated_at=now,
         )
-        record = creation_record(uow, actor_id, reasoning, metadata, attribute_diff({}, attrs))
-        uow.chain_head = record.link(GENESIS_HASH)
         with translated_errors(), session.begin_nested(), session.no_autoflush:
-            session.add(uow)
-            session.flush()
-            conn = session.connection()
-            sql = stmts.for_connection(conn)
-            sql.insert_history(conn, record, uow.chain_head, now)
-            rows = [
-                attribute_row(uow, key, 1, value, actor_id, reasoning, now)
-                for key, value in attrs.items()
-            ]
-            if rows:
-                sql.insert_attributes(conn, rows)
+            insert_created(session, uow, attrs, actor_id, reasoning, metadata)
         return uow
 
     def save_uow(
@@ -275,13 +250,13 @@ class UOWPersistenceService:
         with translated_errors(), session.no_autoflush:
             conn = session.connection()
             guard = verified_guards.get(uow)
-            if guard is not None and _is_legal(str(uow.status), status):
+            if guard is not None and is_legal(str(uow.status), status):
                 # The attributes were checked before and the write re-checks, in the same
                 # statement, that neither they nor the stored hash changed since: no read.
                 now = self.clock()
                 if write(conn, uow, change(now, uow.content_hash), now, moved=moved, guard=guard):
                     return uow
-            snap = self._checked_snapshot(session, uow)
+            snap = checked_snapshot(session, uow, self.clock)
             check_transition(str(uow.status), status)
             now = self.clock()
             state = change(now, snap.content_hash)
@@ -312,40 +287,20 @@ class UOWPersistenceService:
         check_note(reasoning, metadata)
         removals = list(remove)
         with translated_errors(), session.no_autoflush:
-            snap = self._checked_snapshot(session, uow)
+            snap = checked_snapshot(session, uow, self.clock)
             check_transition(str(uow.status), str(uow.status))
-            unknown = [k for k in removals if k not in snap.attributes]
-            if unknown:
-                raise InvalidValueError(f"cannot remove attributes that do not exist: {unknown}")
-            after = {k: v for k, v in snap.attributes.items() if k not in removals}
+            before = snap.attributes
+            check_removals(removals, before)
+            after = {k: v for k, v in before.items() if k not in removals}
             after.update(updates)
-            diff = attribute_diff(snap.attributes, after)
+            diff = attribute_diff(before, after)
             if is_empty_diff(diff):
                 return uow
             now = self.clock()
-            change = Change(
-                event=HistoryEvent.ATTRIBUTES,
-                status=str(uow.status),
-                interaction_id=uow.current_interaction_id,
-                state_hash=content_hash(after),
-                holder=uow.held_by_actor_id,
-                retry_count=uow.retry_count,
-                heartbeat=uow.last_heartbeat_at,
-                actor_id=actor_id,
-                reasoning=reasoning,
-                metadata=metadata,
-                changes=diff,
+            change = attributes_change(
+                uow, content_hash(after), diff, actor_id, reasoning, metadata
             )
-            written = {**diff["added"], **{k: c["new"] for k, c in diff["changed"].items()}}
-            rows = [
-                attribute_row(uow, k, snap.key_versions.get(k, 0) + 1, v, actor_id, reasoning, now)
-                for k, v in written.items()
-            ] + [
-                attribute_row(
-                    uow, k, snap.key_versions[k] + 1, None, actor_id, reasoning, now, deleted=True
-                )
-                for k in diff["removed"]
-            ]
+            rows = attribute_versions(uow, diff, snap.key_versions, actor_id, reasoning, now)
             verified_guards.forget(uow.uow_id)
             write(session.connection(), uow, change, now, moved=True, attribute_rows=rows)
         return uow
@@ -367,61 +322,4 @@ class UOWPersistenceService:
         write lock (SQLite) is taken, as it is when the caller's own open transaction
         holds it; otherwise it waits up to the lock timeout.
         """
-        engine = engine_of(bind)
-        if not wait:
-            engine = engine.execution_options(**{SQLITE_NO_WAIT: True})
-        try:
-            # Opening the session and its BEGIN can fail too (SQLite: the write lock is
-            # held, possibly by the caller): translate everything, from BEGIN to COMMIT.
-            with translated_errors(), Session(engine) as own, own.begin():
-                if wait:
-                    stmts.short_lock_wait(own.connection())
-                uow = own.get(
-                    UnitsOfWork,
-                    uow_id,
-                    populate_existing=True,
-                    with_for_update={"nowait": not wait},  # FOR UPDATE: PostgreSQL only
-                )
-                if uow is None:
-                    return False
-                if uow.status == UOWStatus.FAILED_SECURITY_BREACH:
-                    return True
-                change = breach_change(uow, observed_hash)
-                write(own.connection(), uow, change, self.clock(), moved=True)
-        except ChameleonError:
-            log.exception("could not record the security breach of UOW %s", uow_id)
-            return False
-        return True
-
-    # -------------------------------------------------------------- internals
-
-    def _snapshot(self, session: Session, uow_id: uuid.UUID) -> Snapshot:
-        with translated_errors():
-            conn = session.connection()
-            sql = stmts.for_connection(conn)
-            rows = sql.snapshot(conn, uow_id)
-        return snapshot_from(rows, uow_id, sql)
-
-    def _checked_snapshot(self, session: Session, uow: UnitsOfWork) -> Snapshot:
-        snap = self._snapshot(session, uow.uow_id)
-        if snap.version != uow.version:
-            raise ConcurrencyError(
-                f"UOW {uow.uow_id} was changed by another writer (stored version "
-                f"{snap.version}, this copy has {uow.version}); reload it and retry"
-            )
-        actual = snap.attributes_hash()
-        if actual != snap.content_hash:
-            # The caller's transaction may hold what the breach writer needs (the row
-            # lock, SQLite's write lock): try without waiting; the engine retries after.
-            recorded = self.record_breach(session, uow.uow_id, actual, wait=False)
-            raise StateDriftError(uow.uow_id, snap.content_hash, actual, recorded=recorded)
-        verified_guards.remember(uow.uow_id, snap.guard)
-        return snap
-
-
-def _is_legal(previous: str, new: str) -> bool:
-    try:
-        check_transition(previous, new)
-    except InvalidTransitionError:
-        return False
-    return True
+        return record_breach(bind, uow_id, observed_hash, self.clock, wait=wait)

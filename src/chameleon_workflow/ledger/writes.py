@@ -1,0 +1,327 @@
+"""Planning and performing one ledger write: the history row, attribute rows, the UOW row.
+
+A ``Change`` is the new column values of one write. ``write`` turns it into the history
+record and its chain link (``planned_append``), hands both to the back end's SQL as one
+compare-and-set, and mirrors the stored columns on the ORM object. ``insert_created`` is
+a UOW's first write, ``record_breach`` the write that marks drift, in a transaction of
+its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session
+
+from chameleon_workflow.chain import LedgerRecord, attribute_diff
+from chameleon_workflow.db import translated_errors
+from chameleon_workflow.errors import ChameleonError
+from chameleon_workflow.hashing import GENESIS_HASH, format_timestamp
+from chameleon_workflow.ledger.backend import Guard, uuid_text
+from chameleon_workflow.ledger.dialects import statements_for
+from chameleon_workflow.models import UnitsOfWork
+from chameleon_workflow.states import HistoryEvent, UOWStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One append: the new UOW column values and the history row that records them."""
+
+    event: HistoryEvent
+    status: str
+    interaction_id: uuid.UUID | None
+    state_hash: str
+    holder: uuid.UUID | None
+    retry_count: int
+    heartbeat: datetime | None
+    actor_id: uuid.UUID | None
+    reasoning: str | None
+    metadata: Any
+    changes: Any
+
+
+def write(
+    conn: Connection,
+    uow: UnitsOfWork,
+    change: Change,
+    now: datetime,
+    *,
+    moved: bool,
+    guard: Guard | None = None,
+    attribute_rows: list[dict[str, Any]] | None = None,
+) -> bool:
+    """Write ``change`` (with history if ``moved``) by compare-and-set; mirror it on ``uow``.
+
+    With a ``guard`` the write also requires that stored content_hash and attribute
+    fingerprint and returns False, having written nothing, when they or the version
+    differ; without one a lost compare-and-set raises ConcurrencyError. Attribute rows
+    are only written unguarded (their writer has just read and checked the attributes).
+    """
+    if guard is not None and attribute_rows:
+        raise ValueError("attribute rows are written without a guard")
+    sql = statements_for(conn)
+    if not moved:
+        values = touch_values(uow, change, now)
+        cas = (uow.uow_id, uow.version, values)
+        if guard is None:
+            sql.touch(conn, cas)
+        elif not sql.guarded_touch(conn, cas, guard):
+            return False
+    else:
+        record, chain, values = planned_append(uow, change, now)
+        cas = (uow.uow_id, uow.version, values)
+        if guard is None:
+            sql.append(conn, cas, record, chain, attribute_rows or [])
+        elif not sql.guarded_append(conn, cas, guard, record, chain):
+            return False
+    sync(uow, values)
+    return True
+
+
+def planned_append(
+    uow: UnitsOfWork, change: Change, now: datetime
+) -> tuple[LedgerRecord, str, dict[str, Any]]:
+    """Return the history record of ``change``, its chain link and the new UOW columns."""
+    record = LedgerRecord(
+        history_id=str(uuid.uuid4()),
+        instance_id=str(uow.instance_id),
+        uow_id=str(uow.uow_id),
+        sequence=uow.history_sequence + 1,
+        event_type=change.event.value,
+        previous_status=str(uow.status),
+        new_status=change.status,
+        previous_state_hash=uow.content_hash,
+        new_state_hash=change.state_hash,
+        previous_interaction_id=uuid_text(uow.current_interaction_id),
+        new_interaction_id=uuid_text(change.interaction_id),
+        actor_id=uuid_text(change.actor_id),
+        transition_timestamp=format_timestamp(now),
+        reasoning=change.reasoning,
+        transition_metadata=change.metadata,
+        changes=change.changes,
+    )
+    chain = record.link(uow.chain_head)
+    values = {
+        "status": UOWStatus(change.status),
+        "current_interaction_id": change.interaction_id,
+        "content_hash": change.state_hash,
+        "last_heartbeat_at": change.heartbeat,
+        "held_by_actor_id": change.holder,
+        "retry_count": change.retry_count,
+        "updated_at": now,
+        "version": uow.version + 1,
+        "history_sequence": record.sequence,
+        "chain_head": chain,
+    }
+    return record, chain, values
+
+
+def touch_values(uow: UnitsOfWork, change: Change, now: datetime) -> dict[str, Any]:
+    """Return the liveness columns a save without a recorded change stores."""
+    return {
+        "held_by_actor_id": change.holder,
+        "retry_count": change.retry_count,
+        "last_heartbeat_at": change.heartbeat,
+        "updated_at": now,
+        "version": uow.version + 1,
+    }
+
+
+def sync(uow: UnitsOfWork, values: Mapping[str, Any]) -> None:
+    """Mirror written columns on the ORM object without marking it dirty."""
+    # What set_committed_value does per attribute, done once for all of them: the
+    # per-attribute route costs more than the rest of the save's Python work.
+    state = sa_inspect(uow)
+    state.dict.update(values)
+    state._commit(state.dict, values.keys())
+
+
+def attributes_change(
+    uow: UnitsOfWork,
+    state_hash: str,
+    diff: dict[str, Any],
+    actor_id: uuid.UUID | None,
+    reasoning: str | None,
+    metadata: Any,
+) -> Change:
+    """Return the ATTRIBUTES change that records ``diff``; the rest of the row stays."""
+    return Change(
+        event=HistoryEvent.ATTRIBUTES,
+        status=str(uow.status),
+        interaction_id=uow.current_interaction_id,
+        state_hash=state_hash,
+        holder=uow.held_by_actor_id,
+        retry_count=uow.retry_count,
+        heartbeat=uow.last_heartbeat_at,
+        actor_id=actor_id,
+        reasoning=reasoning,
+        metadata=metadata,
+        changes=diff,
+    )
+
+
+def attribute_versions(
+    uow: UnitsOfWork,
+    diff: dict[str, Any],
+    key_versions: Mapping[str, int],
+    actor_id: uuid.UUID | None,
+    reasoning: str | None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Return the rows that store ``diff``: the next version of every key it touches."""
+    written = {**diff["added"], **{k: c["new"] for k, c in diff["changed"].items()}}
+    rows = [
+        attribute_row(uow, k, key_versions.get(k, 0) + 1, v, actor_id, reasoning, now)
+        for k, v in written.items()
+    ]
+    rows += [
+        attribute_row(uow, k, key_versions[k] + 1, None, actor_id, reasoning, now, deleted=True)
+        for k in diff["removed"]
+    ]
+    return rows
+
+
+def attribute_row(
+    uow: UnitsOfWork,
+    key: str,
+    version: int,
+    value: Any,
+    actor_id: uuid.UUID | None,
+    reasoning: str | None,
+    now: datetime,
+    *,
+    deleted: bool = False,
+) -> dict[str, Any]:
+    """Return one uow_attributes row to insert."""
+    return {
+        "uow_id": uow.uow_id,
+        "instance_id": uow.instance_id,
+        "key": key,
+        "version": version,
+        "value": value,
+        "is_deleted": deleted,
+        "actor_id": actor_id,
+        "reasoning": reasoning,
+        "created_at": now,
+    }
+
+
+def insert_created(
+    session: Session,
+    uow: UnitsOfWork,
+    attributes: dict[str, Any],
+    actor_id: uuid.UUID | None,
+    reasoning: str | None,
+    metadata: Any,
+) -> None:
+    """Insert a new UOW with its first (CREATED) history row and first attribute versions."""
+    now = uow.created_at
+    record = creation_record(uow, actor_id, reasoning, metadata, attribute_diff({}, attributes))
+    uow.chain_head = record.link(GENESIS_HASH)
+    session.add(uow)
+    session.flush()
+    conn = session.connection()
+    sql = statements_for(conn)
+    sql.insert_history(conn, record, uow.chain_head, now)
+    rows = [
+        attribute_row(uow, key, 1, value, actor_id, reasoning, now)
+        for key, value in attributes.items()
+    ]
+    if rows:
+        sql.insert_attributes(conn, rows)
+
+
+def creation_record(
+    uow: UnitsOfWork, actor_id: uuid.UUID | None, reasoning: str | None, metadata: Any, changes: Any
+) -> LedgerRecord:
+    """Return the first (CREATED) history record of a new UOW."""
+    return LedgerRecord(
+        history_id=str(uuid.uuid4()),
+        instance_id=str(uow.instance_id),
+        uow_id=str(uow.uow_id),
+        sequence=1,
+        event_type=HistoryEvent.CREATED.value,
+        previous_status=None,
+        new_status=str(uow.status),
+        previous_state_hash=None,
+        new_state_hash=uow.content_hash,
+        previous_interaction_id=None,
+        new_interaction_id=uuid_text(uow.current_interaction_id),
+        actor_id=uuid_text(actor_id),
+        transition_timestamp=format_timestamp(uow.created_at),
+        reasoning=reasoning,
+        transition_metadata=metadata,
+        changes=changes,
+    )
+
+
+def record_breach(
+    bind: Engine | Connection | Session,
+    uow_id: uuid.UUID,
+    observed_hash: str,
+    clock: Callable[[], datetime],
+    *,
+    wait: bool,
+) -> bool:
+    """Mark a drifted UOW FAILED_SECURITY_BREACH in a transaction of its own.
+
+    Returns False, having logged why, when the breach could not be written. Without
+    ``wait`` it gives up at once on a lock the caller's own transaction may hold.
+    """
+    engine = _engine_of(bind)
+    sql = statements_for(engine)
+    try:
+        # Opening the session and its BEGIN can fail too (SQLite: the write lock is
+        # held, possibly by the caller): translate everything, from BEGIN to COMMIT.
+        with translated_errors(), Session(sql.side_engine(engine, wait=wait)) as own, own.begin():
+            conn = own.connection()
+            if wait:
+                sql.limit_lock_wait(conn)
+            uow = own.get(
+                UnitsOfWork,
+                uow_id,
+                populate_existing=True,
+                with_for_update={"nowait": not wait},  # FOR UPDATE: PostgreSQL only
+            )
+            if uow is None:
+                return False
+            if uow.status != UOWStatus.FAILED_SECURITY_BREACH:
+                write(conn, uow, breach_change(uow, observed_hash), clock(), moved=True)
+    except ChameleonError:
+        log.exception("could not record the security breach of UOW %s", uow_id)
+        return False
+    return True
+
+
+def breach_change(uow: UnitsOfWork, observed_hash: str) -> Change:
+    """Return the SECURITY_BREACH change of a drifted UOW; it keeps the stored hash."""
+    return Change(
+        event=HistoryEvent.SECURITY_BREACH,
+        status=UOWStatus.FAILED_SECURITY_BREACH.value,
+        interaction_id=uow.current_interaction_id,
+        state_hash=uow.content_hash,
+        holder=None,
+        retry_count=uow.retry_count,
+        heartbeat=uow.last_heartbeat_at,
+        actor_id=None,
+        reasoning="stored content_hash does not match the stored attributes",
+        metadata={"stored_content_hash": uow.content_hash, "observed": observed_hash},
+        changes=None,
+    )
+
+
+def _engine_of(bind: Engine | Connection | Session) -> Engine:
+    if isinstance(bind, Session):
+        bind = bind.get_bind()
+    if isinstance(bind, Connection):
+        return bind.engine
+    return bind
