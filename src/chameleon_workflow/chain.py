@@ -1,6 +1,6 @@
 """The recorded fields of a history row and how a row links to the one before it.
 
-Both the writer (``persistence``) and the verifier (``audit``) build a ``LedgerRecord``;
+Both the writer (``ledger``) and the verifier (``audit``) build a ``LedgerRecord``;
 its ``hash_input`` is the published definition of what ``chain_hash`` covers
 (docs/hashing.md has test vectors):
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from chameleon_workflow.hashing import GENESIS_HASH, canonical_json, canonical_record
+from chameleon_workflow.hashing import GENESIS_HASH, canonical_json, canonical_record, stored_json
 
 _NESTED = ("transition_metadata", "changes")
 
@@ -118,11 +118,6 @@ _in_record_order = itemgetter(*(STORED_ROW_FIELDS.index(f) for f in HASHED_FIELD
 _SORTED = orjson.OPT_SORT_KEYS
 
 
-def _decoded(value: Any) -> Any:
-    # SQLite may hand back a JSON number as a number (the JSON column has numeric affinity).
-    return orjson.loads(value) if isinstance(value, str) else value
-
-
 def stored_link_matches(previous_chain_hash: str, row: Sequence[Any]) -> bool:
     """Tell whether a stored history row's chain hash is its link from ``previous_chain_hash``.
 
@@ -189,5 +184,5 @@ def stored_link_matches(previous_chain_hash: str, row: Sequence[Any]) -> bool:
             if hashlib.sha256(previous_chain_hash.encode() + body).hexdigest() == stored:
                 return True
     values = list(_in_record_order(row))
-    values[-2], values[-1] = _decoded(meta), _decoded(changes)
+    values[-2], values[-1] = stored_json(meta), stored_json(changes)
     return bool(chain_link(previous_chain_hash, values) == stored)

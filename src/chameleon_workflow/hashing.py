@@ -223,6 +223,15 @@ def reference_canonical_json(value: Any) -> bytes:
     return bytes(rfc8785.dumps(value))
 
 
+def stored_json(value: Any) -> Any:
+    """Decode a JSON column as read raw: JSON text, or a bare number SQLite hands back.
+
+    SQLite gives a column declared JSON numeric affinity, so a stored number comes back as
+    an int or float rather than text; both are the same JSON value.
+    """
+    return orjson.loads(value) if isinstance(value, str) else value
+
+
 def sha256_hex(data: bytes) -> str:
     """Return the lowercase hex SHA-256 of ``data``."""
     return hashlib.sha256(data).hexdigest()

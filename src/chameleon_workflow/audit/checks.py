@@ -11,12 +11,10 @@ from collections.abc import Iterable
 from operator import itemgetter
 from typing import Any
 
-import orjson
-
 from chameleon_workflow.audit.reader import VerifyReader
 from chameleon_workflow.audit.report import FindingKind, Tally
 from chameleon_workflow.chain import stored_link_matches
-from chameleon_workflow.hashing import GENESIS_HASH, content_hash
+from chameleon_workflow.hashing import GENESIS_HASH, content_hash, stored_json
 
 
 def check_orphans(reader: VerifyReader, tally: Tally) -> None:
@@ -29,11 +27,6 @@ def check_orphans(reader: VerifyReader, tally: Tally) -> None:
                 None,
                 f"{rows} {what} rows belong to no UOW row (the UOW row was deleted)",
             )
-
-
-def _json(value: Any) -> Any:
-    # SQLite may hand back a JSON number as a number (numeric column affinity).
-    return orjson.loads(value) if isinstance(value, str) else value
 
 
 def _grouped(rows: Iterable[tuple[Any, ...]], column: int) -> dict[str, list[tuple[Any, ...]]]:
@@ -77,7 +70,7 @@ def _check_attributes(uow: tuple[Any, ...], rows: list[tuple[Any, ...]], tally: 
             expected = row[2] + 1
             latest = row
         if latest is not None and not latest[4]:
-            current[key] = _json(latest[3])
+            current[key] = stored_json(latest[3])
     actual = content_hash(current)
     if actual != uow[3]:
         tally.add(

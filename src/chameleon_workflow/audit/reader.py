@@ -1,6 +1,6 @@
 """What verification reads, in each back end's own SQL, straight from the driver.
 
-History rows come in ``ledger.STORED_ROW_FIELDS`` order with every id and timestamp as
+History rows come in ``chain.STORED_ROW_FIELDS`` order with every id and timestamp as
 the text the chain hashes and JSON columns as their stored text, so nothing is parsed
 into UUID or datetime objects. SQLite cursors stream by nature; on PostgreSQL history is
 read with psycopg's chunked ``stream`` so the server produces rows while Python hashes

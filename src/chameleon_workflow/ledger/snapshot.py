@@ -14,12 +14,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.db import translated_errors
 from chameleon_workflow.errors import NotFoundError
-from chameleon_workflow.hashing import content_hash
+from chameleon_workflow.hashing import content_hash, stored_json
 from chameleon_workflow.ledger.backend import AttributeRow, Guard
 from chameleon_workflow.ledger.dialects import statements_for
 from chameleon_workflow.models import UnitsOfWork
@@ -43,7 +42,7 @@ class Snapshot:
     @property
     def attributes(self) -> dict[str, Any]:
         """Return the current attributes, decoded."""
-        return {key: _decode(value) for key, _v, value, deleted in self.rows if not deleted}
+        return {key: stored_json(value) for key, _v, value, deleted in self.rows if not deleted}
 
     @property
     def key_versions(self) -> dict[str, int]:
@@ -69,12 +68,6 @@ def read_snapshot(session: Session, uow_id: uuid.UUID) -> Snapshot:
     # Sorted by key so that the memo digest does not depend on the database's row order.
     attributes = sorted((r[2], r[3], r[4], bool(r[5])) for r in rows)
     return Snapshot(first[0], first[1], tuple(attributes), fingerprint)
-
-
-def _decode(value: Any) -> Any:
-    # SQLite may hand back a JSON number as a number (the column has numeric affinity);
-    # everything else arrives as JSON text.
-    return orjson.loads(value) if isinstance(value, str) else value
 
 
 class _HashMemo:
