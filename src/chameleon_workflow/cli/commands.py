@@ -6,6 +6,7 @@ Only ``init``, ``db upgrade`` and ``demo`` create or migrate a database (and ``s
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,6 +39,7 @@ from chameleon_workflow.demo import run_demo
 from chameleon_workflow.engine.service import WorkflowEngine
 from chameleon_workflow.errors import InvalidValueError
 from chameleon_workflow.ledger.service import UOWPersistenceService
+from chameleon_workflow.roles import RolePlan, apply_roles
 from chameleon_workflow.schema import current_revision
 from chameleon_workflow.workflow.loading import load_workflow
 
@@ -54,6 +56,38 @@ def db_upgrade(database_url: UrlOption = None) -> None:
         target = database_url or load_settings().database_url
         require_existing_file(target)
         _print_ready(migrated_engine(target))
+
+
+def db_roles(
+    owner: Annotated[str, typer.Option(help="Role that owns the schema and migrates it.")] = (
+        "chameleon_owner"
+    ),
+    app: Annotated[str, typer.Option(help="Role the engine and the server log in as.")] = (
+        "chameleon_app"
+    ),
+    database_url: UrlOption = None,
+) -> None:
+    """Create the owner and application roles on PostgreSQL (run as a superuser; idempotent).
+
+    Passwords come from CHAMELEON_OWNER_PASSWORD and CHAMELEON_APP_PASSWORD when set.
+    """
+    with handled():
+        plan = RolePlan(
+            owner,
+            app,
+            os.environ.get("CHAMELEON_OWNER_PASSWORD"),
+            os.environ.get("CHAMELEON_APP_PASSWORD"),
+        )
+        engine = existing_engine(database_url, read_only=False)
+        try:
+            tables = apply_roles(engine, plan)
+        finally:
+            engine.dispose()
+        console.print(
+            f"{owner} owns {len(tables)} tables; {app} may read them all, insert, and update "
+            "only the tables that change by design (never a ledger table)",
+            highlight=False,
+        )
 
 
 def _print_ready(engine: Engine) -> None:
