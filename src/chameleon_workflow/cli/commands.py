@@ -26,6 +26,7 @@ from chameleon_workflow.cli.common import (
     parse_uuid,
     require_existing_file,
     sessions,
+    shown,
 )
 from chameleon_workflow.cli.render import (
     compact,
@@ -115,7 +116,9 @@ def import_(
             engine = WorkflowEngine(factory)
             instance_id = engine.ensure_instance(instance)
             workflow_id = engine.import_workflow(instance_id, definition)
-        console.print(f"imported {file.name} into instance {instance!r} as workflow {workflow_id}")
+        console.print(
+            shown(f"imported {file.name} into instance {instance!r} as workflow {workflow_id}")
+        )
 
 
 def demo(
@@ -211,6 +214,9 @@ def logs(
             details = compact(r.event_details, r.error_metadata)
             uow_text = str(r.uow_id)[:8] if r.uow_id else "-"
             table.add_row(
-                r.timestamp.strftime("%Y-%m-%d %H:%M:%S.%f"), r.log_type, uow_text, details
+                r.timestamp.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                shown(r.log_type),
+                uow_text,
+                shown(details),
             )
         console.print(table)

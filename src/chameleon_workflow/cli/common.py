@@ -5,6 +5,7 @@ Exit status: 0 success, 1 verification found something, 2 bad input or a failure
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,13 +41,32 @@ UrlOption = Annotated[
 ]
 
 
+#: Control characters (C0 but tab and newline, DEL, C1) that could drive the terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def shown(value: object) -> Text:
+    """Return text from a user or the database for display: never markup, never a control.
+
+    Square brackets stay what they are (Rich markup is never parsed from stored text), and
+    control characters, which could move the cursor or recolour the terminal, are shown
+    as ``\\xNN`` escapes instead of being sent.
+    """
+    return Text(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value)))
+
+
+def say_error(message: object) -> None:
+    """Print one ``error:`` line on stderr; the message is shown as text, never markup."""
+    errors.print(Text.assemble(("error:", "bold red"), " ", shown(message)), highlight=False)
+
+
 @contextmanager
 def handled() -> Iterator[None]:
     """Turn Chameleon errors into a one-line message and exit status 2, never a traceback."""
     try:
         yield
     except ChameleonError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        say_error(exc)
         raise typer.Exit(EXIT_ERROR) from None
 
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from chameleon_workflow.audit.report import VerificationReport
-from chameleon_workflow.cli.common import console
+from chameleon_workflow.cli.common import console, shown
 from chameleon_workflow.read_models import TimelineEntry
 
 
@@ -33,7 +33,9 @@ def print_timeline(uow_id: uuid.UUID, entries: list[TimelineEntry]) -> None:
     console.print(f"[bold]UOW {uow_id}[/] — {len(entries)} history rows, oldest first")
     for e in entries:
         when = e.timestamp.strftime("%Y-%m-%d %H:%M:%S.%f")
-        console.print(f"\n[bold]#{e.sequence}[/]  {when} UTC  [bold]{e.event_type}[/]")
+        event = shown(e.event_type)
+        event.stylize("bold")
+        console.print(Text.assemble((f"\n#{e.sequence}", "bold"), f"  {when} UTC  ", event))
         lines = [
             ("status", _arrow(e.previous_status, e.new_status)),
             ("interaction", _arrow(e.previous_interaction, e.new_interaction)),
@@ -49,7 +51,7 @@ def print_timeline(uow_id: uuid.UUID, entries: list[TimelineEntry]) -> None:
         grid.add_column(min_width=12, no_wrap=True)
         grid.add_column(overflow="fold")
         for label, text in lines:
-            grid.add_row(Text(label), Text(text))
+            grid.add_row(shown(label), shown(text))
         console.print(Padding(grid, (0, 0, 0, 4)))
 
 
@@ -89,10 +91,10 @@ def summary_table(summary: Any) -> Table:
     table.add_column("measure")
     table.add_column("value", justify="right")
     for status, count in sorted(summary.uows_by_status.items()):
-        table.add_row(f"UOWs {status}", str(count))
+        table.add_row(shown(f"UOWs {status}"), str(count))
     table.add_row("transitions (history rows)", f"{summary.transitions:,}")
     for log_type, count in sorted(summary.logs_by_type.items()):
-        table.add_row(f"log rows {log_type}", f"{count:,}")
+        table.add_row(shown(f"log rows {log_type}"), f"{count:,}")
     table.add_row("time taken", f"{summary.elapsed_s:.2f} s")
     table.add_row("transitions/s", f"{summary.transitions_per_second:,.0f}")
     return table
@@ -109,4 +111,4 @@ def print_report(report: VerificationReport) -> None:
         return
     console.print(f"[bold red]{len(report.findings)} finding(s)[/]: {line}")
     for finding in report.findings:
-        console.print(f"  - {finding}", highlight=False)
+        console.print(Text("  - ") + shown(finding), highlight=False)

@@ -1,0 +1,74 @@
+"""Stored text is data, never markup: every command shows what is stored, brackets and all,
+and never sends a stored control character to the terminal."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from chameleon_workflow.cli import app
+from chameleon_workflow.ledger.service import UOWPersistenceService
+from chameleon_workflow.telemetry.buffer import TelemetryBuffer
+from chameleon_workflow.telemetry.entry import TelemetryEntry
+from chameleon_workflow.testing import make_uow
+
+MARKUP = "INV-[red]1 [/x] [link=https://example.invalid]pay here[/link]"
+ESCAPE = "\x1b[31mred\x1b[0m\x07"
+ESCAPE_SHOWN = "\\x1b[31mred\\x1b[0m\\x07"
+
+
+def _cli(*args: str, url: str) -> str:
+    result = CliRunner().invoke(app, [*args, "--database-url", url])
+    assert "\x1b" not in result.output
+    assert "Traceback" not in result.output
+    return result.output
+
+
+@pytest.fixture
+def uow_id(database_url: str, session: Session) -> str:
+    """A UOW whose attribute keys, values and reasoning carry markup and escapes."""
+    service = UOWPersistenceService()
+    uow = make_uow(session, attributes={MARKUP: "plain", "note": MARKUP, "tty": ESCAPE})
+    service.save_uow(session, uow, "ACTIVE", reasoning=f"looks [/fine] {ESCAPE}")
+    buffer = TelemetryBuffer()
+    details = {"condition": "[/x for x in items]", "error": ESCAPE}
+    buffer.record(TelemetryEntry(None, uow.uow_id, None, None, None, "ERROR", details))
+    buffer.flush_all(session)
+    session.commit()
+    return str(uow.uow_id)
+
+
+def test_history_shows_stored_text_verbatim(database_url: str, uow_id: str) -> None:
+    """`history` shows keys, values and reasoning as stored; escapes become visible text."""
+    output = _cli("history", uow_id, url=database_url).replace("\n", "")
+    for stored in (f"+ {MARKUP}", '"INV-[red]1 [/x]', "looks [/fine]", ESCAPE_SHOWN):
+        assert stored.replace(" ", "") in output.replace(" ", "")
+
+
+def test_logs_show_stored_text_verbatim(database_url: str, uow_id: str) -> None:
+    """`logs` shows a condition with brackets as stored (it used to crash on `[/x`)."""
+    output = _cli("logs", "--uow", uow_id, url=database_url)
+    flat = output.replace("\n", "").replace(" ", "").replace("│", "")
+    assert '"condition":"[/xforxinitems]"' in flat
+    assert "1 log rows" in output
+
+
+def test_error_lines_show_input_verbatim(database_url: str) -> None:
+    """An error naming what the user typed shows it exactly, escapes made visible."""
+    name = f"[red]nope{ESCAPE}"
+    output = _cli("verify", "--instance", name, url=database_url)
+    assert output.strip() == f"error: no instance named or with id '[red]nope{ESCAPE_SHOWN}'"
+
+
+def test_import_error_keeps_the_condition_text(database_url: str, tmp_path: Path) -> None:
+    """A workflow whose condition looks like markup fails with the condition text intact."""
+    source = (files("chameleon_workflow") / "examples" / "invoice_approval.yaml").read_text()
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(source.replace("condition: amount > 10000", 'condition: "[/x for x in y]"'))
+    output = _cli("import", str(broken), url=database_url)
+    assert "[/x for x in y]" in output
+    assert output.startswith("error: invalid workflow:")
