@@ -83,6 +83,10 @@ class SchemaMismatchError(ChameleonError):
     """The database is missing, not Chameleon's, or at a schema revision this code cannot use."""
 
 
+class DefinitionAlteredError(ChameleonError):
+    """A stored workflow definition no longer hashes to the hash recorded at its import."""
+
+
 class DatabaseError(ChameleonError):
     """The database could not be reached or failed for another reason."""
 

@@ -67,6 +67,7 @@ class GuardEvent:
     guardian_name: str = ""
     decision: str = ""
     matched_branch_index: int | None = None
+    definition_hash: str | None = None
 
 
 class DecisionSink(Protocol):
@@ -86,6 +87,8 @@ class GuardContext:
     actor_id: uuid.UUID | None = None
     now: datetime | None = None
     created_at: datetime | None = None
+    #: The hash of the workflow definition whose guardians decide (``definitions``).
+    definition_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +179,7 @@ class ShadowLogger:
                 guardian_name=guardian_name,
                 decision=decision,
                 matched_branch_index=matched_branch_index,
+                definition_hash=context.definition_hash,
             )
         )
 

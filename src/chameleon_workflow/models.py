@@ -180,6 +180,8 @@ class LocalWorkflow(Base):
     description: Mapped[str | None] = mapped_column(Text)
     definition: Mapped[Any] = mapped_column(JSONDoc, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: SHA-256 over every row of the definition (see ``definitions``); set at import.
+    definition_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class LocalRole(Base):

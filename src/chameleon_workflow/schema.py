@@ -84,6 +84,11 @@ PROTECTED_TABLES: dict[str, tuple[tuple[str, ...], ...]] = {
     "uow_history": (("history_id",), ("uow_id", "sequence")),
     "uow_attributes": (("attribute_id",), ("uow_id", "key", "version")),
     "interaction_logs": (("log_id",),),
+    "local_workflows": (("local_workflow_id",), ("instance_id", "name")),
+    "local_roles": (("role_id",), ("local_workflow_id", "name")),
+    "local_interactions": (("interaction_id",), ("local_workflow_id", "name")),
+    "local_components": (("component_id",), ("role_id", "interaction_id", "direction")),
+    "local_guardians": (("guardian_id",), ("component_id", "name")),
 }
 
 _PG_FUNCTION = """

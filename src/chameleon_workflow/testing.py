@@ -27,6 +27,7 @@ import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from chameleon_workflow.definitions import objects_hash
 from chameleon_workflow.guard import GuardEvent
 from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.models import (
@@ -68,17 +69,25 @@ def make_playground(session: Session, name: str | None = None, interactions: int
     instance = InstanceContext(name=name or f"playground-{uuid.uuid4().hex[:8]}")
     session.add(instance)
     session.flush()
-    workflow = LocalWorkflow(instance_id=instance.instance_id, name="playground")
-    session.add(workflow)
-    session.flush()
+    workflow = LocalWorkflow(
+        local_workflow_id=uuid.uuid4(),
+        instance_id=instance.instance_id,
+        name="playground",
+        version="1",
+        created_at=datetime.now(UTC),
+    )
     rows = [
         LocalInteraction(
+            interaction_id=uuid.uuid4(),
             instance_id=instance.instance_id,
             local_workflow_id=workflow.local_workflow_id,
             name=f"step-{i}",
         )
         for i in range(interactions)
     ]
+    workflow.definition_hash = objects_hash([workflow, *rows])  # it verifies like an import
+    session.add(workflow)
+    session.flush()
     session.add_all(rows)
     session.flush()
     return Playground(

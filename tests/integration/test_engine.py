@@ -15,7 +15,7 @@ from chameleon_workflow.config import Settings
 from chameleon_workflow.engine.service import WorkflowEngine
 from chameleon_workflow.errors import StateDriftError
 from chameleon_workflow.ledger.service import UOWPersistenceService
-from chameleon_workflow.models import InteractionLog, UnitsOfWorkHistory
+from chameleon_workflow.models import InteractionLog, LocalWorkflow, UnitsOfWorkHistory
 from chameleon_workflow.telemetry.buffer import TelemetryBuffer
 from chameleon_workflow.testing import FixedClock, append_only_disabled
 
@@ -53,6 +53,11 @@ class World:
         """Return a UOW's history rows in order."""
         with self.factory() as session:
             return UOWPersistenceService().get_uow_history(session, uow_id)
+
+    def definition_hash(self) -> str | None:
+        """Return the recorded hash of the (only) imported workflow."""
+        with self.factory() as session:
+            return session.scalars(select(LocalWorkflow.definition_hash)).one()
 
     def logs(self) -> Counter[str]:
         """Flush telemetry and count log rows by type."""
@@ -131,7 +136,13 @@ def test_routing_by_amount(world: World) -> None:
     assert world.engine.get_uow(low).interaction == "ready_for_approval"
     assert world.engine.get_uow(high).interaction == "needs_review"
     route = world.history(high)[-1].transition_metadata["route"]
-    assert route == {"role": "triage", "guardian": "amount_router", "branch": 0, "error": None}
+    assert route == {
+        "role": "triage",
+        "guardian": "amount_router",
+        "branch": 0,
+        "error": None,
+        "definition": world.definition_hash(),
+    }
     assert world.history(low)[-1].transition_metadata["route"]["branch"] == -1
 
 

@@ -10,7 +10,9 @@ from chameleon_workflow.guard import GuardContext, ShadowLogger, route
 from chameleon_workflow.workflow.definition import RoutingPolicy
 
 UOW, ROLE, INTERACTION, ACTOR = (uuid.UUID(int=n) for n in range(1, 5))
-CTX = GuardContext(uow_id=UOW, role_id=ROLE, interaction_id=INTERACTION, actor_id=ACTOR)
+CTX = GuardContext(
+    uow_id=UOW, role_id=ROLE, interaction_id=INTERACTION, actor_id=ACTOR, definition_hash="d" * 64
+)
 IDS = {"uow_id": UOW, "role_id": ROLE, "interaction_id": INTERACTION, "actor_id": ACTOR}
 POLICY = RoutingPolicy.model_validate(
     {
@@ -64,6 +66,7 @@ def test_replay_calls_the_seed_methods_in_order() -> None:
                 "condition": "amount > 10000",
                 "decision": "review",
                 "matched_branch_index": -2,
+                "definition_hash": "d" * 64,
             },
         ),
     ]

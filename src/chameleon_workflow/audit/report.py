@@ -18,6 +18,7 @@ class FindingKind(enum.StrEnum):
     NO_HISTORY = "NO_HISTORY"
     ORPHANED = "ORPHANED"
     PROTECTION_MISSING = "PROTECTION_MISSING"
+    DEFINITION_ALTERED = "DEFINITION_ALTERED"
 
 
 @dataclass(frozen=True, slots=True)

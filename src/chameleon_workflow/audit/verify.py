@@ -18,6 +18,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.audit.checks import check_orphans, verify_page
+from chameleon_workflow.audit.definitions import check_definitions
 from chameleon_workflow.audit.protection import check_protection
 from chameleon_workflow.audit.reader import VerifyReader
 from chameleon_workflow.audit.report import Tally, VerificationReport
@@ -45,6 +46,7 @@ def verify(
         if uow_id is None:
             check_orphans(reader, tally)
             check_protection(reader.raw, conn.dialect.name, tally)
+            check_definitions(conn, instance_id, tally)
     return VerificationReport(
         tally.uows,
         tally.history,

@@ -95,7 +95,7 @@ class Steps:
         gates = [g.spec for g in component.gates] if component is not None else []
         attrs = self.persistence.get_attributes(session, uow.uow_id)
         if gates:
-            context = self.context(uow, role.role_id, actor_id)
+            context = self.context(uow, role, actor_id)
             result = check_guardians(gates, attrs, context, ShadowLogger(txn.sink))
             if not result.allowed:
                 reason = f"rejected by {result.guardian_name!r}: {result.reason}"
@@ -128,7 +128,7 @@ class Steps:
             spec if isinstance(spec, DirectionalFilterGuardian) else None,
             list(role.outbound_by_name),
             attrs,
-            self.context(uow, role.role_id, actor_id),
+            self.context(uow, role, actor_id),
             ShadowLogger(txn.sink),
         )
         route = {
@@ -136,6 +136,7 @@ class Steps:
             "guardian": decision.guardian_name,
             "branch": decision.matched_branch_index,
             "error": decision.error,
+            "definition": role.definition_hash,
         }
         why = reasoning or f"routed by {role.name!r} to {decision.next_interaction!r}"
         target = role.outbound_by_name[decision.next_interaction]
@@ -205,15 +206,16 @@ class Steps:
             )
         return origin, origin
 
-    def context(self, uow: UnitsOfWork, role_id: uuid.UUID, actor_id: uuid.UUID) -> GuardContext:
+    def context(self, uow: UnitsOfWork, role: CompiledRole, actor_id: uuid.UUID) -> GuardContext:
         """Describe a guard decision about this UOW, role and actor, now."""
         return GuardContext(
             uow_id=uow.uow_id,
-            role_id=role_id,
+            role_id=role.role_id,
             interaction_id=uow.current_interaction_id,
             actor_id=actor_id,
             now=self.clock(),
             created_at=uow.created_at,
+            definition_hash=role.definition_hash,
         )
 
     def view(

@@ -68,6 +68,7 @@ def capture_guard_event(adapter: ShadowLoggerTelemetryAdapter, event: GuardEvent
         condition=event.condition,
         decision=event.decision,
         matched_branch_index=event.matched_branch_index,
+        definition_hash=event.definition_hash,
     )
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chameleon_workflow.errors import (
     ConcurrencyError,
     DatabaseError,
+    DefinitionAlteredError,
     DuplicateWorkflowError,
     ExpressionError,
     IntegrityViolationError,
@@ -43,6 +44,7 @@ ERROR_STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (ConcurrencyError, 409, "conflict"),
     (InvalidTransitionError, 409, "invalid-transition"),
     (StateDriftError, 409, "state-drift"),
+    (DefinitionAlteredError, 409, "definition-altered"),
     (IntegrityViolationError, 409, "integrity-violation"),
     (InvalidWorkflowError, 422, "invalid-workflow"),
     (InvalidValueError, 422, "invalid-value"),

@@ -51,14 +51,20 @@ class ShadowLoggerTelemetryAdapter:
         condition: str,
         decision: Any,
         matched_branch_index: int | None,
+        definition_hash: str | None = None,
     ) -> bool:
-        """Record a routing decision as a GUARDIAN_DECISION row; False when the buffer is full."""
+        """Record a routing decision as a GUARDIAN_DECISION row; False when the buffer is full.
+
+        ``definition_hash`` names the workflow definition whose guardian decided.
+        """
         details = {
             "guardian": guardian_name,
             "condition": condition,
             "decision": decision,
             "matched_branch_index": matched_branch_index,
         }
+        if definition_hash is not None:
+            details["definition"] = definition_hash
         return self._capture(
             (uow_id, role_id, interaction_id, actor_id), "GUARDIAN_DECISION", details
         )

@@ -18,7 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.db import translated_errors
+from chameleon_workflow.definitions import objects_hash
 from chameleon_workflow.errors import (
+    AppendOnlyViolationError,
+    DefinitionAlteredError,
     DuplicateWorkflowError,
     IntegrityViolationError,
     InvalidWorkflowError,
@@ -31,6 +34,7 @@ from chameleon_workflow.models import (
     LocalInteraction,
     LocalRole,
     LocalWorkflow,
+    utcnow,
 )
 from chameleon_workflow.states import Direction, GuardianType, RoleType
 from chameleon_workflow.workflow.definition import (
@@ -85,6 +89,7 @@ class CompiledRole:
     role_id: uuid.UUID
     name: str
     role_type: RoleType
+    definition_hash: str
     inbound: tuple[CompiledComponent, ...]
     outbound: tuple[CompiledComponent, ...]
 
@@ -120,6 +125,7 @@ class CompiledWorkflow:
     instance_id: uuid.UUID
     name: str
     version: str
+    definition_hash: str
     roles: tuple[CompiledRole, ...]
     interaction_ids: Mapping[str, uuid.UUID]
 
@@ -184,8 +190,9 @@ def import_workflow(
         # The savepoint rolls back first, then the driver error is translated.
         with translated_errors(), session.begin_nested():
             return _write_rows(session, instance_id, definition, document)
-    except IntegrityViolationError as exc:
-        # A concurrent import of the same name won the unique constraint.
+    except (IntegrityViolationError, AppendOnlyViolationError) as exc:
+        # A concurrent import of the same name won the unique constraint (on SQLite the
+        # append-only trigger that refuses a colliding insert speaks first).
         raise _duplicate(definition.name, instance_id) from exc
 
 
@@ -211,6 +218,7 @@ def _write_rows(
         version=wf.version,
         description=wf.description,
         definition=document,
+        created_at=utcnow(),
     )
     common = {"instance_id": instance_id, "local_workflow_id": workflow.local_workflow_id}
     roles = {
@@ -239,6 +247,7 @@ def _write_rows(
         components.append(component)
         guardians.extend(
             LocalGuardian(
+                guardian_id=uuid.uuid4(),
                 component_id=component.component_id,
                 name=g.name,
                 guardian_type=g.guardian_type,
@@ -247,6 +256,8 @@ def _write_rows(
             )
             for g in spec.guardians
         )
+    rows = [*roles.values(), *interactions.values(), *components, *guardians]
+    workflow.definition_hash = objects_hash([workflow, *rows])
     # Flushed in dependency order: the models declare foreign keys but no relationships.
     for batch in ([workflow], [*roles.values(), *interactions.values()], components, guardians):
         session.add_all(batch)
@@ -276,6 +287,12 @@ def load_local_workflow(session: Session, local_workflow_id: uuid.UUID) -> Compi
         interactions = _rows(session, LocalInteraction, local_workflow_id)
         components = _rows(session, LocalComponent, local_workflow_id)
         guardians = _rows(session, LocalGuardian, local_workflow_id)
+    recomputed = objects_hash([workflow, *roles, *interactions, *components, *guardians])
+    if recomputed != workflow.definition_hash:
+        raise DefinitionAlteredError(
+            f"workflow {workflow.name!r} ({local_workflow_id}) was altered after its import: "
+            f"its rows hash to {recomputed}, recorded {workflow.definition_hash}"
+        )
     order = _declared_order(workflow.definition)
     names = {i.interaction_id: i.name for i in interactions}
     on_component: dict[uuid.UUID, list[CompiledGuardian]] = {}
@@ -298,8 +315,10 @@ def load_local_workflow(session: Session, local_workflow_id: uuid.UUID) -> Compi
         instance_id=workflow.instance_id,
         name=workflow.name,
         version=workflow.version,
+        definition_hash=workflow.definition_hash,
         roles=tuple(
-            _compile_role(r, compiled) for r in sorted(roles, key=lambda r: order.get(r.name, 0))
+            _compile_role(r, compiled, workflow.definition_hash)
+            for r in sorted(roles, key=lambda r: order.get(r.name, 0))
         ),
         interaction_ids=MappingProxyType({name: iid for iid, name in names.items()}),
     )
@@ -329,12 +348,15 @@ def _compile_guardian(row: LocalGuardian) -> CompiledGuardian:
     )
 
 
-def _compile_role(row: LocalRole, components: list[CompiledComponent]) -> CompiledRole:
+def _compile_role(
+    row: LocalRole, components: list[CompiledComponent], definition_hash: str
+) -> CompiledRole:
     mine = [c for c in components if c.role_id == row.role_id]
     return CompiledRole(
         role_id=row.role_id,
         name=row.name,
         role_type=row.role_type,
+        definition_hash=definition_hash,
         inbound=tuple(c for c in mine if c.direction == Direction.INBOUND),
         outbound=tuple(c for c in mine if c.direction == Direction.OUTBOUND),
     )
