@@ -25,6 +25,9 @@ app.command()(long_running.serve)
 database = typer.Typer(help="Manage the database: upgrade its schema.", no_args_is_help=True)
 database.command("upgrade")(commands.db_upgrade)
 app.add_typer(database, name="db")
+keys = typer.Typer(help="Manage the ledger key the history is linked under.", no_args_is_help=True)
+keys.command("rotate")(commands.keys_rotate)
+app.add_typer(keys, name="keys")
 app.command()(long_running.benchmark)
 
 

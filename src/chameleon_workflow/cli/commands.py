@@ -1,7 +1,9 @@
-"""The everyday commands: set up, import, demo, history, verify and logs.
+"""The everyday commands: set up, import, demo, history, verify, logs and key rotation.
 
 Only ``init``, ``db upgrade`` and ``demo`` create or migrate a database (and ``serve``);
-``history``, ``verify`` and ``logs`` open it read-only and ``import`` needs it current.
+they also find or make its ledger key. ``history``, ``verify`` and ``logs`` open it
+read-only (``verify`` needs the key: exit 2 without one) and ``import`` and
+``keys rotate`` need it current.
 """
 
 from __future__ import annotations
@@ -37,13 +39,14 @@ from chameleon_workflow.config import load_settings
 from chameleon_workflow.demo import run_demo
 from chameleon_workflow.engine.service import WorkflowEngine
 from chameleon_workflow.errors import InvalidValueError
+from chameleon_workflow.ledger.rotation import KeyChange, provision_keys, rotate_keys
 from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.schema import current_revision
 from chameleon_workflow.workflow.loading import load_workflow
 
 
 def init(database_url: UrlOption = None) -> None:
-    """Create or upgrade the database schema (idempotent)."""
+    """Create or upgrade the database schema and find or make its ledger key (idempotent)."""
     with handled():
         _print_ready(migrated_engine(database_url))
 
@@ -56,15 +59,36 @@ def db_upgrade(database_url: UrlOption = None) -> None:
         _print_ready(migrated_engine(target))
 
 
+def keys_rotate(database_url: UrlOption = None) -> None:
+    """Make a new current ledger key; old keys stay in the key file to verify old links."""
+    with handled():
+        engine = existing_engine(database_url, read_only=False)
+        try:
+            change = rotate_keys(engine)
+        finally:
+            engine.dispose()
+        console.print(
+            f"ledger key rotated: {change.keys.current_id} is current, "
+            f"{change.previous_id} kept ({_source(change)})",
+            highlight=False,
+        )
+
+
 def _print_ready(engine: Engine) -> None:
     try:
         revision = current_revision(engine)
+        change = provision_keys(engine)
     finally:
         engine.dispose()
     console.print(
         f"database ready at revision [bold]{revision}[/] "
         f"({engine.url.render_as_string(hide_password=True)})"
     )
+    console.print(f"ledger key {change.keys.current_id} ({_source(change)})", highlight=False)
+
+
+def _source(change: KeyChange) -> str:
+    return str(getattr(change.keys, "source", "key provider"))
 
 
 def import_(
@@ -91,7 +115,9 @@ def demo(
 ) -> None:
     """Run the invoice-approval demo with simulated actors, then audit and verify it."""
     with handled():
-        with sessions(migrated_engine(database_url)) as factory, progress_bar() as bar:
+        engine = migrated_engine(database_url)
+        provision_keys(engine)
+        with sessions(engine) as factory, progress_bar() as bar:
             task = bar.add_task("driving invoices", total=uows)
             summary = run_demo(
                 factory,
