@@ -51,7 +51,8 @@ def _id(engine: Engine, value: uuid.UUID) -> Any:
 def _salt(session: Session, version: int) -> str:
     """Read a salt as the attacker can, and end the read (DDL waits for open reads)."""
     salt = session.scalars(
-        text("SELECT salt FROM uow_attributes WHERE key = 'amount' AND version = :v"), {"v": version}
+        text("SELECT salt FROM uow_attributes WHERE key = 'amount' AND version = :v"),
+        {"v": version},
     ).one()
     session.rollback()
     return str(salt)
@@ -143,11 +144,11 @@ def _rewritten_value(
     forged = []
     for record in records(session, uow.uow_id):
         change: dict[str, Any] = {}
-        if record.sequence >= 3:  # noqa: PLR2004 - the adjustment and the rows after it
+        if record.sequence >= 3:
             change["new_state_hash"] = forged_hash
-        if record.sequence > 3:  # noqa: PLR2004
+        if record.sequence > 3:
             change["previous_state_hash"] = forged_hash
-        if record.sequence == 3:  # noqa: PLR2004
+        if record.sequence == 3:
             change["attributes_digest"] = attributes_digest_at(session, uow.uow_id, 3)
             change["changes"] = {
                 "added": {},
@@ -172,9 +173,7 @@ def test_a_chain_recomputed_without_the_key_is_found(service, engine, session, p
     _assert_cli_finds(engine, {"CHAIN_BROKEN"})
 
 
-def test_a_chain_recomputed_in_the_unkeyed_format_is_found(
-    service, engine, session, play
-) -> None:
+def test_a_chain_recomputed_in_the_unkeyed_format_is_found(service, engine, session, play) -> None:
     """Recomputing the whole chain as format 1 (no key needed) breaks the seal and the digests."""
     _uow, forged = _rewritten_value(service, engine, session, play)
     rewrite(engine, forged, unkeyed)
@@ -323,3 +322,24 @@ def test_a_wrong_key_is_reported(service, engine, session, play) -> None:
             "(a wrong key, or an old key missing from it): their links were not checked",
         )
     ]
+
+
+def test_holder_and_retry_changes_are_history_heartbeats_are_not(
+    service, engine, session, play
+) -> None:
+    """A new holder or retry count appends a row recording it; a heartbeat appends none."""
+    ann = _actor(session, play, "ann")
+    uow = walked(service, session, play)
+    service.save_uow(session, uow, holder=ann, reasoning="claimed by ann")
+    service.save_uow(session, uow)  # a heartbeat: only last_heartbeat_at (and version) move
+    service.save_uow(session, uow, retry_count=2, reasoning="retried")
+    service.save_uow(session, uow, holder=None, reasoning="handed back")
+    session.commit()
+    rows = service.get_uow_history(session, uow.uow_id)[5:]
+    assert [(r.sequence, r.new_status, r.holder_id, r.retry_count) for r in rows] == [
+        (6, "ACTIVE", ann, 0),
+        (7, "ACTIVE", ann, 2),
+        (8, "ACTIVE", None, 2),
+    ]
+    assert (uow.version, uow.history_sequence) == (9, 8)
+    assert _found(service, session) == []

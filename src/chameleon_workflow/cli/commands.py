@@ -71,6 +71,7 @@ def keys_rotate(database_url: UrlOption = None) -> None:
             f"ledger key rotated: {change.keys.current_id} is current, "
             f"{change.previous_id} kept ({_source(change)})",
             highlight=False,
+            soft_wrap=True,
         )
 
 
@@ -84,7 +85,9 @@ def _print_ready(engine: Engine) -> None:
         f"database ready at revision [bold]{revision}[/] "
         f"({engine.url.render_as_string(hide_password=True)})"
     )
-    console.print(f"ledger key {change.keys.current_id} ({_source(change)})", highlight=False)
+    console.print(
+        f"ledger key {change.keys.current_id} ({_source(change)})", highlight=False, soft_wrap=True
+    )
 
 
 def _source(change: KeyChange) -> str:
@@ -150,21 +153,23 @@ def verify(
     instance: Annotated[str | None, typer.Option(help="Only this instance (name or id).")] = None,
     database_url: UrlOption = None,
 ) -> None:
-    """Verify hashes, chains, sequences and heads of every UOW; exit 1 on any finding.
+    """Verify hashes, keyed chains, attribute digests and heads of every UOW; exit 1 on findings.
 
     Never writes: a missing database, a foreign one or one at another schema revision is
-    an error (exit 2), as is an unknown instance.
+    an error (exit 2), as are an unknown instance and a missing ledger key.
     """
     with handled():
         with (
             sessions(existing_engine(database_url, read_only=True)) as factory,
             factory() as session,
         ):
+            service = UOWPersistenceService()
+            service.ledger_keys(factory.kw["bind"])  # no key: say so before any progress
             instance_id = read_models.instance_id_of(session, instance) if instance else None
             total = read_models.count_uows(session, instance_id)
             with progress_bar() as bar:
                 task = bar.add_task("verifying UOWs", total=total)
-                report = UOWPersistenceService().verify_database(
+                report = service.verify_database(
                     session, instance_id, progress=lambda n: bar.advance(task, n)
                 )
         print_report(report)
