@@ -96,7 +96,7 @@ def _stored(record: KeyedRecord, link: str, **text: Any) -> tuple[Any, ...]:
 
 
 def test_a_stored_row_matches_its_link() -> None:
-    """The verifier's reading of a stored row agrees with the writer's link; changes are not linked."""
+    """The verifier reads a stored row to the writer's link; changes are not linked."""
     assert stored_keyed_link_matches(KEYS, GENESIS_HASH, _stored(ROW_1, LINK_1)) is True
     spelled = _stored(ROW_1, LINK_1, transition_metadata='{ "source" : "test-vector" }')
     assert stored_keyed_link_matches(KEYS, GENESIS_HASH, spelled) is True

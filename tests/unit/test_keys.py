@@ -103,7 +103,7 @@ def test_a_malformed_key_file_is_refused(tmp_path: Path, content: str) -> None:
     path = tmp_path / "keys"
     path.write_text(content)
     os.chmod(path, 0o600)
-    with pytest.raises(ConfigurationError, match="is not a Chameleon key file|not in it"):
+    with pytest.raises(ConfigurationError, match=r"is not a Chameleon key file|not in it"):
         read_key_file(path)
 
 
