@@ -235,7 +235,7 @@ class KeyedRecord:
 
     def hash_input(self) -> dict[str, Any]:
         """Return the mapping whose canonical JSON the MAC covers (``changes`` left out)."""
-        values = {name: getattr(self, name) for name in KEYED_FIELDS}
+        values = dict(zip(KEYED_FIELDS, _keyed_values(self), strict=True))
         values["link_version"] = LINK_VERSION
         return values
 
@@ -250,6 +250,7 @@ class KeyedRecord:
 
 #: The linked fields of format 2 other than the constant ``link_version``.
 KEYED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(KeyedRecord) if f.name != "changes")
+_keyed_values = attrgetter(*KEYED_FIELDS)
 #: The columns format 2 adds, read after ``STORED_ROW_FIELDS`` by verification.
 KEYED_COLUMNS: tuple[str, ...] = (
     "link_version",

@@ -181,7 +181,8 @@ def find_keys(
                 f"no ledger key file at {path}: create it with `chameleon init`, or set "
                 "CHAMELEON_LEDGER_KEY_FILE / CHAMELEON_LEDGER_KEY (see docs/ledger.md)"
             )
-        write_key_file(path, Keyring.of(LedgerKey.generate(), source=f"key file {path}"))
+        # Another process may make it at the same moment: the first file made is the one.
+        write_key_file(path, Keyring.of(LedgerKey.generate()), replace=False)
     return read_key_file(path)
 
 
@@ -223,8 +224,11 @@ def read_key_file(path: Path) -> Keyring:
         raise ConfigurationError(f"{source} is not a Chameleon key file") from None
 
 
-def write_key_file(path: Path, keyring: Keyring) -> None:
-    """Write every key of ``keyring`` to ``path`` atomically, readable by its owner only."""
+def write_key_file(path: Path, keyring: Keyring, *, replace: bool = True) -> None:
+    """Write every key of ``keyring`` to ``path`` atomically, readable by its owner only.
+
+    Without ``replace`` an existing file is kept as it is (and this keyring dropped).
+    """
     document = {
         "format": KEY_FILE_FORMAT,
         "current": keyring.current_id,
@@ -241,7 +245,15 @@ def write_key_file(path: Path, keyring: Keyring) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.chmod(temporary, _PRIVATE)
-        os.replace(temporary, path)
+        if replace:
+            os.replace(temporary, path)
+            return
+        try:
+            os.link(temporary, path)  # fails if the file exists, unlike a rename
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temporary)
     except OSError as exc:
         raise ConfigurationError(f"cannot write key file {path}: {exc.strerror}") from None
 

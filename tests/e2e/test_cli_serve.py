@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -112,6 +113,9 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(database_url: str, tmp_path:
     assert uuid.UUID(created.json()["id"]).version == 4
     assert anonymous.status_code == 401
     assert _instances(database_url) == ["served"]
+    if database_url.startswith("sqlite"):  # no key in its environment: made beside the file
+        key_file = Path(database_url.removeprefix("sqlite:///") + ".ledger-keys")
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert "Application shutdown complete." in log
     assert log.splitlines()[-1] == "chameleon: stopped by SIGTERM"
     assert "Traceback" not in log

@@ -112,3 +112,13 @@ def test_the_secret_is_never_in_a_repr() -> None:
     key = LedgerKey.of(bytes.fromhex(HEX))
     assert HEX not in repr(key)
     assert key.key_id in repr(key)
+
+
+def test_creating_never_replaces_a_key_file_made_meanwhile(tmp_path: Path) -> None:
+    """Two processes making the same key file at once: the first file stays, no temp is left."""
+    path = tmp_path / "keys"
+    first = Keyring.of(LedgerKey.generate())
+    write_key_file(path, first, replace=False)
+    write_key_file(path, Keyring.of(LedgerKey.generate()), replace=False)
+    assert read_key_file(path).current_id == first.current_id
+    assert [p.name for p in tmp_path.iterdir()] == ["keys"]

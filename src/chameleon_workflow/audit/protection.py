@@ -7,7 +7,7 @@ TRIGGER``), set it to fire only for replicas, give it a ``WHEN`` that never hold
 replace the function it calls; afterwards rows can be changed or deleted. Each of these
 leaves the catalog different from what the migrations created, and that is what is
 checked here. (A superuser who restores the catalog afterwards is caught only by a signed
-checkpoint taken before; see docs/hashing.md.)
+checkpoint taken before; see docs/ledger.md.)
 """
 
 from __future__ import annotations
