@@ -22,6 +22,12 @@ from chameleon_workflow.config import Settings
 from chameleon_workflow.db import make_engine, make_session_factory
 from chameleon_workflow.schema import upgrade_database
 
+#: The ledger key every test links and verifies under, unless it sets its own: a fixed key,
+#: so that subprocesses (the CLI, the server) find the same one through the environment.
+TEST_LEDGER_KEY = "7e57" * 16
+os.environ["CHAMELEON_LEDGER_KEY"] = TEST_LEDGER_KEY
+os.environ.pop("CHAMELEON_LEDGER_KEY_FILE", None)
+
 PG_URL = os.environ.get("CHAMELEON_TEST_POSTGRES_URL", "")
 REQUIRE_PG = os.environ.get("CHAMELEON_REQUIRE_POSTGRES", "") == "1"
 TEMPLATE_DB = f"chameleon_tpl_{os.getpid()}"

@@ -26,6 +26,7 @@ from chameleon_workflow.errors import (
     StateDriftError,
 )
 from chameleon_workflow.hashing import canonical_json, content_hash
+from chameleon_workflow.ledger.rotation import provision_keys
 from chameleon_workflow.ledger.service import UOWPersistenceService, UOWStateTransition
 from chameleon_workflow.models import (
     Instance_Context,
@@ -103,6 +104,7 @@ __all__ = [
     "make_session_factory",
     "parse_workflow",
     "parse_workflow_text",
+    "provision_keys",
     "reset_telemetry_buffer",
     "run_demo",
     "upgrade_database",

@@ -1,27 +1,37 @@
 """The recorded fields of a history row and how a row links to the one before it.
 
-Both the writer (``ledger``) and the verifier (``audit``) build a ``LedgerRecord``;
-its ``hash_input`` is the published definition of what ``chain_hash`` covers
-(docs/hashing.md has test vectors):
+Both the writer (``ledger``) and the verifier (``audit``) build their links here;
+docs/ledger.md publishes both formats with test vectors. Format version 1 (rows written
+before keyed links; still verified exactly as before) is ``LedgerRecord``:
 
     chain_hash = SHA-256( previous_chain_hash_hex || canonical_json(hash_input) )
 
-with ``previous_chain_hash_hex`` = 64 zeros for a UOW's first row. Ids are lowercase
-hyphenated UUID text, the timestamp is ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC), absent
-values are JSON null.
+Format version 2 (every row written now) is ``KeyedRecord``, a MAC under the ledger key
+named in the row:
+
+    chain_hash = HMAC-SHA256( key[key_id], previous_chain_hash_hex || canonical_json(hash_input) )
+
+Its input adds the holder, the retry count, the creation facts and the digest of the
+attribute rows written with the row, and leaves out ``changes``: a link commits to salted
+digests of attribute values (``value_digest``), never to a value, so a value can later
+be erased while the chain still verifies; verification checks ``changes`` against the
+attribute rows instead. ``previous_chain_hash_hex`` is 64 zeros for a UOW's first row.
+Ids are lowercase hyphenated UUID text, the timestamp is ``YYYY-MM-DDTHH:MM:SS.ffffffZ``
+(UTC), absent values are JSON null.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from operator import attrgetter, itemgetter
 from typing import Any
 
 import orjson
 
 from chameleon_workflow.hashing import GENESIS_HASH, canonical_json, canonical_record, stored_json
+from chameleon_workflow.keys import KeyProvider
 
 _NESTED = ("transition_metadata", "changes")
 
@@ -186,3 +196,176 @@ def stored_link_matches(previous_chain_hash: str, row: Sequence[Any]) -> bool:
     values = list(_in_record_order(row))
     values[-2], values[-1] = stored_json(meta), stored_json(changes)
     return bool(chain_link(previous_chain_hash, values) == stored)
+
+
+# ------------------------------------------------------------ format version 2: keyed links
+
+#: The link format every new row is written in.
+LINK_VERSION = 2
+_KEYED_NESTED = ("transition_metadata",)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedRecord:
+    """The linked content of one ``uow_history`` row in format 2, and its stored ``changes``."""
+
+    history_id: str
+    instance_id: str
+    uow_id: str
+    sequence: int
+    event_type: str
+    previous_status: str | None
+    new_status: str
+    previous_state_hash: str | None
+    new_state_hash: str
+    previous_interaction_id: str | None
+    new_interaction_id: str | None
+    actor_id: str | None
+    transition_timestamp: str
+    reasoning: str | None
+    transition_metadata: Any
+    holder_id: str | None
+    retry_count: int
+    attributes_digest: str | None
+    local_workflow_id: str | None
+    parent_id: str | None
+    key_id: str
+    #: Stored with the row but not linked: verification checks it against the attribute rows.
+    changes: Any = field(default=None, compare=False)
+
+    def hash_input(self) -> dict[str, Any]:
+        """Return the mapping whose canonical JSON the MAC covers (``changes`` left out)."""
+        values = dict(zip(KEYED_FIELDS, _keyed_values(self), strict=True))
+        values["link_version"] = LINK_VERSION
+        return values
+
+    def link(self, previous_chain_hash: str | None, keys: KeyProvider) -> str:
+        """Return this row's chain hash: the MAC under ``key_id`` from the previous link."""
+        prev = (previous_chain_hash or GENESIS_HASH).encode("ascii")
+        mac = keys.mac(self.key_id, prev + canonical_record(self.hash_input(), _KEYED_NESTED))
+        if mac is None:
+            raise KeyError(f"ledger key {self.key_id} is not held")
+        return mac
+
+
+#: The linked fields of format 2 other than the constant ``link_version``.
+KEYED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(KeyedRecord) if f.name != "changes")
+_keyed_values = attrgetter(*KEYED_FIELDS)
+#: The columns format 2 adds, read after ``STORED_ROW_FIELDS`` by verification.
+KEYED_COLUMNS: tuple[str, ...] = (
+    "link_version",
+    "key_id",
+    "holder_id",
+    "retry_count",
+    "attributes_digest",
+    "local_workflow_id",
+    "parent_id",
+)
+#: Every column verification reads of a history row, in this order.
+STORED_KEYED_FIELDS: tuple[str, ...] = (*STORED_ROW_FIELDS, *KEYED_COLUMNS)
+
+
+def stored_keyed_link_matches(
+    keys: KeyProvider, previous_chain_hash: str, row: Sequence[Any]
+) -> bool | None:
+    """Tell whether a stored format-2 row's chain hash is its MAC (None: its key is not held).
+
+    ``row`` holds the columns of ``STORED_KEYED_FIELDS``. As in ``stored_link_matches``,
+    sorted orjson output is tried first and the reference serializer decides otherwise.
+    """
+    (
+        actor_id,
+        _changes,
+        event_type,
+        history_id,
+        instance_id,
+        new_interaction_id,
+        new_state_hash,
+        new_status,
+        previous_interaction_id,
+        previous_state_hash,
+        previous_status,
+        reasoning,
+        sequence,
+        meta,
+        transition_timestamp,
+        uow_id,
+        stored,
+        _version,
+        key_id,
+        holder_id,
+        retry_count,
+        attributes_digest,
+        local_workflow_id,
+        parent_id,
+    ) = row
+    values = {
+        "actor_id": actor_id,
+        "attributes_digest": attributes_digest,
+        "event_type": event_type,
+        "history_id": history_id,
+        "holder_id": holder_id,
+        "instance_id": instance_id,
+        "key_id": key_id,
+        "link_version": LINK_VERSION,
+        "local_workflow_id": local_workflow_id,
+        "new_interaction_id": new_interaction_id,
+        "new_state_hash": new_state_hash,
+        "new_status": new_status,
+        "parent_id": parent_id,
+        "previous_interaction_id": previous_interaction_id,
+        "previous_state_hash": previous_state_hash,
+        "previous_status": previous_status,
+        "reasoning": reasoning,
+        "retry_count": retry_count,
+        "sequence": sequence,
+        "transition_metadata": meta,
+        "transition_timestamp": transition_timestamp,
+        "uow_id": uow_id,
+    }
+    prev = previous_chain_hash.encode("ascii")
+    if type(sequence) is int and type(retry_count) is int and (meta is None or type(meta) is str):
+        try:
+            values["transition_metadata"] = None if meta is None else orjson.loads(meta)
+            body = orjson.dumps(values, option=_SORTED)
+        except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+            pass  # the reference path below raises or decides
+        else:
+            mac = keys.mac(key_id, prev + body)
+            if mac is None or mac == stored:
+                return None if mac is None else True
+    values["transition_metadata"] = stored_json(meta)
+    mac = keys.mac(key_id, prev + canonical_record(values, _KEYED_NESTED))
+    return None if mac is None else mac == stored
+
+
+def value_digest(salt: str, value: Any) -> str:
+    """Return an attribute value's salted digest: SHA-256(salt hex text || canonical value)."""
+    return hashlib.sha256(salt.encode("ascii") + canonical_json(value)).hexdigest()
+
+
+#: The facts of an attribute row its history row commits to, in ``attribute_entry`` order.
+ATTRIBUTE_ENTRY_FIELDS = (
+    "key",
+    "version",
+    "value_digest",
+    "is_deleted",
+    "actor_id",
+    "reasoning",
+    "created_at",
+    "instance_id",
+)
+
+
+def attributes_digest(entries: Sequence[tuple[Any, ...]]) -> str | None:
+    """Return the digest of the attribute rows one history row wrote (None when none).
+
+    Each entry holds the ``ATTRIBUTE_ENTRY_FIELDS`` as canonical text (ids, timestamps),
+    ``version`` an int and ``is_deleted`` a bool; the digest is SHA-256 over the
+    canonical JSON list of those objects in key order.
+    """
+    if not entries:
+        return None
+    ordered = sorted(entries, key=itemgetter(0))
+    objects = [dict(zip(ATTRIBUTE_ENTRY_FIELDS, e, strict=True)) for e in ordered]
+    return hashlib.sha256(canonical_json(objects, "attribute rows")).hexdigest()

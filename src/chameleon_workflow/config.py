@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chameleon_workflow.errors import ConfigurationError
@@ -26,6 +27,9 @@ class Settings(BaseSettings):
     telemetry_drain_deadline_s: float = Field(default=5.0, gt=0)
     zombie_threshold_s: float = Field(default=300.0, gt=0)
     zombie_max_retries: int = Field(default=3, ge=0)
+    # The ledger key (docs/ledger.md): hex secrets, or a key file; else beside a SQLite file.
+    ledger_key: SecretStr | None = None
+    ledger_key_file: Path | None = None
 
 
 def load_settings() -> Settings:

@@ -8,11 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
-    DateTime,
-    Dialect,
     Enum,
     ForeignKey,
     Index,
@@ -21,14 +18,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import CHAR, TypeDecorator, TypeEngine
 
+from chameleon_workflow.columns import GUID, JSONDoc, UTCDateTime
 from chameleon_workflow.errors import NotFoundError
-from chameleon_workflow.hashing import format_timestamp, parse_timestamp
 from chameleon_workflow.states import (
     ActorType,
     Direction,
@@ -55,68 +50,6 @@ def as_uuid(value: uuid.UUID | str, what: str) -> uuid.UUID:
     except ValueError:
         raise NotFoundError(f"{what} {value!r} is not a valid id") from None
 
-
-class GUID(TypeDecorator[uuid.UUID]):
-    """UUID: native ``uuid`` on PostgreSQL, canonical 36-character text on SQLite."""
-
-    impl = CHAR(36)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        """Use the native type where there is one."""
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(PG_UUID(as_uuid=True))
-        return dialect.type_descriptor(CHAR(36))
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        """Accept a UUID or its text; store text on SQLite."""
-        if value is None:
-            return None
-        if not isinstance(value, uuid.UUID):
-            value = uuid.UUID(str(value))
-        return value if dialect.name == "postgresql" else str(value)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> uuid.UUID | None:
-        """Return a UUID object on both back ends."""
-        if value is None or isinstance(value, uuid.UUID):
-            return value
-        return uuid.UUID(value)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetime: ``timestamptz`` on PostgreSQL, canonical ISO text on SQLite."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        """Store fixed-width text on SQLite so it sorts and hashes exactly."""
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(CHAR(27))
-        return dialect.type_descriptor(DateTime(timezone=True))
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        """Refuse naive datetimes; normalise to UTC."""
-        if value is None:
-            return None
-        if dialect.name == "sqlite":
-            return format_timestamp(value)
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: Chameleon stores UTC only")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        """Return an aware UTC datetime on both back ends."""
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return parse_timestamp(value)
-        moment: datetime = value
-        return moment.astimezone(UTC)
-
-
-#: JSON document: ``jsonb`` on PostgreSQL, JSON text on SQLite. SQL NULL stands for None.
-JSONDoc = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -326,6 +259,11 @@ class UOWAttribute(Base):
     actor_id: Mapped[uuid.UUID | None] = mapped_column(GUID())
     reasoning: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Format 2 (docs/ledger.md); NULL on rows written before it. The history row with this
+    # sequence commits to value_digest = SHA-256(salt || canonical value), never the value.
+    salt: Mapped[str | None] = mapped_column(String(32))
+    value_digest: Mapped[str | None] = mapped_column(String(64))
+    history_sequence: Mapped[int | None] = mapped_column(Integer)
 
 
 class UnitsOfWorkHistory(Base):
@@ -356,8 +294,34 @@ class UnitsOfWorkHistory(Base):
     transition_metadata: Mapped[Any] = mapped_column(JSONDoc, nullable=True)
     changes: Mapped[Any] = mapped_column(JSONDoc, nullable=True)
     chain_hash: Mapped[str] = mapped_column(String(64))
+    # Link format 2 (docs/ledger.md): a MAC under the ledger key ``key_id`` that also covers
+    # the holder and retry count after the row, the digest of the attribute rows written
+    # with it, and (on CREATED rows) the UOW's workflow and parent. 1: the unkeyed format.
+    link_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    holder_id: Mapped[uuid.UUID | None] = mapped_column(GUID())
+    retry_count: Mapped[int | None] = mapped_column(Integer)
+    attributes_digest: Mapped[str | None] = mapped_column(String(64))
+    local_workflow_id: Mapped[uuid.UUID | None] = mapped_column(GUID())
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(GUID())
 
     uow: Mapped[UnitsOfWork] = relationship(back_populates="history", viewonly=True)
+
+
+class LedgerKeyEvent(Base):
+    """The key ledger: row 0 seals the unkeyed rows, each later one makes a key current."""
+
+    __tablename__ = "ledger_keys"
+
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    legacy_history_rows: Mapped[int | None] = mapped_column(Integer)
+    legacy_attribute_rows: Mapped[int | None] = mapped_column(Integer)
+    legacy_digest: Mapped[str | None] = mapped_column(String(64))
+    link_version: Mapped[int] = mapped_column(Integer)
+    chain_hash: Mapped[str] = mapped_column(String(64))
 
 
 class InteractionLog(Base):

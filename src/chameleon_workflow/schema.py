@@ -1,11 +1,13 @@
 """The database schema below the models: Alembic migrations, and the append-only triggers.
 
-UPDATE, DELETE (and on PostgreSQL TRUNCATE) of ledger, attribute and log rows are refused
-by the database itself. On SQLite, ``INSERT OR REPLACE`` deletes the old row without
-firing DELETE triggers unless ``recursive_triggers`` is on; Chameleon turns it on for its
-own connections, and a BEFORE INSERT trigger refuses any insert that would collide with
-an existing row, so a connection without the pragma (the sqlite3 shell, another program)
-cannot replace rows either.
+UPDATE, DELETE (and on PostgreSQL TRUNCATE) of ledger, attribute, key-ledger and log rows
+are refused by the database itself, and so is an UPDATE that would change a UOW row's
+identity (``UOW_IDENTITY_COLUMNS``: the instance, workflow, parent and creation time).
+On SQLite, ``INSERT OR REPLACE`` deletes the old row without firing DELETE triggers
+unless ``recursive_triggers`` is on; Chameleon turns it on for its own connections, and
+a BEFORE INSERT trigger refuses any insert that would collide with an existing row, so a
+connection without the pragma (the sqlite3 shell, another program) cannot replace rows
+either.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ PROTECTED_TABLES: dict[str, tuple[tuple[str, ...], ...]] = {
     "local_interactions": (("interaction_id",), ("local_workflow_id", "name")),
     "local_components": (("component_id",), ("role_id", "interaction_id", "direction")),
     "local_guardians": (("guardian_id",), ("component_id", "name")),
+    "ledger_keys": (("sequence",),),
 }
 
 _PG_FUNCTION = """
@@ -154,3 +157,55 @@ def drop_statements(dialect: str, tables: Iterable[str] | None = None) -> list[s
 
 #: Removes the PostgreSQL trigger function once no protected table uses it (first revision).
 DROP_PG_FUNCTION = "DROP FUNCTION IF EXISTS chameleon_reject_change()"
+
+
+#: Columns of a UOW row that never change once written: an UPDATE of them is refused.
+UOW_IDENTITY_COLUMNS = ("instance_id", "local_workflow_id", "parent_id", "created_at")
+IDENTITY_TRIGGER = "units_of_work_identity"
+IDENTITY_FUNCTION = "chameleon_keep_identity"
+_IDENTITY_MESSAGE = (
+    "units_of_work.instance_id, local_workflow_id, parent_id and created_at never change "
+    "(append-only): UPDATE refused"
+)
+_COLUMNS = ", ".join(UOW_IDENTITY_COLUMNS)
+_SQLITE_CHANGED = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in UOW_IDENTITY_COLUMNS)
+_PG_NEW, _PG_OLD = (", ".join(f"{row}.{c}" for c in UOW_IDENTITY_COLUMNS) for row in ("NEW", "OLD"))
+_PG_IDENTITY_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION {IDENTITY_FUNCTION}() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF ROW({_PG_NEW}) IS DISTINCT FROM ROW({_PG_OLD}) THEN
+        RAISE EXCEPTION '{_IDENTITY_MESSAGE}' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END
+$$
+"""
+
+
+def identity_statements(dialect: str) -> list[str]:
+    """Return the DDL that refuses a change of a UOW row's identity columns.
+
+    The trigger fires only for an UPDATE naming one of them, so the ledger's own saves
+    (which never do) pay nothing for it.
+    """
+    if dialect == "sqlite":
+        return [
+            f"CREATE TRIGGER {IDENTITY_TRIGGER} BEFORE UPDATE OF {_COLUMNS} ON units_of_work "
+            f"WHEN {_SQLITE_CHANGED} BEGIN SELECT RAISE(ABORT, '{_IDENTITY_MESSAGE}'); END"
+        ]
+    return [
+        _PG_IDENTITY_FUNCTION,
+        f"CREATE TRIGGER {IDENTITY_TRIGGER} BEFORE UPDATE OF {_COLUMNS} ON units_of_work "
+        f"FOR EACH ROW EXECUTE FUNCTION {IDENTITY_FUNCTION}()",
+    ]
+
+
+def drop_identity_statements(dialect: str) -> list[str]:
+    """Return the DDL that removes the identity guard (downgrade and tamper tests only)."""
+    if dialect == "sqlite":
+        return [f"DROP TRIGGER IF EXISTS {IDENTITY_TRIGGER}"]
+    return [
+        f"DROP TRIGGER IF EXISTS {IDENTITY_TRIGGER} ON units_of_work",
+        f"DROP FUNCTION IF EXISTS {IDENTITY_FUNCTION}()",
+    ]

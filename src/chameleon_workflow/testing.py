@@ -36,7 +36,12 @@ from chameleon_workflow.models import (
     LocalWorkflow,
     UnitsOfWork,
 )
-from chameleon_workflow.schema import create_statements, drop_statements
+from chameleon_workflow.schema import (
+    create_statements,
+    drop_identity_statements,
+    drop_statements,
+    identity_statements,
+)
 
 
 @dataclass
@@ -244,13 +249,13 @@ def checked_json(response: httpx.Response) -> Any:
 
 @contextmanager
 def append_only_disabled(engine: Engine) -> Iterator[None]:
-    """Remove the append-only triggers for the block (tamper tests), then restore them."""
+    """Remove the append-only and identity triggers for the block (tamper tests), then restore."""
     dialect = engine.dialect.name
-    _run_ddl(engine, drop_statements(dialect))
+    _run_ddl(engine, drop_statements(dialect) + drop_identity_statements(dialect))
     try:
         yield
     finally:
-        _run_ddl(engine, create_statements(dialect))
+        _run_ddl(engine, create_statements(dialect) + identity_statements(dialect))
 
 
 def _run_ddl(engine: Engine, statements: list[str]) -> None:

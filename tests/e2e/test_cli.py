@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import stat
 import subprocess
 import sys
 import uuid
@@ -42,11 +44,20 @@ def _head_revision() -> str:
 
 
 def test_init_creates_the_schema(tmp_path: Path) -> None:
-    """`chameleon init` migrates an empty database to the newest migration and says so."""
+    """`chameleon init` migrates an empty database, makes its key file (0600) and says so."""
     url = f"sqlite:///{tmp_path / 'new.db'}"
     result = _run("init", url=url)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"database ready at revision {_head_revision()} ({url})\n"
+    key_file = tmp_path / "new.db.ledger-keys"
+    current = json.loads(key_file.read_text())["current"]
+    expected = (
+        f"database ready at revision {_head_revision()} ({url})\n"
+        f"ledger key {current} (key file {key_file})\n"
+    )
+    assert result.stdout == expected
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    again = _run("init", url=url)  # idempotent: the same key is found, not replaced
+    assert (again.returncode, again.stdout) == (0, expected)
 
 
 def test_verify_of_an_empty_database_is_clean(url: str) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -94,9 +96,10 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(database_url: str, tmp_path:
     """serve migrates, answers /health and an admin call, and exits 0 after SIGTERM."""
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
-    served = Served(
-        tmp_path, _serve_args(database_url, port), {"CHAMELEON_ADMIN_TOKEN": ADMIN_TOKEN}
-    )
+    env = {"CHAMELEON_ADMIN_TOKEN": ADMIN_TOKEN}
+    if not database_url.startswith("sqlite"):  # no key file beside a PostgreSQL database
+        env["CHAMELEON_LEDGER_KEY"] = os.environ["CHAMELEON_LEDGER_KEY"]
+    served = Served(tmp_path, _serve_args(database_url, port), env)
     served.wait_healthy(url)
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     with httpx.Client(base_url=url, timeout=30.0) as client:
@@ -110,6 +113,9 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(database_url: str, tmp_path:
     assert uuid.UUID(created.json()["id"]).version == 4
     assert anonymous.status_code == 401
     assert _instances(database_url) == ["served"]
+    if database_url.startswith("sqlite"):  # no key in its environment: made beside the file
+        key_file = Path(database_url.removeprefix("sqlite:///") + ".ledger-keys")
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert "Application shutdown complete." in log
     assert log.splitlines()[-1] == "chameleon: stopped by SIGTERM"
     assert "Traceback" not in log

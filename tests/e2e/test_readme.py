@@ -62,7 +62,9 @@ def test_readme_has_one_api_snippet() -> None:
 def test_readme_snippet_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """Executing the snippet in an empty directory prints three history rows and verifies."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CHAMELEON_LEDGER_KEY")  # as a user runs it: the key file beside
     exec(compile(_python_blocks()[0], "README.md", "exec"), {})
+    assert (tmp_path / "example.db.ledger-keys").is_file()
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[:3] for line in lines] == [
         ["1", "CREATED", "PENDING"],

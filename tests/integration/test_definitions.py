@@ -114,7 +114,7 @@ def test_definitions_imported_before_the_hash_get_it(
     config = alembic_config(engine)
     with engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.downgrade(config, "0002")
+        command.downgrade(config, "0003")
     upgrade_database(engine)
     assert current_revision(engine) == head
     with session_factory() as session:

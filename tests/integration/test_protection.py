@@ -80,3 +80,55 @@ def test_postgres_dropped_or_defused_triggers_are_found(engine: Engine, session:
     ]
     with engine.begin() as conn:  # the defused function really lets a DELETE through
         conn.execute(text("DELETE FROM uow_history"))
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_sqlite_identity_trigger_is_checked(engine: Engine, session: Session) -> None:
+    """The trigger keeping a UOW row's identity is checked like the append-only ones."""
+    _ddl(engine, "DROP TRIGGER units_of_work_identity")
+    assert _problems(session) == [
+        "PROTECTION_MISSING: append-only trigger units_of_work_identity is missing",
+    ]
+    _ddl(
+        engine,
+        "CREATE TRIGGER units_of_work_identity BEFORE UPDATE OF created_at ON units_of_work "
+        "BEGIN SELECT RAISE(ABORT, 'no'); END",
+    )
+    assert _problems(session) == [
+        "PROTECTION_MISSING: append-only trigger units_of_work_identity was altered",
+    ]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_postgres_identity_trigger_is_checked(engine: Engine, session: Session) -> None:
+    """A disabled identity trigger, one watching fewer columns, a defused function: found."""
+    _ddl(engine, "ALTER TABLE units_of_work DISABLE TRIGGER units_of_work_identity")
+    assert _problems(session) == [
+        "PROTECTION_MISSING: identity trigger units_of_work_identity on units_of_work is disabled",
+    ]
+    _ddl(
+        engine,
+        "DROP TRIGGER units_of_work_identity ON units_of_work",
+        "CREATE TRIGGER units_of_work_identity BEFORE UPDATE OF created_at ON units_of_work "
+        "FOR EACH ROW EXECUTE FUNCTION chameleon_keep_identity()",
+        "CREATE OR REPLACE FUNCTION chameleon_keep_identity() RETURNS trigger "
+        "LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$",
+    )
+    assert _problems(session) == [
+        "PROTECTION_MISSING: identity trigger units_of_work_identity on units_of_work was altered",
+        "PROTECTION_MISSING: trigger function chameleon_keep_identity is missing or was altered",
+    ]
+    _ddl(engine, "DROP TRIGGER units_of_work_identity ON units_of_work")
+    assert _problems(session) == [
+        "PROTECTION_MISSING: identity trigger units_of_work_identity on units_of_work is missing",
+        "PROTECTION_MISSING: trigger function chameleon_keep_identity is missing or was altered",
+    ]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_postgres_key_ledger_is_append_only(engine: Engine, session: Session) -> None:
+    """The key ledger's triggers are checked like the other append-only tables'."""
+    _ddl(engine, "ALTER TABLE ledger_keys DISABLE TRIGGER ledger_keys_no_change")
+    assert _problems(session) == [
+        "PROTECTION_MISSING: append-only trigger ledger_keys_no_change on ledger_keys is disabled",
+    ]

@@ -99,7 +99,11 @@ def test_edited_attribute_is_reported_as_drift(service, engine, session, play) -
     with append_only_disabled(engine):
         _raw(engine, "UPDATE uow_attributes SET value = '999' WHERE key = 'amount' AND version = 2")
     assert service.verify_state_hash(session, uow) is False
-    assert _kinds(service, session) == [("DRIFT", None)]
+    assert _kinds(service, session) == [
+        ("ATTRIBUTE_MISMATCH", 3),  # the value no longer matches its salted digest
+        ("DRIFT", None),
+        ("ATTRIBUTE_MISMATCH", 3),  # nor the change history row 3 records
+    ]
 
 
 def test_edited_status_is_reported(service, engine, session, play) -> None:
@@ -118,6 +122,7 @@ def test_deleted_history_row_is_reported(service, engine, session, play) -> None
         ("SEQUENCE_GAP", 4),
         ("CHAIN_BROKEN", 4),
         ("DISCONTINUITY", 4),
+        ("ATTRIBUTE_MISMATCH", 3),  # the attribute rows it committed to are left without it
     ]
 
 
@@ -177,7 +182,11 @@ def test_drift_is_never_laundered(service, engine, session, session_factory, pla
         with pytest.raises(InvalidTransitionError, match="FAILED_SECURITY_BREACH -> PENDING"):
             check_transition(str(stored.status), "PENDING")  # final: no way back
         findings = service.verify_database(fresh).findings
-        assert [f.kind for f in findings] == [FindingKind.DRIFT]
+        assert [f.kind for f in findings] == [
+            FindingKind.ATTRIBUTE_MISMATCH,
+            FindingKind.DRIFT,
+            FindingKind.ATTRIBUTE_MISMATCH,
+        ]
 
 
 def _uuid_param(engine: Engine) -> Any:

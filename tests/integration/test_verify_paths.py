@@ -54,16 +54,20 @@ def tampered(engine: Engine, session: Session) -> tuple[Any, Found, dict[str, in
         ],
     )
     expected = [
+        ("ATTRIBUTE_MISMATCH", drift, 3),  # the value no longer matches its digest
         ("DRIFT", drift, None),
+        ("ATTRIBUTE_MISMATCH", drift, 3),  # nor the change history row 3 records
         ("ATTRIBUTE_VERSION_GAP", gap, None),
+        ("ATTRIBUTE_MISMATCH", gap, 3),  # row 3 committed to version 2
         ("SEQUENCE_GAP", hole, 4),
         ("CHAIN_BROKEN", hole, 4),
         ("DISCONTINUITY", hole, 4),
+        ("ATTRIBUTE_MISMATCH", hole, 3),  # attribute rows name the deleted row 3
         ("CHAIN_BROKEN", forged, 2),
         ("HEAD_MISMATCH", head, 5),
         ("NO_HISTORY", bare, None),
     ]
-    expected.sort(key=lambda f: f[1])  # reports run in uow_id order
+    expected.sort(key=lambda f: f[1])  # reports run in uow_id order (a stable sort)
     instances = {str(p.instance_id): i for i, p in enumerate(plays)}
     owner = {u: i % 2 for i, u in enumerate(ids)}
     session.rollback()

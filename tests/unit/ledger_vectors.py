@@ -1,4 +1,4 @@
-"""The test vectors published in docs/hashing.md, shared by the hashing and ledger tests."""
+"""The test vectors published in docs/ledger.md, shared by the hashing and ledger tests."""
 
 from __future__ import annotations
 

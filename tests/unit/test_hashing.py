@@ -112,7 +112,7 @@ def test_equal_numbers_hash_equally() -> None:
 
 
 def test_published_vectors() -> None:
-    """The test vectors published in docs/hashing.md hold."""
+    """The test vectors published in docs/ledger.md hold."""
     assert (
         canonical_json(VECTOR_ATTRS)
         == (

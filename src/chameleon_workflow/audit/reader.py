@@ -1,7 +1,8 @@
 """What verification reads, in each back end's own SQL, straight from the driver.
 
-History rows come in ``chain.STORED_ROW_FIELDS`` order with every id and timestamp as
-the text the chain hashes and JSON columns as their stored text, so nothing is parsed
+History rows come in ``chain.STORED_KEYED_FIELDS`` order (``UOW_COLUMNS`` and
+``ATTRIBUTE_COLUMNS`` below for the others) with every id and timestamp as the text the
+links and digests cover and JSON columns as their stored text, so nothing is parsed
 into UUID or datetime objects. SQLite cursors stream by nature; on PostgreSQL history is
 read with psycopg's chunked ``stream`` so the server produces rows while Python hashes
 the previous chunk (memory stays at one chunk, and no result set is buffered whole).
@@ -13,75 +14,105 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from chameleon_workflow.chain import STORED_ROW_FIELDS
+from chameleon_workflow.chain import STORED_KEYED_FIELDS
 
 #: UOW rows per page: one history query (and one attribute query) per page.
 PAGE_SIZE = 500
 _STREAM_CHUNK = 2000
 _PG_TEXT = frozenset(
     {"history_id", "instance_id", "uow_id", "previous_interaction_id", "new_interaction_id"}
-    | {"actor_id", "transition_metadata", "changes"}
+    | {"actor_id", "transition_metadata", "changes", "holder_id", "local_workflow_id"}
+    | {"parent_id", "current_interaction_id", "held_by_actor_id", "value"}
 )
-_PG_TS = "to_char(transition_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+_PG_STAMPS = frozenset({"transition_timestamp", "created_at", "recorded_at"})
+
+#: The UOW row's columns verification reads, in this order.
+UOW_COLUMNS = (
+    "uow_id",
+    "status",
+    "current_interaction_id",
+    "content_hash",
+    "chain_head",
+    "history_sequence",
+    "held_by_actor_id",
+    "retry_count",
+    "version",
+    "instance_id",
+    "local_workflow_id",
+    "parent_id",
+    "created_at",
+)
+#: The attribute row's columns verification reads, in this order.
+ATTRIBUTE_COLUMNS = (
+    "uow_id",
+    "key",
+    "version",
+    "value",
+    "is_deleted",
+    "salt",
+    "value_digest",
+    "history_sequence",
+    "actor_id",
+    "reasoning",
+    "created_at",
+    "instance_id",
+)
+#: The key ledger's columns, in this order.
+KEY_LEDGER_COLUMNS = (
+    "sequence",
+    "key_id",
+    "fingerprint",
+    "recorded_at",
+    "legacy_history_rows",
+    "legacy_attribute_rows",
+    "legacy_digest",
+    "link_version",
+    "chain_hash",
+)
 
 
-def _pg_column(name: str) -> str:
-    if name == "transition_timestamp":
-        return _PG_TS
+def _pg(name: str) -> str:
+    if name in _PG_STAMPS:
+        return f"to_char({name} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
     return f"{name}::text" if name in _PG_TEXT else name
 
 
-_SQLITE = {
-    "uows": (
-        "SELECT uow_id, status, current_interaction_id, content_hash, chain_head, "
-        "history_sequence FROM units_of_work WHERE uow_id > ? {scope} ORDER BY uow_id LIMIT ?"
-    ),
-    "one": (
-        "SELECT uow_id, status, current_interaction_id, content_hash, chain_head, "
-        "history_sequence FROM units_of_work WHERE uow_id = ?"
-    ),
-    "history": (
-        f"SELECT {', '.join(STORED_ROW_FIELDS)} FROM uow_history "
-        "WHERE uow_id >= ? AND uow_id <= ? {scope} ORDER BY uow_id, sequence"
-    ),
-    "attributes": (
-        "SELECT uow_id, key, version, value, is_deleted FROM uow_attributes "
-        "WHERE uow_id >= ? AND uow_id <= ? {scope} ORDER BY uow_id, key, version"
-    ),
-    "orphans": (
-        "SELECT uow_id, count(*) FROM {table} r WHERE NOT EXISTS ("
-        "SELECT 1 FROM units_of_work u WHERE u.uow_id = r.uow_id) {scope} "
-        "GROUP BY uow_id ORDER BY uow_id"
-    ),
-    "scope": "AND instance_id = ?",
-    "start": "",
-}
-_POSTGRES = {
-    "uows": (
-        "SELECT uow_id::text, status, current_interaction_id::text, content_hash, chain_head, "
-        "history_sequence FROM units_of_work WHERE uow_id > %s::uuid {scope} "
-        "ORDER BY uow_id LIMIT %s"
-    ),
-    "one": (
-        "SELECT uow_id::text, status, current_interaction_id::text, content_hash, chain_head, "
-        "history_sequence FROM units_of_work WHERE uow_id = %s::uuid"
-    ),
-    "history": (
-        f"SELECT {', '.join(_pg_column(c) for c in STORED_ROW_FIELDS)} FROM uow_history "
-        "WHERE uow_id >= %s::uuid AND uow_id <= %s::uuid {scope} ORDER BY uow_id, sequence"
-    ),
-    "attributes": (
-        "SELECT uow_id::text, key, version, value::text, is_deleted FROM uow_attributes "
-        "WHERE uow_id >= %s::uuid AND uow_id <= %s::uuid {scope} ORDER BY uow_id, key, version"
-    ),
-    "orphans": (
-        "SELECT uow_id::text, count(*) FROM {table} r WHERE NOT EXISTS ("
-        "SELECT 1 FROM units_of_work u WHERE u.uow_id = r.uow_id) {scope} "
-        "GROUP BY uow_id ORDER BY uow_id"
-    ),
-    "scope": "AND instance_id = %s::uuid",
-    "start": "00000000-0000-0000-0000-000000000000",
-}
+def _queries(column: Any, p: str, uuid: str) -> dict[str, str]:
+    """Return every query, columns rendered by ``column``, ``p`` a placeholder."""
+    uows = ", ".join(map(column, UOW_COLUMNS))
+    return {
+        "uows": (
+            f"SELECT {uows} FROM units_of_work WHERE uow_id > {p}{uuid} {{scope}} "
+            f"ORDER BY uow_id LIMIT {p}"
+        ),
+        "one": f"SELECT {uows} FROM units_of_work WHERE uow_id = {p}{uuid}",
+        "history": (
+            f"SELECT {', '.join(map(column, STORED_KEYED_FIELDS))} FROM uow_history "
+            f"WHERE uow_id >= {p}{uuid} AND uow_id <= {p}{uuid} {{scope}} "
+            "ORDER BY uow_id, sequence"
+        ),
+        "attributes": (
+            f"SELECT {', '.join(map(column, ATTRIBUTE_COLUMNS))} FROM uow_attributes "
+            f"WHERE uow_id >= {p}{uuid} AND uow_id <= {p}{uuid} {{scope}} "
+            "ORDER BY uow_id, key, version"
+        ),
+        # Rows whose UOW row is gone, or (instance runs) sits in another instance.
+        "orphans": (
+            f"SELECT {column('uow_id')}, count(*) FROM {{table}} r WHERE NOT EXISTS ("
+            "SELECT 1 FROM units_of_work u WHERE u.uow_id = r.uow_id {moved}) {scope} "
+            "GROUP BY uow_id ORDER BY uow_id"
+        ),
+        "keys": (
+            f"SELECT {', '.join(map(column, KEY_LEDGER_COLUMNS))} FROM ledger_keys "
+            "ORDER BY sequence"
+        ),
+        "scope": f"AND instance_id = {p}{uuid}",
+        "moved": "AND u.instance_id = r.instance_id",
+    }
+
+
+_SQLITE = {**_queries(str, "?", ""), "start": ""}
+_POSTGRES = {**_queries(_pg, "%s", "::uuid"), "start": "00000000-0000-0000-0000-000000000000"}
 
 Row = tuple[Any, ...]
 
@@ -103,7 +134,9 @@ class VerifyReader:
         self.uows_sql = sql["uows"].format(scope=scope)
         self.history_sql = sql["history"].format(scope=scope)
         self.attributes_sql = sql["attributes"].format(scope=scope)
-        self.orphans_sql = sql["orphans"].replace("{scope}", scope)
+        moved = sql["moved"] if instance_id is not None else ""
+        self.orphans_sql = sql["orphans"].replace("{scope}", scope).replace("{moved}", moved)
+        self.keys_sql = sql["keys"]
         self.scope: tuple[str, ...] = () if instance_id is None else (instance_id,)
 
     def _all(self, sql: str, params: Sequence[Any]) -> list[Row]:
@@ -140,6 +173,10 @@ class VerifyReader:
     def orphans(self, table: str) -> list[Row]:
         """Return (uow_id, rows) for rows of ``table`` whose UOW row does not exist."""
         return self._all(self.orphans_sql.replace("{table}", table), self.scope)
+
+    def key_ledger(self) -> list[Row]:
+        """Return the key ledger's rows in sequence order."""
+        return self._all(self.keys_sql, ())
 
     def attributes(self, first: str, last: str) -> list[Row]:
         """Return the attribute rows of the UOWs between two ids, by uow_id, key, version."""

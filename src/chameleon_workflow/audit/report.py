@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from chameleon_workflow.keys import LegacyTally
+
 
 class FindingKind(enum.StrEnum):
     """Kinds of problems verification reports."""
@@ -19,6 +21,9 @@ class FindingKind(enum.StrEnum):
     ORPHANED = "ORPHANED"
     PROTECTION_MISSING = "PROTECTION_MISSING"
     DEFINITION_ALTERED = "DEFINITION_ALTERED"
+    ATTRIBUTE_MISMATCH = "ATTRIBUTE_MISMATCH"
+    UNKNOWN_KEY = "UNKNOWN_KEY"
+    KEY_LEDGER = "KEY_LEDGER"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,12 @@ class Tally:
     history: int = 0
     attributes: int = 0
     findings: list[Finding] = field(default_factory=list)
+    #: Rows in the unkeyed format: history rows (count and digest of their links) and
+    #: attribute rows without a digest, compared with the seal on whole-database runs.
+    legacy: LegacyTally = field(default_factory=LegacyTally)
+    legacy_attributes: int = 0
+    #: Keyed rows whose key the keyring does not hold, per key id.
+    unknown_keys: dict[str, int] = field(default_factory=dict)
 
     def add(self, kind: FindingKind, uow_id: str, sequence: int | None, detail: str) -> None:
         self.findings.append(Finding(kind, uow_id, sequence, detail))

@@ -20,11 +20,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from chameleon_workflow.benchmarks.figures import BenchContext, Figure, Rates, figure
-from chameleon_workflow.chain import LedgerRecord
+from chameleon_workflow.chain import KeyedRecord
 from chameleon_workflow.config import load_settings
 from chameleon_workflow.db import make_engine, make_session_factory
 from chameleon_workflow.hashing import format_timestamp
-from chameleon_workflow.ledger.backend import LedgerSQL
+from chameleon_workflow.keys import KeyProvider
+from chameleon_workflow.ledger.backend import HISTORY_COLUMNS, LedgerSQL
 from chameleon_workflow.ledger.dialects import statements_for
 from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.ledger.sqlite import SQLiteSQL
@@ -37,12 +38,7 @@ _UPDATE = (
     "last_heartbeat_at = {p}, held_by_actor_id = {p}, retry_count = {p}, updated_at = {p}, "
     "version = {p}, history_sequence = {p}, chain_head = {p} WHERE uow_id = {p} AND version = {p}"
 )
-_HISTORY = (
-    "INSERT INTO uow_history (history_id, instance_id, uow_id, sequence, event_type, "
-    "previous_status, new_status, previous_state_hash, new_state_hash, "
-    "previous_interaction_id, new_interaction_id, actor_id, transition_timestamp, reasoning, "
-    "transition_metadata, changes, chain_hash) VALUES ({values})"
-)
+_HISTORY = f"INSERT INTO uow_history ({', '.join(HISTORY_COLUMNS)}) VALUES ({{values}})"
 
 
 @dataclass(slots=True)
@@ -89,7 +85,7 @@ def run_raw(engine: Engine, fleet: _Fleet, count: int) -> None:
     sqlite = engine.dialect.name == "sqlite"
     p = "?" if sqlite else "%s"
     update = _UPDATE.format(p=p)
-    insert = _HISTORY.format(values=", ".join([p] * 17))
+    insert = _HISTORY.format(values=", ".join([p] * len(HISTORY_COLUMNS)))
     text: Callable[[Any], Any] = str if sqlite else _same
     first, second = (text(i) for i in fleet.play.interactions)
     instance = text(fleet.play.instance_id)
@@ -111,7 +107,8 @@ def run_raw(engine: Engine, fleet: _Fleet, count: int) -> None:
             raw.execute(update, (*moved, chain, ident, version))
             history = (text(uuid.uuid4()), instance, ident, seq, "TRANSITION", "PENDING")
             history_end = ("PENDING", state_hash, state_hash, before, after, None, stamp, "move")
-            raw.execute(insert, (*history, *history_end, meta, None, chain))
+            keyed = (2, "bench", None, 0, None, None, None)  # the columns of link format 2
+            raw.execute(insert, (*history, *history_end, meta, None, chain, *keyed))
             raw.commit()
             state[1], state[2] = version + 1, sequence + 1
     finally:
@@ -212,10 +209,11 @@ def build_ledger(factory: sessionmaker[Session], uows: int, rows_per_uow: int) -
         session.commit()
         conn = session.connection()
         sql = statements_for(conn)
+        keys = service.ledger_keys(conn.engine)
         raw: Any = conn.connection.driver_connection
         history, heads = [], []
         for uow in made:
-            rows, head = _chain(uow, play.interactions, rows_per_uow, sql)
+            rows, head = _chain(uow, play.interactions, rows_per_uow, (sql, keys))
             history.extend(rows)
             heads.append(head)
         raw.cursor().executemany(sql.history_sql, history)
@@ -230,15 +228,19 @@ def build_ledger(factory: sessionmaker[Session], uows: int, rows_per_uow: int) -
 
 
 def _chain(
-    uow: UnitsOfWork, interactions: tuple[uuid.UUID, ...], count: int, sql: LedgerSQL
+    uow: UnitsOfWork,
+    interactions: tuple[uuid.UUID, ...],
+    count: int,
+    writer: tuple[LedgerSQL, KeyProvider],
 ) -> tuple[list[list[Any]], tuple[Any, ...]]:
     """Build rows 2..count of a UOW's chain the way the service builds them."""
+    sql, keys = writer
     now = datetime.now(UTC)
     stamp = format_timestamp(now)
     link, rows = uow.chain_head, []
     text = [str(i) for i in interactions]
     for sequence in range(2, count + 1):
-        record = LedgerRecord(
+        record = KeyedRecord(
             history_id=str(uuid.uuid4()),
             instance_id=str(uow.instance_id),
             uow_id=str(uow.uow_id),
@@ -254,9 +256,14 @@ def _chain(
             transition_timestamp=stamp,
             reasoning="move",
             transition_metadata={"step": sequence},
-            changes=None,
+            holder_id=None,
+            retry_count=0,
+            attributes_digest=None,
+            local_workflow_id=None,
+            parent_id=None,
+            key_id=keys.current_id,
         )
-        link = record.link(link)
+        link = record.link(link, keys)
         rows.append(sql.history_params(record, link, now))
     last = interactions[(count + 1) % 2] if count > 1 else interactions[0]
     ident: Any = str(uow.uow_id) if isinstance(sql, SQLiteSQL) else uow.uow_id

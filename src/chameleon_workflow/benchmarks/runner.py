@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import secrets
 import tempfile
 import uuid
 from collections.abc import Callable, Sequence
@@ -168,6 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.server_clients,
         args.server_seconds,
     )
+    if "CHAMELEON_LEDGER_KEY" not in os.environ and "CHAMELEON_LEDGER_KEY_FILE" not in os.environ:
+        # Scratch databases, a scratch ledger key: found by every process the run starts.
+        os.environ["CHAMELEON_LEDGER_KEY"] = secrets.token_hex(32)
     with tempfile.TemporaryDirectory() as tmp:
         urls = [f"sqlite:///{Path(tmp) / 'bench.db'}"]
         drop: Callable[[], None] | None = None

@@ -26,6 +26,9 @@ database = typer.Typer(help="Manage the database: its schema and roles.", no_arg
 database.command("upgrade")(commands.db_upgrade)
 database.command("roles")(commands.db_roles)
 app.add_typer(database, name="db")
+keys = typer.Typer(help="Manage the ledger key the history is linked under.", no_args_is_help=True)
+keys.command("rotate")(commands.keys_rotate)
+app.add_typer(keys, name="keys")
 app.command()(long_running.benchmark)
 
 

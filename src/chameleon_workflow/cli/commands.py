@@ -1,7 +1,9 @@
-"""The everyday commands: set up, import, demo, history, verify and logs.
+"""The everyday commands: set up, import, demo, history, verify, logs and key rotation.
 
 Only ``init``, ``db upgrade`` and ``demo`` create or migrate a database (and ``serve``);
-``history``, ``verify`` and ``logs`` open it read-only and ``import`` needs it current.
+they also find or make its ledger key. ``history``, ``verify`` and ``logs`` open it
+read-only (``verify`` needs the key: exit 2 without one) and ``import`` and
+``keys rotate`` need it current.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from chameleon_workflow.config import load_settings
 from chameleon_workflow.demo import run_demo
 from chameleon_workflow.engine.service import WorkflowEngine
 from chameleon_workflow.errors import InvalidValueError
+from chameleon_workflow.ledger.rotation import KeyChange, provision_keys, rotate_keys
 from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.roles import RolePlan, apply_roles
 from chameleon_workflow.schema import current_revision
@@ -46,7 +49,7 @@ from chameleon_workflow.workflow.loading import load_workflow
 
 
 def init(database_url: UrlOption = None) -> None:
-    """Create or upgrade the database schema (idempotent)."""
+    """Create or upgrade the database schema and find or make its ledger key (idempotent)."""
     with handled():
         _print_ready(migrated_engine(database_url))
 
@@ -91,15 +94,39 @@ def db_roles(
         )
 
 
+def keys_rotate(database_url: UrlOption = None) -> None:
+    """Make a new current ledger key; old keys stay in the key file to verify old links."""
+    with handled():
+        engine = existing_engine(database_url, read_only=False)
+        try:
+            change = rotate_keys(engine)
+        finally:
+            engine.dispose()
+        console.print(
+            f"ledger key rotated: {change.keys.current_id} is current, "
+            f"{change.previous_id} kept ({_source(change)})",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 def _print_ready(engine: Engine) -> None:
     try:
         revision = current_revision(engine)
+        change = provision_keys(engine)
     finally:
         engine.dispose()
     console.print(
         f"database ready at revision [bold]{revision}[/] "
         f"({engine.url.render_as_string(hide_password=True)})"
     )
+    console.print(
+        f"ledger key {change.keys.current_id} ({_source(change)})", highlight=False, soft_wrap=True
+    )
+
+
+def _source(change: KeyChange) -> str:
+    return str(getattr(change.keys, "source", "key provider"))
 
 
 def import_(
@@ -128,7 +155,9 @@ def demo(
 ) -> None:
     """Run the invoice-approval demo with simulated actors, then audit and verify it."""
     with handled():
-        with sessions(migrated_engine(database_url)) as factory, progress_bar() as bar:
+        engine = migrated_engine(database_url)
+        provision_keys(engine)
+        with sessions(engine) as factory, progress_bar() as bar:
             task = bar.add_task("driving invoices", total=uows)
             summary = run_demo(
                 factory,
@@ -161,21 +190,23 @@ def verify(
     instance: Annotated[str | None, typer.Option(help="Only this instance (name or id).")] = None,
     database_url: UrlOption = None,
 ) -> None:
-    """Verify hashes, chains, sequences and heads of every UOW; exit 1 on any finding.
+    """Verify hashes, keyed chains, attribute digests and heads of every UOW; exit 1 on findings.
 
     Never writes: a missing database, a foreign one or one at another schema revision is
-    an error (exit 2), as is an unknown instance.
+    an error (exit 2), as are an unknown instance and a missing ledger key.
     """
     with handled():
         with (
             sessions(existing_engine(database_url, read_only=True)) as factory,
             factory() as session,
         ):
+            service = UOWPersistenceService()
+            service.ledger_keys(factory.kw["bind"])  # no key: say so before any progress
             instance_id = read_models.instance_id_of(session, instance) if instance else None
             total = read_models.count_uows(session, instance_id)
             with progress_bar() as bar:
                 task = bar.add_task("verifying UOWs", total=total)
-                report = UOWPersistenceService().verify_database(
+                report = service.verify_database(
                     session, instance_id, progress=lambda n: bar.advance(task, n)
                 )
         print_report(report)

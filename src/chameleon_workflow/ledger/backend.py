@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import orjson
 from sqlalchemy import Connection, Engine
 
-from chameleon_workflow.chain import HASHED_FIELDS, LedgerRecord
+from chameleon_workflow.chain import HASHED_FIELDS, LINK_VERSION, KeyedRecord
 from chameleon_workflow.errors import ConcurrencyError
 
 #: (key, version, raw value, is_deleted) of the latest version of each attribute.
@@ -36,7 +36,7 @@ class LedgerSQL(Protocol):
     #: The history INSERT (the benchmarks replay it with ``history_params``).
     history_sql: str
 
-    def history_params(self, record: LedgerRecord, chain: str, now: datetime) -> list[Any]:
+    def history_params(self, record: KeyedRecord, chain: str, now: datetime) -> list[Any]:
         """Return the history INSERT's parameters for a record and its link."""
 
     def snapshot(self, conn: Connection, uow_id: uuid.UUID) -> list[tuple[Any, ...]]:
@@ -49,17 +49,17 @@ class LedgerSQL(Protocol):
         self,
         conn: Connection,
         cas: Cas,
-        record: LedgerRecord,
+        record: KeyedRecord,
         chain: str,
         attribute_rows: list[dict[str, Any]],
     ) -> None:
         """Compare-and-set the UOW row, append the history row and attribute versions."""
 
     def touch(self, conn: Connection, cas: Cas) -> None:
-        """Compare-and-set the UOW row's holder/retry/heartbeat without history."""
+        """Compare-and-set the UOW row's heartbeat (and version) without history."""
 
     def guarded_append(
-        self, conn: Connection, cas: Cas, guard: Guard, record: LedgerRecord, chain: str
+        self, conn: Connection, cas: Cas, guard: Guard, record: KeyedRecord, chain: str
     ) -> bool:
         """Append as ``append`` does only if the row and attributes match ``guard``."""
 
@@ -67,7 +67,7 @@ class LedgerSQL(Protocol):
         """Touch as ``touch`` does only if the row and attributes match ``guard``."""
 
     def insert_history(
-        self, conn: Connection, record: LedgerRecord, chain: str, now: datetime
+        self, conn: Connection, record: KeyedRecord, chain: str, now: datetime
     ) -> None:
         """Insert a history row with no compare-and-set (a UOW's first row)."""
 
@@ -81,11 +81,41 @@ class LedgerSQL(Protocol):
         """Bound how long a side transaction waits for a lock the caller may hold."""
 
 
-#: The record's fields in history column order (the chain hash column comes last).
-_record_values = attrgetter(*HASHED_FIELDS)
+#: History columns in INSERT order: the format-1 fields, ``chain_hash``, ``link_version``,
+#: then what format 2 adds (each back end's INSERT lists its columns in this order).
+HISTORY_COLUMNS: tuple[str, ...] = (
+    *HASHED_FIELDS,
+    "chain_hash",
+    "link_version",
+    "key_id",
+    "holder_id",
+    "retry_count",
+    "attributes_digest",
+    "local_workflow_id",
+    "parent_id",
+)
+_record_values = attrgetter(
+    *(c for c in HISTORY_COLUMNS if c not in ("chain_hash", "link_version"))
+)
+_LINK_AT = HISTORY_COLUMNS.index("chain_hash")
+#: Attribute columns in INSERT order.
+ATTRIBUTE_COLUMNS: tuple[str, ...] = (
+    "uow_id",
+    "instance_id",
+    "key",
+    "version",
+    "value",
+    "is_deleted",
+    "actor_id",
+    "reasoning",
+    "created_at",
+    "salt",
+    "value_digest",
+    "history_sequence",
+)
 
 
-def history_params(record: LedgerRecord, chain: str, stamp: Any) -> list[Any]:
+def history_params(record: KeyedRecord, chain: str, stamp: Any) -> list[Any]:
     """Return the history INSERT's parameters, with ``stamp`` as the transition time."""
     # Ids are already canonical text in the record; both back ends take text (PostgreSQL
     # casts it in the statement), which skips a UUID parse per id.
@@ -93,7 +123,7 @@ def history_params(record: LedgerRecord, chain: str, stamp: Any) -> list[Any]:
     out[12] = stamp
     out[14] = json_text(out[14])
     out[15] = json_text(out[15])
-    out.append(chain)
+    out[_LINK_AT:_LINK_AT] = (chain, LINK_VERSION)
     return out
 
 

@@ -22,6 +22,7 @@ from chameleon_workflow.errors import (
     StateDriftError,
 )
 from chameleon_workflow.hashing import validate_json, validate_text
+from chameleon_workflow.keys import KeyProvider
 from chameleon_workflow.ledger.snapshot import Snapshot, read_snapshot, verified_guards
 from chameleon_workflow.ledger.writes import record_breach
 from chameleon_workflow.models import UnitsOfWork
@@ -80,7 +81,9 @@ def is_legal(previous: str, new: str) -> bool:
     return True
 
 
-def checked_snapshot(session: Session, uow: UnitsOfWork, clock: Callable[[], datetime]) -> Snapshot:
+def checked_snapshot(
+    session: Session, uow: UnitsOfWork, clock: Callable[[], datetime], keys: KeyProvider
+) -> Snapshot:
     """Read the UOW's snapshot and refuse a stale copy or drifted attributes.
 
     Drift (stored attributes that do not hash to the stored content_hash) is recorded
@@ -97,7 +100,7 @@ def checked_snapshot(session: Session, uow: UnitsOfWork, clock: Callable[[], dat
     if actual != snap.content_hash:
         # The caller's transaction may hold what the breach writer needs (the row lock,
         # SQLite's write lock): try without waiting; the engine retries after it ends.
-        recorded = record_breach(session, uow.uow_id, actual, clock, wait=False)
+        recorded = record_breach(session, uow.uow_id, actual, clock, wait=False, keys=keys)
         raise StateDriftError(uow.uow_id, snap.content_hash, actual, recorded=recorded)
     verified_guards.remember(uow.uow_id, snap.guard)
     return snap

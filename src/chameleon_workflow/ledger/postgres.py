@@ -16,8 +16,17 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from chameleon_workflow.chain import LedgerRecord
-from chameleon_workflow.ledger.backend import Cas, Guard, driver, history_params, json_text, lost
+from chameleon_workflow.chain import KeyedRecord
+from chameleon_workflow.ledger.backend import (
+    ATTRIBUTE_COLUMNS,
+    HISTORY_COLUMNS,
+    Cas,
+    Guard,
+    driver,
+    history_params,
+    json_text,
+    lost,
+)
 
 #: SHA-256 over a UOW's latest attribute rows as the server renders them. Equal
 #: fingerprints mean the very rows a drift check accepted (ORDER BY key: one text).
@@ -44,21 +53,24 @@ _UPDATE = """UPDATE units_of_work SET
     held_by_actor_id = %s::uuid, retry_count = %s, updated_at = %s, version = %s,
     history_sequence = %s, chain_head = %s
 WHERE uow_id = %s AND version = %s"""
-#: The compare-and-set of a save that records no change (holder, retries, heartbeat).
-TOUCH = """UPDATE units_of_work SET
-    held_by_actor_id = %s::uuid, retry_count = %s, last_heartbeat_at = %s, updated_at = %s,
-    version = %s
+#: The compare-and-set of a save that records no change: a heartbeat.
+TOUCH = """UPDATE units_of_work SET last_heartbeat_at = %s, updated_at = %s, version = %s
 WHERE uow_id = %s AND version = %s"""
-_HISTORY_COLUMNS = """
-    history_id, instance_id, uow_id, sequence, event_type,
-    previous_status, new_status, previous_state_hash, new_state_hash,
-    previous_interaction_id, new_interaction_id, actor_id,
-    transition_timestamp, reasoning, transition_metadata, changes, chain_hash"""
-_HISTORY_VALUES = """
-    %s::uuid, %s::uuid, %s::uuid, %s, %s,
-    %s, %s, %s, %s,
-    %s::uuid, %s::uuid, %s::uuid,
-    %s, %s, %s::jsonb, %s::jsonb, %s"""
+_HISTORY_COLUMNS = ", ".join(HISTORY_COLUMNS)
+_UUID = frozenset(
+    {"history_id", "instance_id", "uow_id", "previous_interaction_id", "new_interaction_id"}
+    | {"actor_id", "holder_id", "local_workflow_id", "parent_id"}
+)
+_JSON = frozenset({"transition_metadata", "changes"})
+
+
+def _placeholder(column: str) -> str:
+    if column in _UUID:
+        return "%s::uuid"
+    return "%s::jsonb" if column in _JSON else "%s"
+
+
+_HISTORY_VALUES = ", ".join(_placeholder(c) for c in HISTORY_COLUMNS)
 INSERT_HISTORY = f"INSERT INTO uow_history ({_HISTORY_COLUMNS}) VALUES ({_HISTORY_VALUES})"
 #: The drift check inside the write: the row still holds the content_hash, and the
 #: attributes still have the fingerprint, that a check in Python accepted.
@@ -78,11 +90,10 @@ def _append(update: str) -> str:
 APPEND = _append(_UPDATE)
 GUARDED_APPEND = _append(_UPDATE + _GUARD)
 GUARDED_TOUCH = TOUCH + _GUARD + " RETURNING version"
-INSERT_ATTRIBUTE = """
-INSERT INTO uow_attributes (
-    uow_id, instance_id, key, version, value, is_deleted, actor_id, reasoning, created_at)
-VALUES (%s::uuid, %s::uuid, %s, %s, %s::jsonb, %s, %s::uuid, %s, %s)
-"""
+INSERT_ATTRIBUTE = (
+    f"INSERT INTO uow_attributes ({', '.join(ATTRIBUTE_COLUMNS)}) VALUES "
+    "(%s::uuid, %s::uuid, %s, %s, %s::jsonb, %s, %s::uuid, %s, %s, %s, %s, %s)"
+)
 
 
 class PostgresSQL:
@@ -90,7 +101,7 @@ class PostgresSQL:
 
     history_sql = INSERT_HISTORY
 
-    def history_params(self, record: LedgerRecord, chain: str, now: datetime) -> list[Any]:
+    def history_params(self, record: KeyedRecord, chain: str, now: datetime) -> list[Any]:
         """Return the history INSERT's parameters, the transition time as a datetime."""
         return history_params(record, chain, now)
 
@@ -103,7 +114,7 @@ class PostgresSQL:
         self,
         conn: Connection,
         cas: Cas,
-        record: LedgerRecord,
+        record: KeyedRecord,
         chain: str,
         attribute_rows: list[dict[str, Any]],
     ) -> None:
@@ -121,7 +132,7 @@ class PostgresSQL:
             raise lost(cas[0])
 
     def guarded_append(
-        self, conn: Connection, cas: Cas, guard: Guard, record: LedgerRecord, chain: str
+        self, conn: Connection, cas: Cas, guard: Guard, record: KeyedRecord, chain: str
     ) -> bool:
         """Compare-and-set, drift guard and history in one statement; False: nothing written."""
         params = _update_params(cas)
@@ -136,7 +147,7 @@ class PostgresSQL:
         return driver(conn).execute(GUARDED_TOUCH, params).fetchone() is not None
 
     def insert_history(
-        self, conn: Connection, record: LedgerRecord, chain: str, now: datetime
+        self, conn: Connection, record: KeyedRecord, chain: str, now: datetime
     ) -> None:
         """Insert a history row with no compare-and-set (a UOW's first row)."""
         driver(conn).execute(INSERT_HISTORY, history_params(record, chain, now))
@@ -177,8 +188,6 @@ def _update_params(cas: Cas) -> list[Any]:
 def _touch_params(cas: Cas) -> list[Any]:
     uow_id, version, values = cas
     return [
-        values["held_by_actor_id"],
-        values["retry_count"],
         values["last_heartbeat_at"],
         values["updated_at"],
         values["version"],
@@ -198,4 +207,7 @@ def _attribute_params(row: dict[str, Any]) -> tuple[Any, ...]:
         row["actor_id"],
         row["reasoning"],
         row["created_at"],
+        row["salt"],
+        row["value_digest"],
+        row["history_sequence"],
     )

@@ -1,12 +1,13 @@
 """UOWPersistenceService, the only writer of UOW state, and the transition value object.
 
-Every change is a compare-and-set on the UOW row's ``version`` plus one appended,
-hash-chained history row, inside the caller's transaction; a call that fails leaves
-nothing behind that could be committed. Each method reads top to bottom: ``checks``
-refuses bad input and drifted state (reading the ``snapshot``), ``writes`` plans the
-write and runs it through the back end's SQL (``sqlite`` or ``postgres``, picked once in
-``dialects``). On PostgreSQL a UOW whose attributes already passed the drift check saves
-without the read: the guarded write re-checks them in the statement that writes.
+Every change is a compare-and-set on the UOW row's ``version`` plus one appended history
+row linked by a MAC under the ledger key (``keys``), inside the caller's transaction; a
+call that fails leaves nothing behind that could be committed. Each method reads top to
+bottom: ``checks`` refuses bad input and drifted state (reading the ``snapshot``),
+``writes`` plans the write and runs it through the back end's SQL (``sqlite`` or
+``postgres``, picked once in ``dialects``). On PostgreSQL a UOW whose attributes already
+passed the drift check saves without the read: the guarded write re-checks them in the
+statement that writes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from chameleon_workflow.chain import attribute_diff, is_empty_diff
 from chameleon_workflow.db import translated_errors
 from chameleon_workflow.errors import ConcurrencyError, InvalidValueError, NotFoundError
 from chameleon_workflow.hashing import content_hash
+from chameleon_workflow.keys import KeyProvider, find_keys
 from chameleon_workflow.ledger.checks import (
     check_note,
     check_removals,
@@ -91,11 +93,28 @@ class UOWStateTransition:
 
 
 class UOWPersistenceService:
-    """Write UOW state atomically with its hash-chained history; read and check it back."""
+    """Write UOW state atomically with its keyed, chained history; read and check it back."""
 
-    def __init__(self, clock: Clock = utcnow) -> None:
-        """Use ``clock`` for every timestamp this service writes."""
+    def __init__(self, clock: Clock = utcnow, keys: KeyProvider | None = None) -> None:
+        """Use ``clock`` for every timestamp this service writes.
+
+        Links are made and checked under ``keys``; without them, under the keys each
+        database's settings name (``keys.find_keys``), found once per engine.
+        """
         self.clock = clock
+        self._keys = keys
+        self._found: dict[int, tuple[Engine, KeyProvider]] = {}
+
+    def ledger_keys(self, engine: Engine) -> KeyProvider:
+        """Return the keys this service links under on ``engine``'s database."""
+        if self._keys is not None:
+            return self._keys
+        found = self._found.get(id(engine))
+        if found is None or found[0] is not engine:
+            url = engine.url.render_as_string(hide_password=False)
+            found = (engine, find_keys(url))
+            self._found[id(engine)] = found
+        return found[1]
 
     # ------------------------------------------------------------------ reads
 
@@ -119,7 +138,7 @@ class UOWPersistenceService:
     def verify_uow(self, session: Session, uow_id: uuid.UUID | str) -> VerificationReport:
         """Verify one UOW: attributes vs hash, its chain, sequences and head row."""
         target = as_uuid(uow_id, "UOW id")
-        report = verify(session, uow_id=target)
+        report = verify(session, keys=self._keys_of(session), uow_id=target)
         if report.uows_checked == 0:
             raise NotFoundError(f"no unit of work with id {uow_id}")
         return report
@@ -131,7 +150,12 @@ class UOWPersistenceService:
         progress: Callable[[int], None] | None = None,
     ) -> VerificationReport:
         """Verify every UOW (of one instance if given) and report every finding."""
-        return verify(session, instance_id=instance_id, progress=progress)
+        keys = self._keys_of(session)
+        return verify(session, keys=keys, instance_id=instance_id, progress=progress)
+
+    def _keys_of(self, session: Session) -> KeyProvider:
+        with translated_errors():
+            return self.ledger_keys(session.connection().engine)
 
     def get_uow_history(
         self,
@@ -200,7 +224,8 @@ class UOWPersistenceService:
             updated_at=now,
         )
         with translated_errors(), session.begin_nested(), session.no_autoflush:
-            insert_created(session, uow, attrs, actor_id, reasoning, metadata)
+            keys = self.ledger_keys(session.connection().engine)
+            insert_created(session, uow, attrs, (actor_id, reasoning, metadata), keys)
         return uow
 
     def save_uow(
@@ -222,7 +247,9 @@ class UOWPersistenceService:
         The stored content_hash is checked against the stored attributes first; a
         mismatch raises StateDriftError and marks the UOW FAILED_SECURITY_BREACH in a
         transaction of its own. ``holder`` sets (or with None clears) the actor holding
-        the UOW; ``retry_count`` replaces the retry counter.
+        the UOW; ``retry_count`` replaces the retry counter. A change of status,
+        interaction, holder or retry count is recorded with a history row; a save that
+        changes none of them (a heartbeat) only moves ``last_heartbeat_at``.
         """
         refuse_direct_edits(uow)
         check_note(reasoning, metadata)
@@ -230,7 +257,14 @@ class UOWPersistenceService:
         interaction = (
             new_interaction_id if new_interaction_id is not None else (uow.current_interaction_id)
         )
-        moved = status != uow.status or interaction != uow.current_interaction_id
+        new_holder = uow.held_by_actor_id if holder is UNSET else holder
+        retries = uow.retry_count if retry_count is None else retry_count
+        moved = (
+            status != uow.status
+            or interaction != uow.current_interaction_id
+            or new_holder != uow.held_by_actor_id
+            or retries != uow.retry_count
+        )
 
         def change(now: datetime, state_hash: str) -> Change:
             return Change(
@@ -238,8 +272,8 @@ class UOWPersistenceService:
                 status=status,
                 interaction_id=interaction,
                 state_hash=state_hash,
-                holder=uow.held_by_actor_id if holder is UNSET else holder,
-                retry_count=uow.retry_count if retry_count is None else retry_count,
+                holder=new_holder,
+                retry_count=retries,
                 heartbeat=now if touch_heartbeat else uow.last_heartbeat_at,
                 actor_id=actor_id,
                 reasoning=reasoning,
@@ -249,18 +283,20 @@ class UOWPersistenceService:
 
         with translated_errors(), session.no_autoflush:
             conn = session.connection()
+            keys = self.ledger_keys(conn.engine)
             guard = verified_guards.get(uow)
             if guard is not None and is_legal(str(uow.status), status):
                 # The attributes were checked before and the write re-checks, in the same
                 # statement, that neither they nor the stored hash changed since: no read.
                 now = self.clock()
-                if write(conn, uow, change(now, uow.content_hash), now, moved=moved, guard=guard):
+                state = change(now, uow.content_hash)
+                if write(conn, uow, state, now, moved=moved, keys=keys, guard=guard):
                     return uow
-            snap = checked_snapshot(session, uow, self.clock)
+            snap = checked_snapshot(session, uow, self.clock, keys)
             check_transition(str(uow.status), status)
             now = self.clock()
             state = change(now, snap.content_hash)
-            if not write(conn, uow, state, now, moved=moved, guard=snap.guard):
+            if not write(conn, uow, state, now, moved=moved, keys=keys, guard=snap.guard):
                 raise ConcurrencyError(
                     f"UOW {uow.uow_id} was changed by another writer; reload it and retry"
                 )
@@ -287,7 +323,9 @@ class UOWPersistenceService:
         check_note(reasoning, metadata)
         removals = list(remove)
         with translated_errors(), session.no_autoflush:
-            snap = checked_snapshot(session, uow, self.clock)
+            conn = session.connection()
+            keys = self.ledger_keys(conn.engine)
+            snap = checked_snapshot(session, uow, self.clock, keys)
             check_transition(str(uow.status), str(uow.status))
             before = snap.attributes
             check_removals(removals, before)
@@ -297,12 +335,11 @@ class UOWPersistenceService:
             if is_empty_diff(diff):
                 return uow
             now = self.clock()
-            change = attributes_change(
-                uow, content_hash(after), diff, actor_id, reasoning, metadata
-            )
             rows = attribute_versions(uow, diff, snap.key_versions, actor_id, reasoning, now)
+            note = (actor_id, reasoning, metadata)
+            change = attributes_change(uow, content_hash(after), diff, rows, note)
             verified_guards.forget(uow.uow_id)
-            write(session.connection(), uow, change, now, moved=True, attribute_rows=rows)
+            write(conn, uow, change, now, moved=True, keys=keys, attribute_rows=rows)
         return uow
 
     def record_breach(
@@ -322,4 +359,6 @@ class UOWPersistenceService:
         write lock (SQLite) is taken, as it is when the caller's own open transaction
         holds it; otherwise it waits up to the lock timeout.
         """
-        return record_breach(bind, uow_id, observed_hash, self.clock, wait=wait)
+        engine = bind.get_bind() if isinstance(bind, Session) else bind
+        keys = self.ledger_keys(engine.engine if isinstance(engine, Connection) else engine)
+        return record_breach(bind, uow_id, observed_hash, self.clock, wait=wait, keys=keys)

@@ -15,10 +15,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from chameleon_workflow.chain import LedgerRecord
+from chameleon_workflow.chain import KeyedRecord
 from chameleon_workflow.db import SQLITE_NO_WAIT
 from chameleon_workflow.hashing import format_timestamp
 from chameleon_workflow.ledger.backend import (
+    ATTRIBUTE_COLUMNS,
+    HISTORY_COLUMNS,
     Cas,
     Guard,
     driver,
@@ -45,29 +47,19 @@ UPDATE units_of_work SET
     history_sequence = ?, chain_head = ?
 WHERE uow_id = ? AND version = ?
 """
-#: The compare-and-set of a save that records no change (holder, retries, heartbeat).
+#: The compare-and-set of a save that records no change: a heartbeat.
 TOUCH = """
-UPDATE units_of_work SET
-    held_by_actor_id = ?, retry_count = ?, last_heartbeat_at = ?, updated_at = ?, version = ?
+UPDATE units_of_work SET last_heartbeat_at = ?, updated_at = ?, version = ?
 WHERE uow_id = ? AND version = ?
 """
-INSERT_HISTORY = """
-INSERT INTO uow_history (
-    history_id, instance_id, uow_id, sequence, event_type,
-    previous_status, new_status, previous_state_hash, new_state_hash,
-    previous_interaction_id, new_interaction_id, actor_id,
-    transition_timestamp, reasoning, transition_metadata, changes, chain_hash)
-VALUES (
-    ?, ?, ?, ?, ?,
-    ?, ?, ?, ?,
-    ?, ?, ?,
-    ?, ?, ?, ?, ?)
-"""
-INSERT_ATTRIBUTE = """
-INSERT INTO uow_attributes (
-    uow_id, instance_id, key, version, value, is_deleted, actor_id, reasoning, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
+INSERT_HISTORY = (
+    f"INSERT INTO uow_history ({', '.join(HISTORY_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(HISTORY_COLUMNS))})"
+)
+INSERT_ATTRIBUTE = (
+    f"INSERT INTO uow_attributes ({', '.join(ATTRIBUTE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(ATTRIBUTE_COLUMNS))})"
+)
 
 
 class SQLiteSQL:
@@ -75,7 +67,7 @@ class SQLiteSQL:
 
     history_sql = INSERT_HISTORY
 
-    def history_params(self, record: LedgerRecord, chain: str, now: datetime) -> list[Any]:
+    def history_params(self, record: KeyedRecord, chain: str, now: datetime) -> list[Any]:
         """Return the history INSERT's parameters (the record's text is what SQLite stores)."""
         return history_params(record, chain, record.transition_timestamp)
 
@@ -87,7 +79,7 @@ class SQLiteSQL:
         self,
         conn: Connection,
         cas: Cas,
-        record: LedgerRecord,
+        record: KeyedRecord,
         chain: str,
         attribute_rows: list[dict[str, Any]],
     ) -> None:
@@ -108,7 +100,7 @@ class SQLiteSQL:
             raise lost(cas[0])
 
     def guarded_append(
-        self, conn: Connection, cas: Cas, guard: Guard, record: LedgerRecord, chain: str
+        self, conn: Connection, cas: Cas, guard: Guard, record: KeyedRecord, chain: str
     ) -> bool:
         """Refuse: SQLite snapshots carry no fingerprint, so no guard is ever made."""
         raise NotImplementedError
@@ -118,7 +110,7 @@ class SQLiteSQL:
         raise NotImplementedError
 
     def insert_history(
-        self, conn: Connection, record: LedgerRecord, chain: str, now: datetime
+        self, conn: Connection, record: KeyedRecord, chain: str, now: datetime
     ) -> None:
         """Insert a history row with no compare-and-set (a UOW's first row)."""
         params = history_params(record, chain, record.transition_timestamp)
@@ -137,7 +129,7 @@ class SQLiteSQL:
 
 
 def _append_rows(
-    raw: Any, cas: Cas, record: LedgerRecord, chain: str, attribute_rows: list[dict[str, Any]]
+    raw: Any, cas: Cas, record: KeyedRecord, chain: str, attribute_rows: list[dict[str, Any]]
 ) -> None:
     if raw.execute(UPDATE, _update_params(cas)).rowcount != 1:
         raise lost(cas[0])
@@ -167,8 +159,6 @@ def _update_params(cas: Cas) -> tuple[Any, ...]:
 def _touch_params(cas: Cas) -> tuple[Any, ...]:
     uow_id, version, values = cas
     return (
-        uuid_text(values["held_by_actor_id"]),
-        values["retry_count"],
         _stamp(values["last_heartbeat_at"]),
         _stamp(values["updated_at"]),
         values["version"],
@@ -188,6 +178,9 @@ def _attribute_params(row: dict[str, Any]) -> tuple[Any, ...]:
         uuid_text(row["actor_id"]),
         row["reasoning"],
         _stamp(row["created_at"]),
+        row["salt"],
+        row["value_digest"],
+        row["history_sequence"],
     )
 
 

@@ -1,8 +1,10 @@
 """Planning and performing one ledger write: the history row, attribute rows, the UOW row.
 
 A ``Change`` is the new column values of one write. ``write`` turns it into the history
-record and its chain link (``planned_append``), hands both to the back end's SQL as one
-compare-and-set, and mirrors the stored columns on the ORM object. ``insert_created`` is
+record and its keyed link (``planned_append``: one MAC under the current ledger key),
+hands both to the back end's SQL as one compare-and-set, and mirrors the stored columns
+on the ORM object. Attribute rows carry a random salt and the salted digest of their
+value; the history row written with them commits to those digests. ``insert_created`` is
 a UOW's first write, ``record_breach`` the write that marks drift, in a transaction of
 its own.
 """
@@ -10,6 +12,7 @@ its own.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,10 +23,11 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
-from chameleon_workflow.chain import LedgerRecord, attribute_diff
+from chameleon_workflow.chain import KeyedRecord, attribute_diff, attributes_digest, value_digest
 from chameleon_workflow.db import translated_errors
 from chameleon_workflow.errors import ChameleonError
 from chameleon_workflow.hashing import GENESIS_HASH, format_timestamp
+from chameleon_workflow.keys import KeyProvider
 from chameleon_workflow.ledger.backend import Guard, uuid_text
 from chameleon_workflow.ledger.dialects import statements_for
 from chameleon_workflow.models import UnitsOfWork
@@ -47,6 +51,8 @@ class Change:
     reasoning: str | None
     metadata: Any
     changes: Any
+    #: The digest of the attribute rows written with this change (None: none are).
+    attributes_digest: str | None = None
 
 
 def write(
@@ -56,6 +62,7 @@ def write(
     now: datetime,
     *,
     moved: bool,
+    keys: KeyProvider,
     guard: Guard | None = None,
     attribute_rows: list[dict[str, Any]] | None = None,
 ) -> bool:
@@ -77,7 +84,7 @@ def write(
         elif not sql.guarded_touch(conn, cas, guard):
             return False
     else:
-        record, chain, values = planned_append(uow, change, now)
+        record, chain, values = planned_append(uow, change, now, keys)
         cas = (uow.uow_id, uow.version, values)
         if guard is None:
             sql.append(conn, cas, record, chain, attribute_rows or [])
@@ -88,10 +95,10 @@ def write(
 
 
 def planned_append(
-    uow: UnitsOfWork, change: Change, now: datetime
-) -> tuple[LedgerRecord, str, dict[str, Any]]:
-    """Return the history record of ``change``, its chain link and the new UOW columns."""
-    record = LedgerRecord(
+    uow: UnitsOfWork, change: Change, now: datetime, keys: KeyProvider
+) -> tuple[KeyedRecord, str, dict[str, Any]]:
+    """Return the history record of ``change``, its keyed link and the new UOW columns."""
+    record = KeyedRecord(
         history_id=str(uuid.uuid4()),
         instance_id=str(uow.instance_id),
         uow_id=str(uow.uow_id),
@@ -107,9 +114,15 @@ def planned_append(
         transition_timestamp=format_timestamp(now),
         reasoning=change.reasoning,
         transition_metadata=change.metadata,
+        holder_id=uuid_text(change.holder),
+        retry_count=change.retry_count,
+        attributes_digest=change.attributes_digest,
+        local_workflow_id=None,
+        parent_id=None,
+        key_id=keys.current_id,
         changes=change.changes,
     )
-    chain = record.link(uow.chain_head)
+    chain = record.link(uow.chain_head, keys)
     values = {
         "status": UOWStatus(change.status),
         "current_interaction_id": change.interaction_id,
@@ -126,10 +139,8 @@ def planned_append(
 
 
 def touch_values(uow: UnitsOfWork, change: Change, now: datetime) -> dict[str, Any]:
-    """Return the liveness columns a save without a recorded change stores."""
+    """Return what a heartbeat stores: the holder and retry count only change with history."""
     return {
-        "held_by_actor_id": change.holder,
-        "retry_count": change.retry_count,
         "last_heartbeat_at": change.heartbeat,
         "updated_at": now,
         "version": uow.version + 1,
@@ -149,11 +160,14 @@ def attributes_change(
     uow: UnitsOfWork,
     state_hash: str,
     diff: dict[str, Any],
-    actor_id: uuid.UUID | None,
-    reasoning: str | None,
-    metadata: Any,
+    rows: list[dict[str, Any]],
+    note: tuple[uuid.UUID | None, str | None, Any],
 ) -> Change:
-    """Return the ATTRIBUTES change that records ``diff``; the rest of the row stays."""
+    """Return the ATTRIBUTES change that records ``diff`` (written as ``rows``).
+
+    ``note`` is the actor, reasoning and metadata of the change; the rest of the row stays.
+    """
+    actor_id, reasoning, metadata = note
     return Change(
         event=HistoryEvent.ATTRIBUTES,
         status=str(uow.status),
@@ -166,6 +180,7 @@ def attributes_change(
         reasoning=reasoning,
         metadata=metadata,
         changes=diff,
+        attributes_digest=rows_digest(rows),
     )
 
 
@@ -179,12 +194,15 @@ def attribute_versions(
 ) -> list[dict[str, Any]]:
     """Return the rows that store ``diff``: the next version of every key it touches."""
     written = {**diff["added"], **{k: c["new"] for k, c in diff["changed"].items()}}
+    at = uow.history_sequence + 1  # the history row that will commit to them
     rows = [
-        attribute_row(uow, k, key_versions.get(k, 0) + 1, v, actor_id, reasoning, now)
+        attribute_row(uow, (k, key_versions.get(k, 0) + 1, at), v, actor_id, reasoning, now)
         for k, v in written.items()
     ]
     rows += [
-        attribute_row(uow, k, key_versions[k] + 1, None, actor_id, reasoning, now, deleted=True)
+        attribute_row(
+            uow, (k, key_versions[k] + 1, at), None, actor_id, reasoning, now, deleted=True
+        )
         for k in diff["removed"]
     ]
     return rows
@@ -192,8 +210,7 @@ def attribute_versions(
 
 def attribute_row(
     uow: UnitsOfWork,
-    key: str,
-    version: int,
+    place: tuple[str, int, int],
     value: Any,
     actor_id: uuid.UUID | None,
     reasoning: str | None,
@@ -201,7 +218,12 @@ def attribute_row(
     *,
     deleted: bool = False,
 ) -> dict[str, Any]:
-    """Return one uow_attributes row to insert."""
+    """Return one uow_attributes row to insert, salted and digested.
+
+    ``place`` is its key, its version and the sequence of the history row committing to it.
+    """
+    key, version, at = place
+    salt = os.urandom(16).hex()
     return {
         "uow_id": uow.uow_id,
         "instance_id": uow.instance_id,
@@ -212,39 +234,70 @@ def attribute_row(
         "actor_id": actor_id,
         "reasoning": reasoning,
         "created_at": now,
+        "salt": salt,
+        "value_digest": value_digest(salt, value),
+        "history_sequence": at,
     }
+
+
+def rows_digest(rows: list[dict[str, Any]]) -> str | None:
+    """Return the digest a history row commits to for the attribute rows written with it."""
+    stamp = format_timestamp(rows[0]["created_at"]) if rows else ""
+    return attributes_digest(
+        [
+            (
+                r["key"],
+                r["version"],
+                r["value_digest"],
+                r["is_deleted"],
+                uuid_text(r["actor_id"]),
+                r["reasoning"],
+                stamp,
+                str(r["instance_id"]),
+            )
+            for r in rows
+        ]
+    )
 
 
 def insert_created(
     session: Session,
     uow: UnitsOfWork,
     attributes: dict[str, Any],
-    actor_id: uuid.UUID | None,
-    reasoning: str | None,
-    metadata: Any,
+    note: tuple[uuid.UUID | None, str | None, Any],
+    keys: KeyProvider,
 ) -> None:
-    """Insert a new UOW with its first (CREATED) history row and first attribute versions."""
+    """Insert a new UOW with its first (CREATED) history row and first attribute versions.
+
+    ``note`` is the actor, reasoning and metadata of the creation.
+    """
+    actor_id, reasoning, _ = note
     now = uow.created_at
-    record = creation_record(uow, actor_id, reasoning, metadata, attribute_diff({}, attributes))
-    uow.chain_head = record.link(GENESIS_HASH)
+    rows = [
+        attribute_row(uow, (key, 1, 1), value, actor_id, reasoning, now)
+        for key, value in attributes.items()
+    ]
+    record = creation_record(uow, note, attribute_diff({}, attributes), rows_digest(rows), keys)
+    uow.chain_head = record.link(GENESIS_HASH, keys)
     session.add(uow)
     session.flush()
     conn = session.connection()
     sql = statements_for(conn)
     sql.insert_history(conn, record, uow.chain_head, now)
-    rows = [
-        attribute_row(uow, key, 1, value, actor_id, reasoning, now)
-        for key, value in attributes.items()
-    ]
     if rows:
         sql.insert_attributes(conn, rows)
 
 
 def creation_record(
-    uow: UnitsOfWork, actor_id: uuid.UUID | None, reasoning: str | None, metadata: Any, changes: Any
-) -> LedgerRecord:
+    uow: UnitsOfWork,
+    note: tuple[uuid.UUID | None, str | None, Any],
+    changes: Any,
+    digest: str | None,
+    keys: KeyProvider,
+) -> KeyedRecord:
     """Return the first (CREATED) history record of a new UOW."""
-    return LedgerRecord(
+    actor_id, reasoning, metadata = note
+    return KeyedRecord(
         history_id=str(uuid.uuid4()),
         instance_id=str(uow.instance_id),
         uow_id=str(uow.uow_id),
@@ -260,6 +313,12 @@ def creation_record(
         transition_timestamp=format_timestamp(uow.created_at),
         reasoning=reasoning,
         transition_metadata=metadata,
+        holder_id=uuid_text(uow.held_by_actor_id),
+        retry_count=uow.retry_count,
+        attributes_digest=digest,
+        local_workflow_id=str(uow.local_workflow_id),
+        parent_id=uuid_text(uow.parent_id),
+        key_id=keys.current_id,
         changes=changes,
     )
 
@@ -271,6 +330,7 @@ def record_breach(
     clock: Callable[[], datetime],
     *,
     wait: bool,
+    keys: KeyProvider,
 ) -> bool:
     """Mark a drifted UOW FAILED_SECURITY_BREACH in a transaction of its own.
 
@@ -295,7 +355,8 @@ def record_breach(
             if uow is None:
                 return False
             if uow.status != UOWStatus.FAILED_SECURITY_BREACH:
-                write(conn, uow, breach_change(uow, observed_hash), clock(), moved=True)
+                change = breach_change(uow, observed_hash)
+                write(conn, uow, change, clock(), moved=True, keys=keys)
     except ChameleonError:
         log.exception("could not record the security breach of UOW %s", uow_id)
         return False

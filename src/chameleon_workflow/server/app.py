@@ -79,6 +79,7 @@ def build_services(
         session_factory = make_session_factory(make_engine(config.database_url, config))
     buffer = CountingBuffer(config.telemetry_batch_size, config.telemetry_max_queue_size)
     engine = WorkflowEngine(session_factory, telemetry=buffer, settings=config)
+    engine.persistence.ledger_keys(engine.engine)  # without a ledger key, refuse to start
     metrics = ServerMetrics(buffer, session_factory)
     return Services(
         settings=config,

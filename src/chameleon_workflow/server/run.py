@@ -1,8 +1,9 @@
 """Run the HTTP API under uvicorn: ``serve`` (what ``chameleon serve`` calls) and ``main``.
 
-``serve`` migrates the database, makes sure there is an admin token, and blocks until
-SIGTERM/SIGINT; uvicorn's graceful shutdown leaves the background services the telemetry
-drain deadline to stop. ``main`` is ``python -m chameleon_workflow.server``.
+``serve`` migrates the database, finds or makes its ledger key, makes sure there is an
+admin token, and blocks until SIGTERM/SIGINT; uvicorn's graceful shutdown leaves the
+background services the telemetry drain deadline to stop. ``main`` is
+``python -m chameleon_workflow.server``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import SecretStr
 from chameleon_workflow.config import Settings
 from chameleon_workflow.db import make_engine, make_session_factory
 from chameleon_workflow.errors import ChameleonError
+from chameleon_workflow.ledger.rotation import provision_keys
 from chameleon_workflow.schema import upgrade_database
 from chameleon_workflow.server.app import create_app
 from chameleon_workflow.server.settings import ServerSettings, load_server_settings
@@ -29,6 +31,7 @@ def serve(
     config = ServerSettings.of(settings)
     db = make_engine(config.database_url, config)
     upgrade_database(db)
+    provision_keys(db)  # find or make the ledger key, as `chameleon init` does
     if config.admin_token is None:
         generated = secrets.token_urlsafe(32)
         config = config.model_copy(update={"admin_token": SecretStr(generated)})

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from chameleon_workflow.models import GUID, UTCDateTime
+from chameleon_workflow.columns import GUID, UTCDateTime
 from chameleon_workflow.schema import DROP_PG_FUNCTION, create_statements, drop_statements
 
 #: The tables this revision made append-only (later revisions protect their own).

@@ -4,8 +4,8 @@ Adds ``local_workflows.definition_hash`` (see ``chameleon_workflow.definitions``
 it for every definition imported before, then makes the five definition tables
 append-only like the ledger, so a plain UPDATE of a guardian's limit is refused.
 
-Revision ID: 0003d
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-01
 """
 
@@ -18,8 +18,8 @@ from chameleon_workflow.definitions import DEFINITION_TABLES, stored_definitions
 from chameleon_workflow.models import Base
 from chameleon_workflow.schema import create_statements, drop_statements
 
-revision = "0003d"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,108 @@
+"""The checks of one UOW's attribute rows, every version of every key.
+
+The latest versions must hash to the UOW row's ``content_hash``; versions run 1..n per
+key; each row written with keyed links must still hold the value its salted
+``value_digest`` covers, and is gathered under the history row that commits to it (its
+``history_sequence``) together with the change it made, so the chain check can compare
+both with what that history row recorded. Rows positions follow
+``reader.ATTRIBUTE_COLUMNS``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chameleon_workflow.audit.report import FindingKind, Tally
+from chameleon_workflow.chain import attributes_digest, value_digest
+from chameleon_workflow.hashing import content_hash, stored_json
+
+# Positions in an attribute row (reader.ATTRIBUTE_COLUMNS).
+_KEY, _VERSION, _VALUE, _DELETED, _SALT, _DIGEST, _AT = 1, 2, 3, 4, 5, 6, 7
+_ACTOR, _REASON, _CREATED, _INSTANCE = 8, 9, 10, 11
+
+
+@dataclass(slots=True)
+class Written:
+    """The attribute rows one history row commits to, and the change they make."""
+
+    entries: list[tuple[Any, ...]] = field(default_factory=list)
+    added: dict[str, Any] = field(default_factory=dict)
+    removed: dict[str, Any] = field(default_factory=dict)
+    changed: dict[str, Any] = field(default_factory=dict)
+
+    def digest(self) -> str | None:
+        """Return the digest the history row must record for these rows."""
+        return attributes_digest(self.entries)
+
+    def diff(self) -> dict[str, Any]:
+        """Return the change these rows make, as the history row's ``changes`` records it."""
+        return {"added": self.added, "removed": self.removed, "changed": self.changed}
+
+
+def check_attributes(
+    uow: Sequence[Any], rows: list[tuple[Any, ...]], tally: Tally
+) -> dict[int, Written]:
+    """Check one UOW's attribute rows; return what each history row wrote (by sequence)."""
+    uow_id = uow[0]
+    current: dict[str, Any] = {}
+    written: dict[int, Written] = {}
+    for key, versions in itertools.groupby(rows, key=lambda r: r[_KEY]):
+        expected = 1
+        previous: tuple[Any, ...] | None = None
+        for row in versions:
+            if row[_VERSION] != expected:
+                tally.add(
+                    FindingKind.ATTRIBUTE_VERSION_GAP,
+                    uow_id,
+                    None,
+                    f"attribute {key!r}: expected version {expected}, found {row[_VERSION]}",
+                )
+            expected = row[_VERSION] + 1
+            if row[_SALT] is None:
+                tally.legacy_attributes += 1
+            else:
+                _check_keyed_row(uow_id, row, previous, written, tally)
+            previous = row
+        if previous is not None and not previous[_DELETED]:
+            current[key] = stored_json(previous[_VALUE])
+    actual = content_hash(current)
+    if actual != uow[3]:
+        tally.add(
+            FindingKind.DRIFT,
+            uow_id,
+            None,
+            f"attributes hash to {actual}, stored content_hash is {uow[3]}",
+        )
+    return written
+
+
+def _check_keyed_row(
+    uow_id: str,
+    row: tuple[Any, ...],
+    previous: tuple[Any, ...] | None,
+    written: dict[int, Written],
+    tally: Tally,
+) -> None:
+    key, value = row[_KEY], stored_json(row[_VALUE])
+    if value_digest(row[_SALT], value) != row[_DIGEST]:
+        tally.add(
+            FindingKind.ATTRIBUTE_MISMATCH,
+            uow_id,
+            row[_AT],
+            f"attribute {key!r} version {row[_VERSION]}: the value does not match its value_digest",
+        )
+    deleted = bool(row[_DELETED])
+    entry = (key, row[_VERSION], row[_DIGEST], deleted, row[_ACTOR], row[_REASON], row[_CREATED])
+    into = written.setdefault(row[_AT], Written())
+    into.entries.append((*entry, row[_INSTANCE]))
+    present = previous is not None and not previous[_DELETED]
+    old = stored_json(previous[_VALUE]) if present and previous is not None else None
+    if deleted:
+        into.removed[key] = old
+    elif present:
+        into.changed[key] = {"old": old, "new": value}
+    else:
+        into.added[key] = value
