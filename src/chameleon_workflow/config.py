@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     telemetry_drain_deadline_s: float = Field(default=5.0, gt=0)
     zombie_threshold_s: float = Field(default=300.0, gt=0)
     zombie_max_retries: int = Field(default=3, ge=0)
+    # Checkpoints (docs/checkpoints.md): required on PostgreSQL, beside the file on SQLite.
+    signing_key_file: str | None = None
+    checkpoint_file: str | None = None
 
 
 def load_settings() -> Settings:

@@ -84,6 +84,8 @@ PROTECTED_TABLES: dict[str, tuple[tuple[str, ...], ...]] = {
     "uow_history": (("history_id",), ("uow_id", "sequence")),
     "uow_attributes": (("attribute_id",), ("uow_id", "key", "version")),
     "interaction_logs": (("log_id",),),
+    "ledger_leaves": (("position",), ("kind", "row_id")),
+    "checkpoints": (("tree_size",),),
 }
 
 _PG_FUNCTION = """

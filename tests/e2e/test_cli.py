@@ -11,6 +11,7 @@ import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from chameleon_workflow.checkpoints.keys import load_signing_key
 from chameleon_workflow.schema import SCRIPT_LOCATION
 
 
@@ -46,7 +47,16 @@ def test_init_creates_the_schema(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'new.db'}"
     result = _run("init", url=url)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"database ready at revision {_head_revision()} ({url})\n"
+    key = tmp_path / "new.db.signing-key.pem"
+    key_id = load_signing_key(key).key_id
+    assert result.stdout == (
+        f"database ready at revision {_head_revision()} ({url})\n"
+        f"checkpoint signing key {key_id} created at {key} (mode 0600; back it up)\n"
+    )
+    assert key.stat().st_mode & 0o777 == 0o600
+    again = _run("init", url=url)
+    assert again.stdout == f"database ready at revision {_head_revision()} ({url})\n"
+    assert load_signing_key(key).key_id == key_id
 
 
 def test_verify_of_an_empty_database_is_clean(url: str) -> None:

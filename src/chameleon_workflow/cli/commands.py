@@ -14,6 +14,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from chameleon_workflow import read_models
+from chameleon_workflow.cli import ledger_commands
 from chameleon_workflow.cli.common import (
     EXIT_FINDINGS,
     UrlOption,
@@ -43,9 +44,10 @@ from chameleon_workflow.workflow.loading import load_workflow
 
 
 def init(database_url: UrlOption = None) -> None:
-    """Create or upgrade the database schema (idempotent)."""
+    """Create or upgrade the database schema (idempotent), and the checkpoint signing key."""
     with handled():
         _print_ready(migrated_engine(database_url))
+        ledger_commands.ensure_signing_key(database_url, load_settings())
 
 
 def db_upgrade(database_url: UrlOption = None) -> None:
@@ -122,14 +124,23 @@ def history(
 
 def verify(
     instance: Annotated[str | None, typer.Option(help="Only this instance (name or id).")] = None,
+    checkpoint: ledger_commands.CheckpointOption = None,
+    public_key: ledger_commands.PublicKeyOption = None,
     database_url: UrlOption = None,
 ) -> None:
     """Verify hashes, chains, sequences and heads of every UOW; exit 1 on any finding.
 
-    Never writes: a missing database, a foreign one or one at another schema revision is
-    an error (exit 2), as is an unknown instance.
+    With --checkpoint, also verify every row the checkpoint covers, its signature, and that
+    the database's newest checkpoint extends it. Never writes: a missing database, a
+    foreign one or one at another schema revision is an error (exit 2), as is an unknown
+    instance.
     """
     with handled():
+        anchor = (
+            ledger_commands.load_anchor(checkpoint, public_key, database_url)
+            if checkpoint is not None
+            else None
+        )
         with (
             sessions(existing_engine(database_url, read_only=True)) as factory,
             factory() as session,
@@ -142,7 +153,8 @@ def verify(
                     session, instance_id, progress=lambda n: bar.advance(task, n)
                 )
         print_report(report)
-        if not report.ok:
+        anchored = anchor is None or ledger_commands.verify_anchor(database_url, anchor)
+        if not (report.ok and anchored):
             raise typer.Exit(EXIT_FINDINGS)
 
 
