@@ -96,14 +96,18 @@ class Checkpoint:
 def write_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
     """Write the checkpoint's JSON file, replacing an older one only once the new one is whole."""
     text = json.dumps(checkpoint.to_json(), indent=2) + "\n"
+    scratch: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, scratch = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        scratch = Path(name)
         os.fchmod(descriptor, 0o644)  # public by nature: it is meant to be copied away
         with os.fdopen(descriptor, "w", encoding="ascii") as handle:
             handle.write(text)
-        Path(scratch).replace(path)
+        scratch.replace(path)
     except OSError as exc:
+        if scratch is not None:
+            scratch.unlink(missing_ok=True)
         raise CheckpointError(f"cannot write the checkpoint to {path}: {exc}") from exc
 
 

@@ -87,6 +87,10 @@ class Checkpointer:
         if self._thread.is_alive():
             self._thread.join(timeout_s)
 
+    def alive(self) -> bool:
+        """Tell whether the thread is running."""
+        return self._thread.is_alive()
+
     def seal_once(self) -> None:
         """Seal now; any failure is counted and logged, and the next tick tries again."""
         try:
