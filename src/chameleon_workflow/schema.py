@@ -85,6 +85,7 @@ PROTECTED_TABLES: dict[str, tuple[tuple[str, ...], ...]] = {
     "uow_attributes": (("attribute_id",), ("uow_id", "key", "version")),
     "interaction_logs": (("log_id",),),
     "ledger_leaves": (("position",), ("kind", "row_id")),
+    "ledger_nodes": (("level", "node_index"),),
     "checkpoints": (("tree_size",),),
 }
 

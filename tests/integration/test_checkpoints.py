@@ -14,8 +14,10 @@ from ledger_walks import walked
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from chameleon_workflow.benchmarks.ledger import build_ledger
 from chameleon_workflow.checkpoints import (
     LEDGER_TABLES,
+    create_signing_key,
     leaf_data,
     prove_consistency,
     prove_inclusion,
@@ -192,3 +194,45 @@ def test_leaf_data_holds_every_column_of_every_ledger_table(world: World) -> Non
             decoded = json.loads(leaf_data(ledger.name, row))
             assert decoded["table"] == ledger.name
             assert set(decoded["row"]) == {c.name for c in ledger.table.columns}
+
+
+def test_proofs_in_a_large_tree_use_the_kept_subtrees(
+    engine: Engine, session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Past 256 leaves proofs read kept subtree hashes; without them they fall back and agree."""
+    build_ledger(session_factory, 12, 50)
+    signer = create_signing_key(tmp_path / "key.pem")
+    first = seal(engine, signer).checkpoint
+    build_ledger(session_factory, 4, 50)
+    newest = seal(engine, signer).checkpoint
+    assert first is not None
+    assert newest is not None
+    size = newest.tree_size
+    with engine.connect() as connection:
+        kept = connection.execute(text("SELECT level, node_index FROM ledger_nodes")).all()
+        rows = (
+            connection.execute(
+                text(
+                    "SELECT row_id FROM ledger_leaves WHERE kind = 'uow_history' ORDER BY position"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    expected = {(lv, i) for lv in range(8, size.bit_length()) for i in range(size >> lv)}
+    assert set(kept) == expected
+    assert len(kept) == len(expected)
+
+    def proven() -> list[bool]:
+        with engine.connect() as connection:
+            proofs = [prove_inclusion(connection, newest, "uow_history", r) for r in rows[::97]]
+            consistency = prove_consistency(connection, first.tree_size, size)
+        ok = verify_consistency(first.tree_size, size, first.root, newest.root, consistency)
+        return [ok, *(p.valid() for p in proofs)]
+
+    assert size > 512  # every audit path then passes a kept subtree
+    assert proven() == [True] * (1 + len(rows[::97]))
+    raw(engine, "UPDATE ledger_nodes SET node_hash = :h", h="00" * 32)
+    assert proven() == [False] * (1 + len(rows[::97]))
+    raw(engine, "DELETE FROM ledger_nodes")
+    assert proven() == [True] * (1 + len(rows[::97]))

@@ -12,6 +12,8 @@ from chameleon_workflow.checkpoints.merkle import (
     EMPTY_ROOT,
     RangeHasher,
     append_leaf,
+    append_leaf_keeping,
+    blocks,
     consistency_ranges,
     frontier_root,
     inclusion_ranges,
@@ -162,3 +164,32 @@ def test_range_hasher_needs_every_leaf_of_its_ranges() -> None:
     assert not hasher.complete
     with pytest.raises(ValueError, match=r"4 leaves do not reach \(2, 5\)"):
         hasher.hashes()
+
+
+@given(st.integers(min_value=1, max_value=300), st.integers(min_value=0, max_value=4))
+def test_kept_subtrees_are_the_perfect_subtrees(size: int, min_level: int) -> None:
+    """Growing a tree reports every completed perfect subtree from ``min_level`` up, once."""
+    leaves = _leaves(size)
+    frontier: list[bytes] = []
+    kept = []
+    for n, leaf in enumerate(leaves):
+        kept += append_leaf_keeping(frontier, n, leaf, min_level)
+    expected = [
+        (level, index, _mth(leaves[index << level : (index + 1) << level]))
+        for level in range(max(min_level, 1), size.bit_length())
+        for index in range(size >> level)
+    ]
+    assert sorted(kept) == sorted(expected)
+    assert frontier_root(frontier) == _mth(leaves)
+
+
+@given(st.data())
+def test_proof_ranges_fold_from_their_perfect_subtrees(data: st.DataObject) -> None:
+    """Every range a proof names is the fold of its perfect subtrees, largest first."""
+    new = data.draw(st.integers(min_value=1, max_value=200))
+    old = data.draw(st.integers(min_value=1, max_value=new))
+    leaves = _leaves(new)
+    for start, end in [*consistency_ranges(old, new), *inclusion_ranges(old - 1, new)]:
+        parts = [_mth(leaves[i << lv : (i + 1) << lv]) for lv, i in blocks(start, end)]
+        assert frontier_root(parts) == _mth(leaves[start:end])
+    assert blocks(4, 7) == [(1, 2), (0, 6)]

@@ -52,6 +52,41 @@ def append_leaf(frontier: list[bytes], size: int, leaf: bytes) -> None:
         carries >>= 1
 
 
+def append_leaf_keeping(
+    frontier: list[bytes], size: int, leaf: bytes, min_level: int
+) -> list[tuple[int, int, bytes]]:
+    """Add leaf number ``size`` like ``append_leaf``; return the perfect subtrees it completes.
+
+    Each is ``(level, index, hash)``: the subtree over leaves ``index * 2**level`` up to
+    ``(index + 1) * 2**level``; only levels of at least ``min_level`` are returned.
+    """
+    completed = []
+    frontier.append(leaf)
+    carries, level = size, 0
+    while carries & 1:
+        right = frontier.pop()
+        frontier[-1] = node_hash(frontier[-1], right)
+        carries, level = carries >> 1, level + 1
+        if level >= min_level:
+            completed.append((level, ((size + 1) >> level) - 1, frontier[-1]))
+    return completed
+
+
+def blocks(start: int, end: int) -> list[tuple[int, int]]:
+    """Split a proof range into its perfect subtrees ``(level, index)``, largest first.
+
+    Every range a proof names starts at a multiple of a power of two at least as large as
+    the range, so its hash is the fold (``frontier_root``) of these subtrees' hashes.
+    """
+    found = []
+    position, remaining = start, end - start
+    for level in range(remaining.bit_length() - 1, -1, -1):
+        if remaining >> level & 1:
+            found.append((level, position >> level))
+            position += 1 << level
+    return found
+
+
 def frontier_root(frontier: Sequence[bytes]) -> bytes:
     """Fold a frontier into the root of its tree (RFC 9162 splits the same way)."""
     if not frontier:

@@ -3,13 +3,14 @@
 An inclusion proof carries the row's leaf data as the database holds it *now* and the
 audit path from the stored leaf hashes; checked against the signed root, it shows the
 row is, byte for byte, the row that was sealed at that position. A consistency proof
-shows a smaller checkpoint's tree is a prefix of a larger one's. Both read every stored
-leaf hash below the tree size once (one pass, constant memory per proof node).
+shows a smaller checkpoint's tree is a prefix of a larger one's. Both are built from the
+subtree hashes the sealer kept in ``ledger_nodes`` and from leaf hashes for the rest: a
+few hundred rows per proof, whatever the size of the tree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,14 +20,17 @@ from chameleon_workflow.checkpoints import store
 from chameleon_workflow.checkpoints.heads import Checkpoint
 from chameleon_workflow.checkpoints.leaves import BY_KIND, leaf_data, rows_by_id
 from chameleon_workflow.checkpoints.merkle import (
+    Range,
+    blocks,
     consistency_ranges,
+    frontier_root,
     inclusion_ranges,
     leaf_hash,
-    range_hashes,
+    root_of,
     verify_inclusion,
 )
 from chameleon_workflow.db import translated_errors
-from chameleon_workflow.errors import CheckpointError, InvalidValueError, NotFoundError
+from chameleon_workflow.errors import InvalidValueError, NotFoundError
 
 #: The ``format`` field of an inclusion proof document.
 PROOF_FORMAT = "chameleon-inclusion-proof/v1"
@@ -61,17 +65,24 @@ class InclusionProof:
         }
 
 
-def stored_hashes(connection: Connection, end: int) -> Iterator[bytes]:
-    """Yield the stored leaf hashes of positions ``0 .. end - 1``; a gap is a CheckpointError."""
-    expected = 0
-    for page in store.leaf_pages(connection, end):
-        for leaf in page:
-            if leaf.position != expected:
-                raise CheckpointError(f"position {expected} has no leaf: the tree was cut")
-            expected += 1
-            yield bytes.fromhex(leaf.leaf_hash)
-    if expected != end:
-        raise CheckpointError(f"position {expected} has no leaf: the tree was cut")
+def stored_range_hashes(connection: Connection, ranges: Sequence[Range]) -> list[bytes]:
+    """Return the hash of each proof range, from stored subtree hashes and leaf hashes.
+
+    Subtrees of ``store.NODE_LEVEL`` and up come from ``ledger_nodes``; smaller ones (and
+    any the cache lacks) from the leaf hashes they cover.
+    """
+    parts_of = [blocks(start, end) for start, end in ranges]
+    big = [part for parts in parts_of for part in parts if part[0] >= store.NODE_LEVEL]
+    stored = store.node_hashes(connection, big)
+    return [
+        frontier_root([stored.get(part) or _from_leaves(connection, *part) for part in parts])
+        for parts in parts_of
+    ]
+
+
+def _from_leaves(connection: Connection, level: int, index: int) -> bytes:
+    first = index << level
+    return root_of(store.leaf_hashes(connection, first, first + (1 << level)))[0]
 
 
 def prove_inclusion(
@@ -93,7 +104,7 @@ def prove_inclusion(
                 f"0 to {checkpoint.tree_size - 1}; prove it against a newer checkpoint"
             )
         ranges = inclusion_ranges(position, checkpoint.tree_size)
-        path = tuple(range_hashes(stored_hashes(connection, checkpoint.tree_size), ranges))
+        path = tuple(stored_range_hashes(connection, ranges))
     return InclusionProof(checkpoint, table, row_id, position, leaf_data(table, row), path)
 
 
@@ -102,4 +113,4 @@ def prove_consistency(connection: Connection, old: int, new: int) -> list[bytes]
     if old == new:
         return []
     with translated_errors():
-        return range_hashes(stored_hashes(connection, new), consistency_ranges(old, new))
+        return stored_range_hashes(connection, consistency_ranges(old, new))

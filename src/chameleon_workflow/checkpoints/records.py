@@ -1,4 +1,4 @@
-"""The checkpoint tree's two tables, on the models' ``Base``: positions and signed heads.
+"""The checkpoint tree's tables, on the models' ``Base``: positions, subtree hashes, signed heads.
 
 They live here rather than in ``models.py`` only to keep that module within its size;
 ``migrations/env.py`` imports this module so Alembic sees them. Both are append-only
@@ -30,6 +30,23 @@ class LedgerLeaf(Base):
     kind: Mapped[str] = mapped_column(String(64))
     row_id: Mapped[str] = mapped_column(String(64))
     leaf_hash: Mapped[str] = mapped_column(String(64))
+
+
+class LedgerNode(Base):
+    """The hash of a perfect subtree of the tree (a cache that makes proofs cheap); append-only.
+
+    Level ``level``, index ``node_index``: the subtree over leaves ``node_index * 2**level``
+    up to ``(node_index + 1) * 2**level``. Only levels the sealer keeps (``NODE_LEVEL`` and
+    up) are stored; proofs fall back to the leaves for anything missing.
+    """
+
+    __tablename__ = "ledger_nodes"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    node_index: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    node_hash: Mapped[str] = mapped_column(String(64))
 
 
 class CheckpointRecord(Base):

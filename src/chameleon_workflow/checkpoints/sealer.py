@@ -29,7 +29,7 @@ from chameleon_workflow.checkpoints.heads import Checkpoint, write_checkpoint
 from chameleon_workflow.checkpoints.keys import Signer
 from chameleon_workflow.checkpoints.leaves import LEDGER_TABLES, leaf_data, row_id, unsealed
 from chameleon_workflow.checkpoints.merkle import (
-    append_leaf,
+    append_leaf_keeping,
     frontier_fits,
     frontier_root,
     leaf_hash,
@@ -64,11 +64,11 @@ def seal(engine: Engine, signer: Signer, clock: Callable[[], datetime] = utcnow)
         first = size
         for ledger in LEDGER_TABLES:
             for page in unsealed(connection, ledger, SEAL_PAGE):
-                positions = []
+                positions, nodes = [], []
                 for row in page:
                     mapping = row._mapping
                     digest = leaf_hash(leaf_data(ledger.name, mapping))
-                    append_leaf(frontier, size, digest)
+                    nodes += append_leaf_keeping(frontier, size, digest, store.NODE_LEVEL)
                     positions.append(
                         {
                             "position": size,
@@ -79,6 +79,7 @@ def seal(engine: Engine, signer: Signer, clock: Callable[[], datetime] = utcnow)
                     )
                     size += 1
                 store.add_leaves(connection, positions)
+                store.add_nodes(connection, nodes)
         if size == first:
             head = None if latest is None else store.as_checkpoint(latest)
             return SealResult(head, 0, time.perf_counter() - started)

@@ -16,13 +16,17 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, Table, func, insert, select, text
 
 from chameleon_workflow.checkpoints.heads import Checkpoint
-from chameleon_workflow.checkpoints.records import CheckpointRecord, LedgerLeaf
+from chameleon_workflow.checkpoints.records import CheckpointRecord, LedgerLeaf, LedgerNode
 from chameleon_workflow.db import SQLITE_IMMEDIATE, translated_errors
-from chameleon_workflow.errors import NotFoundError
+from chameleon_workflow.errors import CheckpointError, NotFoundError
 from chameleon_workflow.hashing import format_timestamp
 
 LEAVES: Table = LedgerLeaf.__table__  # type: ignore[assignment]
 CHECKPOINTS: Table = CheckpointRecord.__table__  # type: ignore[assignment]
+NODES: Table = LedgerNode.__table__  # type: ignore[assignment]
+#: The lowest level of subtree whose hash the sealer keeps (subtrees of 256 leaves and up):
+#: a proof then reads at most a few hundred leaf hashes, whatever the size of the tree.
+NODE_LEVEL = 8
 #: A stored leaf: position, kind, row id, leaf hash (hex).
 LeafRow = Row[int, str, str, str]
 #: Positions read per query when walking the tree's leaves.
@@ -82,6 +86,47 @@ def add_leaves(connection: Connection, leaves: Sequence[dict[str, Any]]) -> None
     """Insert assigned positions (``position``, ``kind``, ``row_id``, ``leaf_hash``)."""
     if leaves:
         connection.execute(insert(LEAVES), list(leaves))
+
+
+def add_nodes(connection: Connection, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+    """Insert the hashes of completed perfect subtrees ``(level, index, hash)``."""
+    if nodes:
+        rows = [{"level": lv, "node_index": i, "node_hash": h.hex()} for lv, i, h in nodes]
+        connection.execute(insert(NODES), rows)
+
+
+def node_hashes(connection: Connection, wanted: Sequence[tuple[int, int]]) -> dict[Any, bytes]:
+    """Return the stored hashes of the subtrees ``(level, index)`` asked for that exist."""
+    found: dict[Any, bytes] = {}
+    for level in {lv for lv, _ in wanted}:
+        indexes = [i for lv, i in wanted if lv == level]
+        query = select(NODES.c.node_index, NODES.c.node_hash).where(
+            NODES.c.level == level, NODES.c.node_index.in_(indexes)
+        )
+        for index, stored in connection.execute(query):
+            try:
+                found[(level, index)] = bytes.fromhex(stored)
+            except ValueError:  # a forged entry: leave it out, the leaves give the hash
+                continue
+    return found
+
+
+def leaf_hashes(connection: Connection, start: int, end: int) -> list[bytes]:
+    """Return the stored leaf hashes of positions ``start .. end - 1``; a gap is an error."""
+    query = (
+        select(LEAVES.c.position, LEAVES.c.leaf_hash)
+        .where(LEAVES.c.position >= start, LEAVES.c.position < end)
+        .order_by(LEAVES.c.position)
+    )
+    rows = connection.execute(query).all()
+    if [position for position, _ in rows] != list(range(start, end)):
+        raise CheckpointError(f"positions {start} to {end - 1} are not all there: the tree was cut")
+    try:
+        return [bytes.fromhex(stored) for _, stored in rows]
+    except ValueError:
+        raise CheckpointError(
+            f"a leaf hash among positions {start} to {end - 1} is not hex"
+        ) from None
 
 
 def add_checkpoint(

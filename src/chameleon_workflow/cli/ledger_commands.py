@@ -178,10 +178,11 @@ def print_checkpoint_report(report: CheckpointReport) -> None:
     """Print a checkpoint verification: one summary line, then one line per finding."""
     newest = "none" if report.newest_size is None else f"{report.newest_size:,} leaves"
     console.print(
-        f"checkpoint of {report.tree_size:,} leaves: {report.leaves_checked:,} rows recomputed "
-        f"in {report.elapsed_s:.2f} s; the database's newest checkpoint: {newest}",
-        highlight=False,
-        markup=False,
+        Text(
+            f"checkpoint of {report.tree_size:,} leaves: {report.leaves_checked:,} rows "
+            f"recomputed in {report.elapsed_s:.2f} s; the database's newest checkpoint: {newest}"
+        ),
+        soft_wrap=True,
     )
     if report.ok:
         console.print("[bold green]checkpoint verification clean[/]")

@@ -1,8 +1,9 @@
 """Signed checkpoints: the sealer's leaf positions and the signed tree heads, both append-only.
 
 ``ledger_leaves`` gives every ledger row (history, attribute versions, log rows, workflow
-definition rows) one position in the checkpoint tree; ``checkpoints`` keeps each signed
-tree head with the frontier the next seal grows. See docs/checkpoints.md.
+definition rows) one position in the checkpoint tree; ``ledger_nodes`` caches the hashes
+of its larger perfect subtrees for proofs; ``checkpoints`` keeps each signed tree head
+with the frontier the next seal grows. See docs/checkpoints.md.
 
 Revision ID: 0003c
 Revises: 0002
@@ -19,7 +20,7 @@ from chameleon_workflow.models import UTCDateTime
 from chameleon_workflow.schema import create_statements, drop_statements
 
 #: The tables this revision made append-only.
-PROTECTED_0003C = ("ledger_leaves", "checkpoints")
+PROTECTED_0003C = ("ledger_leaves", "ledger_nodes", "checkpoints")
 
 revision = "0003c"
 down_revision = "0002"
@@ -40,6 +41,13 @@ def upgrade() -> None:
         sa.Column("leaf_hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("position", name=op.f("pk_ledger_leaves")),
         sa.UniqueConstraint("kind", "row_id", name=op.f("uq_ledger_leaves_kind_row_id")),
+    )
+    op.create_table(
+        "ledger_nodes",
+        sa.Column("level", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("node_index", _big_integer(), autoincrement=False, nullable=False),
+        sa.Column("node_hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("level", "node_index", name=op.f("pk_ledger_nodes")),
     )
     op.create_table(
         "checkpoints",
@@ -68,4 +76,5 @@ def downgrade() -> None:
     for statement in drop_statements(op.get_bind().dialect.name, PROTECTED_0003C):
         op.execute(statement)
     op.drop_table("checkpoints")
+    op.drop_table("ledger_nodes")
     op.drop_table("ledger_leaves")
