@@ -61,7 +61,8 @@ class LedgerTable:
 
 
 #: Every ledger table, in the order a seal takes them. Definitions come first so the rows
-#: that cite a workflow follow it in the tree.
+#: that cite a workflow follow it in the tree. A new append-only table (an admin ledger)
+#: joins with one line at the end: positions already given never move.
 LEDGER_TABLES: tuple[LedgerTable, ...] = (
     LedgerTable("local_workflows", ("created_at", "local_workflow_id")),
     LedgerTable("local_roles", ("role_id",)),

@@ -201,7 +201,7 @@ def logs(
 
 
 @router.get("/checkpoints/latest", tags=["audit"], responses=E(401, 403, 404))
-def latest(svc: Svc, _: Admin) -> s.Checkpoint:
+def checkpoint_latest(svc: Svc, _: Admin) -> s.Checkpoint:
     """Return the newest signed checkpoint (docs/checkpoints.md), to keep outside the database."""
     head = svc.read(lambda session: latest_checkpoint(session.connection()))
     return s.Checkpoint(**head.to_json())
