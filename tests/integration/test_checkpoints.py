@@ -236,3 +236,21 @@ def test_proofs_in_a_large_tree_use_the_kept_subtrees(
     assert proven() == [False] * (1 + len(rows[::97]))
     raw(engine, "DELETE FROM ledger_nodes")
     assert proven() == [True] * (1 + len(rows[::97]))
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # SQLite writers queue
+def test_a_row_committed_during_a_seal_is_sealed_by_the_next(world: World) -> None:
+    """A log row whose transaction commits after the seal began is left for the next seal."""
+    log_id = uuid.uuid4()
+    insert = text(
+        "INSERT INTO interaction_logs (log_id, timestamp, log_type) VALUES (:i, :t, 'ERROR')"
+    )
+    with world.engine.connect() as writer:
+        writer.execute(insert, {"i": log_id, "t": datetime.now(UTC)})  # open, not committed
+        during = seal(world.engine, world.signer)
+        writer.commit()
+    after = seal(world.engine, world.signer)
+    assert (during.new_leaves, after.new_leaves) == (0, 1)
+    assert _positions(world.engine)[-1] == (WORLD_ROWS, "interaction_logs", str(log_id))
+    assert after.checkpoint is not None
+    assert findings(world, after.checkpoint) == Counter()
