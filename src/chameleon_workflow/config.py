@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # The ledger key (docs/ledger.md): hex secrets, or a key file; else beside a SQLite file.
     ledger_key: SecretStr | None = None
     ledger_key_file: Path | None = None
+    # Checkpoints (docs/checkpoints.md): required on PostgreSQL, beside the file on SQLite.
+    signing_key_file: str | None = None
+    checkpoint_file: str | None = None
 
 
 def load_settings() -> Settings:

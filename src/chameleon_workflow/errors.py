@@ -101,3 +101,7 @@ class ConditionEvaluationError(ExpressionError):
 
 class UnsupportedMediaError(ChameleonError):
     """A request body is in a format the route does not take (HTTP 415)."""
+
+
+class CheckpointError(ChameleonError):
+    """A checkpoint, key or proof is malformed, or the ledger cannot be sealed as it stands."""

@@ -92,6 +92,9 @@ PROTECTED_TABLES: dict[str, tuple[tuple[str, ...], ...]] = {
     "local_components": (("component_id",), ("role_id", "interaction_id", "direction")),
     "local_guardians": (("guardian_id",), ("component_id", "name")),
     "ledger_keys": (("sequence",),),
+    "ledger_leaves": (("position",), ("kind", "row_id")),
+    "ledger_nodes": (("level", "node_index"),),
+    "checkpoints": (("tree_size",),),
 }
 
 _PG_FUNCTION = """

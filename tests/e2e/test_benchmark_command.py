@@ -8,6 +8,7 @@ from chameleon_workflow.benchmarks import runner as benchmark
 
 TINY = ["--rows", "100", "--saves", "20", "--rounds", "1", "--verify-uows", "5"]
 TINY += ["--verify-rows", "4", "--engine-steps", "5", "--server-seconds", "1"]
+TINY += ["--checkpoint-rows", "100"]
 
 
 def test_benchmark_prints_every_sqlite_figure(capsys: pytest.CaptureFixture[str]) -> None:
@@ -24,6 +25,9 @@ def test_benchmark_prints_every_sqlite_figure(capsys: pytest.CaptureFixture[str]
         ("save_uow() 1 worker", "sqlite"),
         ("of which: empty Session txn", "sqlite"),
         ("full verification", "sqlite"),
+        ("checkpoint: seal new rows", "sqlite"),
+        ("checkpoint: inclusion proof", "sqlite"),
+        ("checkpoint: verify", "sqlite"),
         ("engine step, 1 worker", "sqlite"),
         ("server requests", "sqlite"),
         ("server checkout + submit", "sqlite"),

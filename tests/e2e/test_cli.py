@@ -13,6 +13,7 @@ import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from chameleon_workflow.checkpoints.keys import load_signing_key
 from chameleon_workflow.schema import SCRIPT_LOCATION
 
 
@@ -50,14 +51,20 @@ def test_init_creates_the_schema(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     key_file = tmp_path / "new.db.ledger-keys"
     current = json.loads(key_file.read_text())["current"]
-    expected = (
+    ready = (
         f"database ready at revision {_head_revision()} ({url})\n"
         f"ledger key {current} (key file {key_file})\n"
     )
-    assert result.stdout == expected
+    signing = tmp_path / "new.db.signing-key.pem"
+    key_id = load_signing_key(signing).key_id
+    assert result.stdout == ready + (
+        f"checkpoint signing key {key_id} created at {signing} (mode 0600; back it up)\n"
+    )
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    again = _run("init", url=url)  # idempotent: the same key is found, not replaced
-    assert (again.returncode, again.stdout) == (0, expected)
+    assert stat.S_IMODE(signing.stat().st_mode) == 0o600
+    again = _run("init", url=url)  # idempotent: the same keys are found, not replaced
+    assert (again.returncode, again.stdout) == (0, ready)
+    assert load_signing_key(signing).key_id == key_id
 
 
 def test_verify_of_an_empty_database_is_clean(url: str) -> None:

@@ -46,6 +46,7 @@ class Sizes:
     engine_steps: int = 200
     server_clients: int = 4
     server_seconds: int = 10
+    checkpoint_rows: int = 20_000
 
 
 @dataclass(frozen=True, slots=True)

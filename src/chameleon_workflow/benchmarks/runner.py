@@ -22,6 +22,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from chameleon_workflow.benchmarks.checkpoints import bench_checkpoint
 from chameleon_workflow.benchmarks.engine import engine_figures
 from chameleon_workflow.benchmarks.figures import BenchContext, Benchmark, Figure, Sizes
 from chameleon_workflow.benchmarks.ledger import bench_save, bench_verify, bench_workers
@@ -38,7 +39,13 @@ from chameleon_workflow.schema import upgrade_database
 #: Benchmarks that need no database; run once per invocation.
 PROCESS_BENCHMARKS: list[Benchmark] = [bench_record_built, bench_record_building, bench_memory]
 #: Benchmarks run against every database URL given.
-DATABASE_BENCHMARKS: list[Benchmark] = [bench_flush, bench_save, bench_workers, bench_verify]
+DATABASE_BENCHMARKS: list[Benchmark] = [
+    bench_flush,
+    bench_save,
+    bench_workers,
+    bench_verify,
+    bench_checkpoint,
+]
 
 
 def run_benchmarks(
@@ -157,6 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--server-seconds", type=_at_least(0), default=defaults.server_seconds, help=server_help
     )
+    checkpoint_help = "new rows sealed by the checkpoint figure"
+    parser.add_argument(
+        "--checkpoint-rows", type=one, default=defaults.checkpoint_rows, help=checkpoint_help
+    )
     parser.add_argument("--postgres", metavar="URL", help="server URL; a scratch DB is used")
     args = parser.parse_args(argv)
     sizes = Sizes(
@@ -169,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.engine_steps,
         args.server_clients,
         args.server_seconds,
+        args.checkpoint_rows,
     )
     if "CHAMELEON_LEDGER_KEY" not in os.environ and "CHAMELEON_LEDGER_KEY_FILE" not in os.environ:
         # Scratch databases, a scratch ledger key: found by every process the run starts.

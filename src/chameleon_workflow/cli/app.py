@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from chameleon_workflow.cli import commands, long_running
+from chameleon_workflow.cli import commands, ledger_commands, long_running
 
 app = typer.Typer(
     help="Chameleon: a workflow engine with an append-only, hash-chained, verifiable history.",
@@ -21,13 +21,19 @@ app.command()(commands.demo)
 app.command()(commands.history)
 app.command()(commands.verify)
 app.command()(commands.logs)
+app.command()(ledger_commands.checkpoint)
+app.command()(ledger_commands.prove)
 app.command()(long_running.serve)
 database = typer.Typer(help="Manage the database: its schema and roles.", no_args_is_help=True)
 database.command("upgrade")(commands.db_upgrade)
 database.command("roles")(commands.db_roles)
 app.add_typer(database, name="db")
-keys = typer.Typer(help="Manage the ledger key the history is linked under.", no_args_is_help=True)
+keys = typer.Typer(
+    help="Manage the keys: the ledger key links are made under, the checkpoint signing key.",
+    no_args_is_help=True,
+)
 keys.command("rotate")(commands.keys_rotate)
+keys.command("export")(ledger_commands.keys_export)
 app.add_typer(keys, name="keys")
 app.command()(long_running.benchmark)
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from chameleon_workflow import read_models
+from chameleon_workflow.cli import ledger_commands
 from chameleon_workflow.cli.common import (
     EXIT_FINDINGS,
     UrlOption,
@@ -49,9 +50,10 @@ from chameleon_workflow.workflow.loading import load_workflow
 
 
 def init(database_url: UrlOption = None) -> None:
-    """Create or upgrade the database schema and find or make its ledger key (idempotent)."""
+    """Create or upgrade the schema, find or make the ledger key and the signing key."""
     with handled():
         _print_ready(migrated_engine(database_url))
+        ledger_commands.ensure_signing_key(database_url, load_settings())
 
 
 def db_upgrade(database_url: UrlOption = None) -> None:
@@ -188,14 +190,23 @@ def history(
 
 def verify(
     instance: Annotated[str | None, typer.Option(help="Only this instance (name or id).")] = None,
+    checkpoint: ledger_commands.CheckpointOption = None,
+    public_key: ledger_commands.PublicKeyOption = None,
     database_url: UrlOption = None,
 ) -> None:
     """Verify hashes, keyed chains, attribute digests and heads of every UOW; exit 1 on findings.
 
-    Never writes: a missing database, a foreign one or one at another schema revision is
-    an error (exit 2), as are an unknown instance and a missing ledger key.
+    With --checkpoint, also verify every row the checkpoint covers, its signature, and that
+    the database's newest checkpoint extends it. Never writes: a missing database, a
+    foreign one or one at another schema revision is an error (exit 2), as are an unknown
+    instance and a missing ledger key.
     """
     with handled():
+        anchor = (
+            ledger_commands.load_anchor(checkpoint, public_key, database_url)
+            if checkpoint is not None
+            else None
+        )
         with (
             sessions(existing_engine(database_url, read_only=True)) as factory,
             factory() as session,
@@ -210,7 +221,8 @@ def verify(
                     session, instance_id, progress=lambda n: bar.advance(task, n)
                 )
         print_report(report)
-        if not report.ok:
+        anchored = anchor is None or ledger_commands.verify_anchor(database_url, anchor)
+        if not (report.ok and anchored):
             raise typer.Exit(EXIT_FINDINGS)
 
 

@@ -96,6 +96,9 @@ def benchmark(
         int,
         size_option("Seconds of HTTP load per back end (0 skips the server figures).", minimum=0),
     ] = 10,
+    checkpoint_rows: Annotated[
+        int, size_option("New rows sealed by the checkpoint figure.")
+    ] = 20_000,
 ) -> None:
     """Measure the hot paths against the raw driver on SQLite (and PostgreSQL if given).
 
@@ -113,6 +116,7 @@ def benchmark(
         "--engine-steps": engine_steps,
         "--server-clients": server_clients,
         "--server-seconds": server_seconds,
+        "--checkpoint-rows": checkpoint_rows,
     }
     argv = [part for option, value in sizes.items() for part in (option, str(value))]
     with handled():

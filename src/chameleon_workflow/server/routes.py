@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from chameleon_workflow import read_models as queries
+from chameleon_workflow.checkpoints.store import latest_checkpoint
 from chameleon_workflow.errors import InvalidValueError
 from chameleon_workflow.server import auth
 from chameleon_workflow.server import schemas as s
@@ -197,6 +198,13 @@ def logs(
         )
     )
     return s.LogPage(items=s.rows_of(s.LogEntry, rows), limit=limit, offset=offset)
+
+
+@router.get("/checkpoints/latest", tags=["audit"], responses=E(401, 403, 404))
+def checkpoint_latest(svc: Svc, _: Admin) -> s.Checkpoint:
+    """Return the newest signed checkpoint (docs/checkpoints.md), to keep outside the database."""
+    head = svc.read(lambda session: latest_checkpoint(session.connection()))
+    return s.Checkpoint(**head.to_json())
 
 
 # ---------------------------------------------------------------------------- operations

@@ -227,6 +227,17 @@ class Sweep(_Frozen):
     dead: int
 
 
+class Checkpoint(_Frozen):
+    """A signed checkpoint: the Merkle root of the ledger's first ``tree_size`` rows."""
+
+    format: str
+    tree_size: int
+    root_hash: str
+    timestamp: str
+    key_id: str
+    signature: str
+
+
 class Health(_Frozen):
     """Liveness of the parts the server depends on."""
 

@@ -24,6 +24,7 @@ class ServerSettings(Settings):
     port: int = Field(default=8000, ge=0, le=65535)
     sweep_interval_s: float = Field(default=30.0, gt=0)
     telemetry_flush_size_trigger: int | None = Field(default=None, ge=1)
+    checkpoint_interval_s: float = Field(default=0.0, ge=0)  # 0: no background checkpoints
 
     @classmethod
     def of(cls, settings: Settings | None) -> ServerSettings:
