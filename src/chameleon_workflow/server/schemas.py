@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from chameleon_workflow.audit.report import VerificationReport
+from chameleon_workflow.background import ServiceHealth
 from chameleon_workflow.engine.views import UOWView
 from chameleon_workflow.errors import InvalidValueError, UnsupportedMediaError
 
@@ -227,12 +228,34 @@ class Sweep(_Frozen):
     dead: int
 
 
+class ServiceStatus(_Frozen):
+    """One background service: running, failing (its last iteration failed) or stopped."""
+
+    name: str
+    state: Literal["running", "failing", "stopped"]
+    failures_total: int
+    consecutive_failures: int
+    last_error: str | None
+
+    @classmethod
+    def of(cls, health: ServiceHealth) -> ServiceStatus:
+        """Render a service's health report."""
+        return cls(
+            name=health.name,
+            state=health.state,
+            failures_total=health.failures_total,
+            consecutive_failures=health.consecutive_failures,
+            last_error=health.last_error,
+        )
+
+
 class Health(_Frozen):
     """Liveness of the parts the server depends on."""
 
     status: Literal["ok", "degraded"]
     database: bool
     flusher_alive: bool
+    services: list[ServiceStatus]
     buffer_pending: int
     buffer_capacity: int
     buffer_fill: float
