@@ -8,11 +8,23 @@ cluster the suite starts itself (``pg_cluster``), so the shared server is never 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from faultkit import Desk, make_desk
 from pg_cluster import Cluster, start_cluster
 from sqlalchemy.orm import Session, sessionmaker
+
+#: No fault test may hang the run: each is bounded (pytest-timeout) well under a minute.
+FAULT_TEST_TIMEOUT_S = 90
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Bound every test of this folder in time."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.timeout(FAULT_TEST_TIMEOUT_S))
 
 
 @pytest.fixture

@@ -10,13 +10,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
 
+import httpx
 import psycopg
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from chameleon_workflow.config import Settings
+from chameleon_workflow.db import normalize_url
 from chameleon_workflow.engine.service import WorkflowEngine
 from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.telemetry.buffer import TelemetryBuffer
@@ -115,3 +117,65 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
             return True
         time.sleep(0.01)
     return condition()
+
+
+class Load:
+    """Client threads walking invoices (instantiate, checkout, submit) and noting each status."""
+
+    def __init__(self, url: str, token: str, instance_id: str, threads: int = 2) -> None:
+        """Drive the server at ``url`` as the actor of ``token``."""
+        self.url = url
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.instance_id = instance_id
+        self.statuses: list[tuple[float, int]] = []
+        self.ports: set[object] = set()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
+
+    def start(self) -> Load:
+        """Start the client threads."""
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> list[int]:
+        """Stop the threads and return every status code seen, in order."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(60)
+        return [status for _, status in self.statuses]
+
+    def since(self, moment: float) -> list[int]:
+        """Return the status codes of responses received after ``moment`` (monotonic)."""
+        return [status for at, status in list(self.statuses) if at > moment]
+
+    def _run(self) -> None:
+        body = {"workflow": "invoice_approval", "attributes": {"invoice_id": "L", "amount": 5}}
+        with httpx.Client(base_url=self.url, timeout=30.0, headers=self.headers) as client:
+            while not self._stop.is_set():
+                try:
+                    self._note(client.post(f"/instances/{self.instance_id}/uows", json=body))
+                    claimed = self._note(client.post("/roles/triage/checkout"))
+                    if claimed.status_code == 200:
+                        uow = claimed.json()["uow_id"]
+                        self._note(client.post(f"/uows/{uow}/submit", json={}))
+                except httpx.TransportError:
+                    self.statuses.append((time.monotonic(), 0))  # no answer at all
+                    time.sleep(0.05)
+
+    def _note(self, response: httpx.Response) -> httpx.Response:
+        self.statuses.append((time.monotonic(), response.status_code))
+        self.ports.add(response.extensions["network_stream"].get_extra_info("client_addr"))
+        if response.status_code == 503:
+            time.sleep(0.05)  # as Retry-After asks, shortened
+        return response
+
+
+def count_rows(database_url: str, sql: str) -> int:
+    """Run a counting query straight against the database."""
+    engine = create_engine(normalize_url(database_url))
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text(sql)).scalar_one())
+    finally:
+        engine.dispose()

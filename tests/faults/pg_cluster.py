@@ -26,7 +26,6 @@ from chameleon_workflow.db import make_engine
 from chameleon_workflow.schema import upgrade_database
 from chameleon_workflow.testing import free_port
 
-REQUIRE_PG = os.environ.get("CHAMELEON_REQUIRE_POSTGRES", "") == "1"
 #: Durability is not under test (the database is stopped, never the machine): skip fsync.
 SERVER_OPTIONS = "-c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
 
@@ -132,10 +131,11 @@ class Cluster:
 
 def start_cluster() -> Cluster:
     """Create and start a private cluster; skip (or FAIL when required) without PostgreSQL."""
+    required = os.environ.get("CHAMELEON_REQUIRE_POSTGRES", "") == "1"
     bindir = find_bindir()
     if bindir is None:
         message = "PostgreSQL binaries (initdb, pg_ctl) not found: set CHAMELEON_PG_BINDIR"
-        if REQUIRE_PG:
+        if required:
             pytest.fail(message + " (CHAMELEON_REQUIRE_POSTGRES=1)")
         pytest.skip(message)
     run_as = "postgres" if os.geteuid() == 0 else None
@@ -152,7 +152,7 @@ def start_cluster() -> Cluster:
         cluster.start()
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
         shutil.rmtree(folder, ignore_errors=True)
-        if REQUIRE_PG:
+        if required:
             pytest.fail(f"could not start a private PostgreSQL cluster: {exc}")
         pytest.skip(f"could not start a private PostgreSQL cluster: {exc}")
     return cluster

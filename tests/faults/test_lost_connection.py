@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from faultkit import Desk, backend_pid, terminate, terminate_all
+from faultkit import Desk, backend_pid, terminate, terminate_all, wait_for
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.errors import DatabaseError, DatabaseUnavailableError
@@ -103,7 +103,12 @@ def test_server_answers_no_500_while_its_connections_are_terminated(
     database_url: str, tmp_path: Path
 ) -> None:
     """Backends killed under load: 2xx or 503 with Retry-After, one keep-alive connection."""
-    server = ServerProcess(database_url, tmp_path / "server.log").start()
+    busy = {
+        "CHAMELEON_SWEEP_INTERVAL_S": "0.1",
+        "CHAMELEON_TELEMETRY_FLUSH_INTERVAL_S": "0.1",
+        "CHAMELEON_BACKGROUND_BACKOFF_MAX_S": "0.5",
+    }
+    server = ServerProcess(database_url, tmp_path / "server.log", busy).start()
     stop = threading.Event()
     killed = 0
 
@@ -136,6 +141,9 @@ def test_server_answers_no_500_while_its_connections_are_terminated(
             stop.set()
             killer.join()
             report = client.get("/verify", headers=server.admin()).json()
+            # The background services took their share of terminations and recovered.
+            assert wait_for(lambda: client.get("/health").status_code == 200, 20) is True
+            services = client.get("/health").json()["services"]
     finally:
         stop.set()
         assert server.stop_cleanly(), server.log()
@@ -144,6 +152,10 @@ def test_server_answers_no_500_while_its_connections_are_terminated(
     assert statuses.count(201) > 0
     assert len(ports) == 1  # the keep-alive connection survived every answer
     assert (report["ok"], report["findings"]) == (True, [])
+    assert [(s["name"], s["state"]) for s in services] == [
+        ("telemetry-flusher", "running"),
+        ("zombie-sweeper", "running"),
+    ]
     log = server.log()
     assert log.count(" -> 503: ") == statuses.count(503)  # one line per failed request
     assert "Exception in ASGI application" not in log
