@@ -14,6 +14,8 @@ transaction's telemetry is emitted only once it has committed.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -64,11 +66,11 @@ class TransactionRunner:
         )
         self._writes = sessionmaker(bind=write_bind, expire_on_commit=False)
 
-    def retrying(self) -> Retrying:
-        """Return the retry policy: lost connections only, bounded attempts and waits."""
+    def retrying(self, attempts: int) -> Retrying:
+        """Return the retry policy: lost connections only, ``attempts`` tries, bounded waits."""
         return Retrying(
             retry=retry_if_exception_type(DatabaseUnavailableError),
-            stop=stop_after_attempt(self.settings.db_retry_attempts),
+            stop=stop_after_attempt(attempts),
             # 50 ms, 100 ms, 200 ms ... up to the cap, each plus up to 50 ms of jitter.
             wait=wait_exponential(multiplier=0.05, max=self.settings.db_retry_max_wait_s)
             + wait_random(0, 0.05),
@@ -80,10 +82,12 @@ class TransactionRunner:
 
     def read(self, query: Callable[[Session], T]) -> T:
         """Run a read-only query in a session of its own; retried on a lost connection."""
-        for attempt in self.retrying():
-            with attempt, translated_errors(), self.reads() as session:
+
+        def attempt() -> T:
+            with translated_errors(), self.reads() as session:
                 return query(session)
-        raise AssertionError("unreachable: the retry policy re-raises")  # pragma: no cover
+
+        return self._retried(attempt)
 
     def write(self, work: Work[T]) -> T:
         """Run ``work`` in one write transaction, retried whole on a lost connection.
@@ -91,12 +95,28 @@ class TransactionRunner:
         Once it has committed, the telemetry it noted is emitted; nothing is emitted for
         an attempt that failed.
         """
-        for attempt in self.retrying():
-            with attempt:
-                txn = TxnLog()
-                result = self._attempt(work, txn)
-                txn.emit(self.telemetry)
-                return result
+
+        def attempt() -> T:
+            txn = TxnLog()
+            result = self._attempt(work, txn)
+            txn.emit(self.telemetry)
+            return result
+
+        return self._retried(attempt)
+
+    def _retried(self, attempt: Callable[[], T]) -> T:
+        attempts = self.settings.db_retry_attempts
+        try:
+            return attempt()
+        except DatabaseUnavailableError:
+            if attempts <= 1:
+                raise
+            log.info("database unavailable (attempt 1); retrying")
+        # The retry policy is built only after a failure: the usual path pays nothing for it.
+        time.sleep(min(0.05, self.settings.db_retry_max_wait_s) + random.uniform(0, 0.05))  # noqa: S311 - jitter, not a secret
+        for retry in self.retrying(attempts - 1):
+            with retry:
+                return attempt()
         raise AssertionError("unreachable: the retry policy re-raises")  # pragma: no cover
 
     def _attempt(self, work: Work[T], txn: TxnLog) -> T:
