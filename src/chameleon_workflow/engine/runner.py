@@ -74,8 +74,9 @@ class TransactionRunner:
             # 50 ms, 100 ms, 200 ms ... up to the cap, each plus up to 50 ms of jitter.
             wait=wait_exponential(multiplier=0.05, max=self.settings.db_retry_max_wait_s)
             + wait_random(0, 0.05),
+            # The first attempt ran before this policy existed (see ``_retried``).
             before_sleep=lambda state: log.info(
-                "database unavailable (attempt %d); retrying", state.attempt_number
+                "database unavailable (attempt %d); retrying", state.attempt_number + 1
             ),
             reraise=True,
         )
@@ -113,7 +114,8 @@ class TransactionRunner:
                 raise
             log.info("database unavailable (attempt 1); retrying")
         # The retry policy is built only after a failure: the usual path pays nothing for it.
-        time.sleep(min(0.05, self.settings.db_retry_max_wait_s) + random.uniform(0, 0.05))  # noqa: S311 - jitter, not a secret
+        jitter = random.uniform(0, 0.05)  # noqa: S311 - spreads retries; not a secret
+        time.sleep(min(0.05, self.settings.db_retry_max_wait_s) + jitter)
         for retry in self.retrying(attempts - 1):
             with retry:
                 return attempt()
