@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     # Off by default: a liveness probe costs a PostgreSQL round trip per pool checkout.
     pool_pre_ping: bool = False
+    db_connect_timeout_s: int = Field(default=5, ge=1)
+    db_retry_attempts: int = Field(default=3, ge=1)
+    db_retry_max_wait_s: float = Field(default=1.0, gt=0)
+    background_backoff_max_s: float = Field(default=10.0, gt=0)
     telemetry_batch_size: int = Field(default=1000, ge=1)
     telemetry_max_queue_size: int = Field(default=10000, ge=1)
     telemetry_flush_interval_s: float = Field(default=1.0, gt=0)
@@ -33,6 +37,10 @@ class Settings(BaseSettings):
     # Checkpoints (docs/checkpoints.md): required on PostgreSQL, beside the file on SQLite.
     signing_key_file: str | None = None
     checkpoint_file: str | None = None
+    max_attribute_value_bytes: int = Field(default=65_536, ge=1)
+    max_attributes_per_uow: int = Field(default=1_000, ge=1)
+    max_reasoning_chars: int = Field(default=10_000, ge=1)
+    max_metadata_bytes: int = Field(default=65_536, ge=1)
 
 
 def load_settings() -> Settings:

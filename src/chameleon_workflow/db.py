@@ -22,6 +22,7 @@ from chameleon_workflow.errors import (
     ConcurrencyError,
     ConfigurationError,
     DatabaseError,
+    DatabaseUnavailableError,
     IntegrityViolationError,
 )
 
@@ -31,6 +32,8 @@ SQLITE_IMMEDIATE = "chameleon_sqlite_immediate"
 SQLITE_NO_WAIT = "chameleon_sqlite_no_wait"
 
 _PG_CONFLICT_CODES = frozenset({"40001", "40P01", "55P03"})
+# Shutdown, crash recovery, too many connections: the server is there but will not serve now.
+_PG_UNAVAILABLE_CODES = frozenset({"57P01", "57P02", "57P03", "53300"})
 
 
 def normalize_url(url: str) -> str:
@@ -78,6 +81,9 @@ def make_engine(
     else:
         if read_only:
             common["connect_args"] = {"options": "-c default_transaction_read_only=on"}
+        connect_args = common.setdefault("connect_args", {})
+        # Without it, connecting to an unreachable host waits for the kernel's TCP timeout.
+        connect_args["connect_timeout"] = settings.db_connect_timeout_s
         engine = create_engine(url, pool_pre_ping=settings.pool_pre_ping, **common)
     return engine
 
@@ -169,7 +175,23 @@ def translate_error(exc: BaseException) -> ChameleonError:
         return ConcurrencyError(f"another writer holds the database: {text}")
     if isinstance(exc, sa_exc.IntegrityError | sqlite3.IntegrityError | psycopg.IntegrityError):
         return IntegrityViolationError(text.strip().splitlines()[0])
+    if is_unavailable(exc):
+        return DatabaseUnavailableError(f"{type(orig).__name__}: {text.strip()}")
     return DatabaseError(f"{type(orig).__name__}: {text.strip()}")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Tell whether an error means the database is unreachable or the connection was lost."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came free in time
+        return True
+    orig = getattr(exc, "orig", None) or exc
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate.startswith("08") or sqlstate in _PG_UNAVAILABLE_CODES
+    # psycopg reports a refused or broken connection without an SQLSTATE.
+    return isinstance(orig, psycopg.OperationalError)
 
 
 @contextmanager

@@ -55,6 +55,10 @@ class InvalidValueError(ChameleonError, ValueError):
     """A value cannot be stored (not JSON, out of range, too large)."""
 
 
+class LimitExceededError(InvalidValueError):
+    """Input is larger than a configured limit (HTTP 413); the message names the setting."""
+
+
 class InvalidWorkflowError(ChameleonError):
     """A workflow definition is malformed; carries every problem found."""
 
@@ -65,6 +69,10 @@ class InvalidWorkflowError(ChameleonError):
 
 class DuplicateWorkflowError(InvalidWorkflowError):
     """The instance already holds a workflow of that name."""
+
+
+class CorruptWorkflowError(InvalidWorkflowError):
+    """A workflow stored in the database no longer reads back (edited behind the engine)."""
 
 
 class ExpressionError(ChameleonError):
@@ -89,6 +97,10 @@ class DefinitionAlteredError(ChameleonError):
 
 class DatabaseError(ChameleonError):
     """The database could not be reached or failed for another reason."""
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """The database is unreachable or the connection to it was lost; try again later."""
 
 
 class ConditionSyntaxError(ExpressionError):

@@ -7,15 +7,21 @@ checked tree is then interpreted node by node here. Nothing is ever handed to ``
 the plain values it computes (attribute access, dunders, comprehensions, lambdas,
 f-strings, walrus and calls of unregistered names are refused at parse time).
 
-Every result is size-checked (integers, strings, lists) and evaluation has a wall-clock
-budget, so a condition cannot exhaust memory or CPU.
+Every operation that can grow a value (``+``, ``*``, ``**``, list literals, ``sum``) is
+checked *before* it runs against what it would build: integers by bits, strings and
+lists by length, and nested values by their total size (every element and every
+character, shared references counted each time they appear, since that is what a
+comparison or ``str()`` walks). ``%`` on a string (printf-style formatting, whose width
+can be any number) is refused outright. With every single operation bounded, the
+wall-clock budget checked before each node is a hard deadline: the evaluation cannot
+overrun it by more than one small operation, so a condition cannot exhaust memory or
+CPU inside the write transaction that runs it.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
-import math
 import operator
 import time
 from collections.abc import Callable, Mapping
@@ -27,14 +33,17 @@ from chameleon_workflow.errors import (
     ConditionSyntaxError,
     ExpressionError,
 )
+from chameleon_workflow.sandbox import FUNCTIONS as _FUNCTIONS
+from chameleon_workflow.sandbox import (
+    MAX_POWER_EXPONENT,
+    check_binop,
+    check_items,
+    check_size,
+)
 
 MAX_EXPRESSION_LENGTH = 2000
 MAX_NODES = 300
 MAX_DEPTH = 32
-MAX_POWER_EXPONENT = 100
-MAX_INT_BITS = 4096
-MAX_STRING_LENGTH = 10_000
-MAX_COLLECTION_LENGTH = 1_000
 MAX_EVALUATION_SECONDS = 0.05
 
 
@@ -46,40 +55,6 @@ class CompiledCondition:
     tree: ast.expr
     names: frozenset[str]
     functions: frozenset[str]
-
-
-def _round(value: Any, ndigits: int | None = None) -> Any:
-    # round(5, -10**9) would build 10**(10**9) internally.
-    if ndigits is not None and abs(ndigits) > MAX_POWER_EXPONENT:
-        raise ValueError(f"round(): ndigits {ndigits} out of range ±{MAX_POWER_EXPONENT}")
-    return round(value, ndigits)
-
-
-def _as_str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
-_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "abs": abs,
-    "min": min,
-    "max": max,
-    "round": _round,
-    "floor": math.floor,
-    "ceil": math.ceil,
-    "len": len,
-    "sum": sum,
-    "int": int,
-    "float": float,
-    "str": str,
-    "bool": bool,
-    "lower": lambda s: _as_str(s).lower(),
-    "upper": lambda s: _as_str(s).upper(),
-    "strip": lambda s: _as_str(s).strip(),
-    "startswith": lambda s, prefix: _as_str(s).startswith(_as_str(prefix)),
-    "endswith": lambda s, suffix: _as_str(s).endswith(_as_str(suffix)),
-}
 
 
 def register_function(name: str, fn: Callable[..., Any]) -> None:
@@ -231,7 +206,7 @@ class _Checker:
         elif isinstance(node, ast.Constant):
             if type(node.value) not in (int, float, str, bool, type(None)):
                 raise self.refuse(f"the literal {node.value!r}")
-            _check_size(node.value)
+            check_size(node.value)
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
             exponent = node.right
             if (
@@ -255,40 +230,6 @@ class _Checker:
             self.visit(arg, depth + 1)
 
 
-def _check_size(value: Any) -> Any:
-    kind = type(value)
-    if kind is int and value.bit_length() > MAX_INT_BITS:
-        raise ConditionEvaluationError(f"integer result larger than {MAX_INT_BITS} bits")
-    if kind is str and len(value) > MAX_STRING_LENGTH:
-        raise ConditionEvaluationError(f"string result longer than {MAX_STRING_LENGTH}")
-    if kind in (list, tuple) and len(value) > MAX_COLLECTION_LENGTH:
-        raise ConditionEvaluationError(f"list result longer than {MAX_COLLECTION_LENGTH} items")
-    return value
-
-
-def _check_binop(op: ast.operator, left: Any, right: Any) -> None:
-    """Refuse an operation before running it when its result would be too large."""
-    if isinstance(op, ast.Pow) and isinstance(right, int | float):
-        if abs(right) > MAX_POWER_EXPONENT:
-            raise ConditionEvaluationError(f"exponent {right} exceeds {MAX_POWER_EXPONENT}")
-        if isinstance(left, int) and left.bit_length() * right > MAX_INT_BITS:
-            raise ConditionEvaluationError(f"power result larger than {MAX_INT_BITS} bits")
-    if isinstance(op, ast.Mult):
-        for seq, times in ((left, right), (right, left)):
-            if isinstance(seq, str | list | tuple) and isinstance(times, int):
-                _check_repetition(seq, times)
-
-
-def _check_repetition(seq: str | list[Any] | tuple[Any, ...], times: int) -> None:
-    text = isinstance(seq, str)
-    limit = MAX_STRING_LENGTH if text else MAX_COLLECTION_LENGTH
-    if len(seq) * times > limit:
-        unit = "characters" if text else "items"
-        raise ConditionEvaluationError(
-            f"repetition would give {len(seq) * times} {unit}; the limit is {limit}"
-        )
-
-
 class _Evaluator:
     """Interpret a checked tree against one set of variables within a time budget."""
 
@@ -306,8 +247,8 @@ class _Evaluator:
             return self.name(node.id)
         if isinstance(node, ast.BinOp):
             left, right = self.run(node.left), self.run(node.right)
-            _check_binop(node.op, left, right)
-            return _check_size(_BIN_OPS[type(node.op)](left, right))
+            check_binop(node.op, left, right)
+            return check_size(_BIN_OPS[type(node.op)](left, right))
         if isinstance(node, ast.UnaryOp):
             return _UNARY_OPS[type(node.op)](self.run(node.operand))
         if isinstance(node, ast.BoolOp):
@@ -318,7 +259,8 @@ class _Evaluator:
             return self.run(node.body if self.run(node.test) else node.orelse)
         if isinstance(node, ast.List | ast.Tuple):
             items = [self.run(item) for item in node.elts]
-            return _check_size(items if isinstance(node, ast.List) else tuple(items))
+            check_items(items)
+            return check_size(items if isinstance(node, ast.List) else tuple(items))
         if isinstance(node, ast.Subscript):
             return self.subscript(node)
         if isinstance(node, ast.Call):
@@ -361,7 +303,7 @@ class _Evaluator:
         fn = _FUNCTIONS.get(node.func.id)
         if fn is None:
             raise ConditionEvaluationError(f"function {node.func.id!r} is no longer registered")
-        return _check_size(fn(*[self.run(arg) for arg in node.args]))
+        return check_size(fn(*[self.run(arg) for arg in node.args]))
 
 
 def evaluate(condition: str | CompiledCondition, variables: Mapping[str, Any]) -> Any:

@@ -97,7 +97,7 @@ def test_schema_documents_problem_responses(served: ServerProcess, tmp_path: Pat
     """Error responses are declared as application/problem+json documents."""
     document = httpx.get(f"{served.url}/openapi.json").json()
     submit = document["paths"]["/uows/{uow_id}/submit"]["post"]["responses"]
-    assert set(submit) == {"200", "400", "401", "403", "404", "409", "422"}
+    assert set(submit) == {"200", "400", "401", "403", "404", "409", "413", "422", "503"}
     assert submit["403"]["content"] == {
         "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
     }

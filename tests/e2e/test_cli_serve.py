@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 from chameleon_workflow.db import normalize_url
 from chameleon_workflow.testing import LOOPBACK, free_port
 
-ADMIN_TOKEN = "e2e-admin-token"
+ADMIN_TOKEN = "e2e-admin-token-of-thirty-two-chars"
 BASE_ENV = {"PATH": "/usr/bin:/bin", "COLUMNS": "200"}
 
 

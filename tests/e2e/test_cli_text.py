@@ -34,6 +34,7 @@ def uow_id(database_url: str, session: Session) -> str:
     service = UOWPersistenceService()
     uow = make_uow(session, attributes={MARKUP: "plain", "note": MARKUP, "tty": ESCAPE})
     service.save_uow(session, uow, "ACTIVE", reasoning=f"looks [/fine] {ESCAPE}")
+    session.commit()
     buffer = TelemetryBuffer()
     details = {"condition": "[/x for x in items]", "error": ESCAPE}
     buffer.record(TelemetryEntry(None, uow.uow_id, None, None, None, "ERROR", details))

@@ -297,6 +297,16 @@ def test_metrics_health_and_logs(server: ServerProcess, client: httpx.Client) ->
         "status": "ok",
         "database": True,
         "flusher_alive": True,
+        "services": [
+            {
+                "name": name,
+                "state": "running",
+                "failures_total": 0,
+                "consecutive_failures": 0,
+                "last_error": None,
+            }
+            for name in ("telemetry-flusher", "zombie-sweeper")
+        ],
         "buffer_pending": 0,
         "buffer_capacity": 10000,
         "buffer_fill": 0.0,

@@ -52,6 +52,10 @@ class FakeSession:
         self.staged.clear()
         self.rollbacks += 1
 
+    def in_transaction(self) -> bool:
+        """Report an idle session, which the buffer uses for its own transaction."""
+        return False
+
 
 def _entry(seq: int, log_type: str = "TELEMETRY") -> TelemetryEntry:
     return TelemetryEntry(None, None, None, None, None, log_type, {"seq": seq})

@@ -6,45 +6,45 @@ recorded, with one STATE_TRANSITION row per status change, in the telemetry buff
 On SQLite every writing operation runs in a BEGIN IMMEDIATE transaction (one writer at a
 time, so a read-then-write never fails on a stale snapshot); on PostgreSQL queue claims
 use ``FOR UPDATE SKIP LOCKED`` and everything else relies on the service's
-compare-and-set.
+compare-and-set. Transactions run through ``runner.TransactionRunner``: every database
+error is a ``ChameleonError`` and one a lost connection broke is retried. Input is
+checked against the ``limits`` before any transaction starts.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from chameleon_workflow.config import Settings, load_settings
-from chameleon_workflow.db import SQLITE_IMMEDIATE, is_sqlite, translated_errors
 from chameleon_workflow.engine import setup
+from chameleon_workflow.engine.facts import KnownFacts
+from chameleon_workflow.engine.limits import Limits
 from chameleon_workflow.engine.lookups import (
     Queue,
     actor_role_ids,
-    find_role,
-    get_actor,
     get_uow_row,
     require_holder,
-    require_role,
 )
+from chameleon_workflow.engine.runner import TransactionRunner
 from chameleon_workflow.engine.steps import Move, Steps
 from chameleon_workflow.engine.txn import Transition, TxnLog
-from chameleon_workflow.engine.views import ActorFacts, RoleFacts, SweepResult, UOWView
+from chameleon_workflow.engine.views import ActorFacts, SweepResult, UOWView
 from chameleon_workflow.errors import (
     ConcurrencyError,
+    IntegrityViolationError,
     InvalidTransitionError,
     InvalidValueError,
     NotAuthorizedError,
     NotFoundError,
-    StateDriftError,
 )
 from chameleon_workflow.ledger.service import Clock, UOWPersistenceService
-from chameleon_workflow.models import UnitsOfWork, as_uuid, utcnow
+from chameleon_workflow.models import UnitsOfWork, utcnow
 from chameleon_workflow.states import ActorType, RoleType, UOWStatus
 from chameleon_workflow.telemetry.buffer import TelemetryBuffer, get_telemetry_buffer
 from chameleon_workflow.workflow.definition import WorkflowDefinition
@@ -53,12 +53,12 @@ from chameleon_workflow.workflow.importer import (
     CompiledWorkflow,
     find_local_workflow,
     import_workflow,
-    load_local_workflow,
 )
 
 __all__ = ["WorkflowEngine"]
 
 S = UOWStatus
+T = TypeVar("T")
 
 
 class WorkflowEngine:
@@ -78,35 +78,32 @@ class WorkflowEngine:
         self.persistence = persistence or UOWPersistenceService(self.clock)
         self.telemetry = telemetry if telemetry is not None else get_telemetry_buffer()
         self.settings = settings or load_settings()
-        self._reads = session_factory
+        self.limits = Limits.of(self.settings)
         bind = session_factory.kw.get("bind")
         if not isinstance(bind, Engine):
             raise InvalidValueError("the session factory must be bound to an Engine")
         self.engine = bind
-        # SQLite: take the write lock at BEGIN; see the module docstring.
-        sqlite = is_sqlite(bind)
-        write_bind = bind.execution_options(**{SQLITE_IMMEDIATE: True}) if sqlite else bind
-        self._writes = sessionmaker(bind=write_bind, expire_on_commit=False)
+        self._runner = TransactionRunner(
+            session_factory, bind, self.persistence, self.telemetry, self.settings
+        )
+        self._write = self._runner.write
         self._queue = Queue.for_engine(bind)
-        self._workflows: dict[uuid.UUID, CompiledWorkflow] = {}
-        # Actors and roles never change once written, and the engine has no way to revoke a
-        # role, so what it has looked up once it need not query again.
-        self._actors: dict[uuid.UUID | str, ActorFacts] = {}
-        self._roles: dict[tuple[uuid.UUID, uuid.UUID | str], RoleFacts] = {}
-        self._grants: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        self._known = KnownFacts()
         self._steps = Steps(self.persistence, self.clock, self.settings)
 
     # ------------------------------------------------------------ set-up
 
     def create_instance(self, name: str, description: str | None = None) -> uuid.UUID:
         """Create an instance (an isolation container) and return its id."""
-        with self._write() as (session, _):
-            return setup.create_instance(session, name, description)
+        try:
+            return self._write(lambda session, _: setup.create_instance(session, name, description))
+        except IntegrityViolationError as exc:
+            # The driver's wording differs per back end; the unique name is what broke.
+            raise IntegrityViolationError(f"an instance named {name!r} already exists") from exc
 
     def ensure_instance(self, name: str) -> uuid.UUID:
         """Return the id of the instance called ``name``, creating it if needed."""
-        with self._reads() as session, translated_errors():
-            found = setup.find_instance(session, name)
+        found = self.read(lambda session: setup.find_instance(session, name))
         return found if found is not None else self.create_instance(name)
 
     def import_workflow(
@@ -114,8 +111,9 @@ class WorkflowEngine:
     ) -> uuid.UUID:
         """Validate a workflow (YAML text, never read as a path) and import it, all or nothing."""
         definition = setup.definition_of(source)
-        with self._write() as (session, _):
-            return import_workflow(session, instance_id, definition).local_workflow_id
+        return self._write(
+            lambda session, _: import_workflow(session, instance_id, definition).local_workflow_id
+        )
 
     def register_actor(
         self,
@@ -126,18 +124,28 @@ class WorkflowEngine:
         capabilities: Any = None,
     ) -> uuid.UUID:
         """Register a HUMAN, AI_AGENT or SYSTEM actor in an instance and return its id."""
-        with self._write() as (session, _):
-            return setup.add_actor(
-                session, instance_id, identity_key, name, actor_type, capabilities
+        self.limits.check_metadata(capabilities, "capabilities")
+        try:
+            return self._write(
+                lambda session, _: setup.add_actor(
+                    session, instance_id, identity_key, name, actor_type, capabilities
+                )
             )
+        except IntegrityViolationError as exc:
+            raise IntegrityViolationError(
+                f"instance {instance_id} already has an actor {identity_key!r}"
+            ) from exc
 
     def assign_role(self, actor_id: uuid.UUID, role: uuid.UUID | str) -> uuid.UUID:
         """Grant an actor a role (name or id) of its instance; return the role id."""
-        with self._write() as (session, _):
-            actor = self._actor(session, actor_id)
-            role_facts = self._role(session, actor.instance_id, role)
+
+        def work(session: Session, _: TxnLog) -> uuid.UUID:
+            actor = self._known.actor(session, actor_id)
+            role_facts = self._known.role(session, actor.instance_id, role)
             setup.grant_role(session, actor, role_facts)
             return role_facts.role_id
+
+        return self._write(work)
 
     def instantiate(
         self,
@@ -147,10 +155,15 @@ class WorkflowEngine:
         actor_id: uuid.UUID | None = None,
     ) -> uuid.UUID:
         """Start a root UOW, PENDING at ALPHA's exit with its initial attributes."""
-        with self._write() as (session, txn):
+        self.limits.check_attributes(attributes)
+
+        def work(session: Session, txn: TxnLog) -> uuid.UUID:
             workflow_id = self._workflow_id(session, instance_id, workflow)
-            compiled = self._compiled(session, workflow_id)
-            if actor_id is not None and self._actor(session, actor_id).instance_id != instance_id:
+            compiled = self._known.workflow(session, workflow_id)
+            if (
+                actor_id is not None
+                and self._known.actor(session, actor_id).instance_id != instance_id
+            ):
                 raise NotFoundError(f"actor {actor_id} is not in instance {instance_id}")
             alpha = compiled.role_of_type(RoleType.ALPHA)
             uow = self.persistence.create_uow(
@@ -176,15 +189,18 @@ class WorkflowEngine:
             )
             return uow.uow_id
 
+        return self._write(work)
+
     # ------------------------------------------------------------ work
 
     def checkout(self, actor_id: uuid.UUID, role: uuid.UUID | str) -> UOWView | None:
         """Claim the oldest PENDING UOW of the role's inbound interactions that its gates pass."""
-        with self._write() as (session, txn):
-            actor = self._actor(session, actor_id)
-            role_row = self._role(session, actor.instance_id, role)
-            self._require_role(session, actor, role_row.role_id, role_row.name)
-            compiled = self._compiled(session, role_row.workflow_id)
+
+        def work(session: Session, txn: TxnLog) -> UOWView | None:
+            actor = self._known.actor(session, actor_id)
+            role_row = self._known.role(session, actor.instance_id, role)
+            self._known.require_role(session, actor, role_row.role_id, role_row.name)
+            compiled = self._known.workflow(session, role_row.workflow_id)
             crole = compiled.role_by_id(role_row.role_id)
             txn.instance_id = actor.instance_id
             # A UOW its gates reject leaves the queue (FAILED), so this loop ends.
@@ -196,6 +212,8 @@ class WorkflowEngine:
                 if view is not None:
                     return view
 
+        return self._write(work)
+
     def submit(
         self,
         actor_id: uuid.UUID,
@@ -204,26 +222,39 @@ class WorkflowEngine:
         reasoning: str | None = None,
     ) -> UOWView:
         """Finish the holder's step: update attributes, route onwards (COMPLETED at OMEGA)."""
-        with self._write() as (session, txn):
+        self.limits.check_attributes(attributes)
+        self.limits.check_reasoning(reasoning)
+
+        def work(session: Session, txn: TxnLog) -> UOWView:
             actor, uow, compiled, crole = self._held(session, txn, actor_id, uow_id)
             if attributes:
                 self.persistence.set_attributes(session, uow, attributes, actor.actor_id, reasoning)
             attrs = self._steps.finish(session, txn, crole, uow, actor.actor_id, reasoning)
+            self.limits.check_attribute_count(len(attrs))
             return self._steps.view(session, compiled, uow, attrs)
+
+        return self._write(work)
 
     def fail(self, actor_id: uuid.UUID, uow_id: uuid.UUID, reason: str) -> UOWView:
         """Report the holder's UOW as failed: FAILED, queued at EPSILON's inbound."""
-        with self._write() as (session, txn):
+        self.limits.check_reasoning(reason, "reason")
+
+        def work(session: Session, txn: TxnLog) -> UOWView:
             actor, uow, compiled, crole = self._held(session, txn, actor_id, uow_id)
             self._steps.to_epsilon(session, txn, compiled, uow, actor.actor_id, crole, reason, {})
             return self._steps.view(session, compiled, uow)
 
+        return self._write(work)
+
     def heartbeat(self, actor_id: uuid.UUID, uow_id: uuid.UUID) -> UOWView:
         """Tell the engine the holder is still working on its UOW."""
-        with self._write() as (session, txn):
+
+        def work(session: Session, txn: TxnLog) -> UOWView:
             actor, uow, compiled, _ = self._held(session, txn, actor_id, uow_id)
             self.persistence.save_uow(session, uow, actor_id=actor.actor_id)
             return self._steps.view(session, compiled, uow)
+
+        return self._write(work)
 
     def remediate(
         self,
@@ -234,12 +265,15 @@ class WorkflowEngine:
         reasoning: str | None = None,
     ) -> UOWView:
         """Send a FAILED (or ZOMBIED_DEAD) UOW back into the flow as PENDING (EPSILON only)."""
-        with self._write() as (session, txn):
-            actor = self._actor(session, actor_id)
+        self.limits.check_attributes(attributes)
+        self.limits.check_reasoning(reasoning)
+
+        def work(session: Session, txn: TxnLog) -> UOWView:
+            actor = self._known.actor(session, actor_id)
             uow = get_uow_row(session, uow_id)
-            compiled = self._compiled(session, uow.local_workflow_id)
+            compiled = self._known.workflow(session, uow.local_workflow_id)
             epsilon = compiled.role_of_type(RoleType.EPSILON)
-            self._require_role(session, actor, epsilon.role_id, epsilon.name)
+            self._known.require_role(session, actor, epsilon.role_id, epsilon.name)
             txn.instance_id = uow.instance_id
             if uow.status not in (S.FAILED, S.ZOMBIED_DEAD):
                 raise InvalidTransitionError(str(uow.status), S.PENDING)
@@ -250,15 +284,20 @@ class WorkflowEngine:
             metadata = {"remediated_from": str(origin) if origin else None, "to": str(target)}
             move = Move(S.PENDING, actor.actor_id, why, epsilon.role_id, target, metadata, None)
             self._steps.move(session, txn, uow, move)
-            return self._steps.view(session, compiled, uow)
+            view = self._steps.view(session, compiled, uow)
+            self.limits.check_attribute_count(len(view.attributes))
+            return view
+
+        return self._write(work)
 
     def sweep_zombies(
         self, now: datetime | None = None, instance_id: uuid.UUID | None = None
     ) -> SweepResult:
         """Reclaim ACTIVE UOWs whose heartbeat is stale: re-queue them, or declare them dead."""
         cutoff = (now or self.clock()) - timedelta(seconds=self.settings.zombie_threshold_s)
-        with self._reads() as session, translated_errors():
-            candidates = self._queue.stale_uow_ids(session, cutoff, instance_id)
+        candidates = self.read(
+            lambda session: self._queue.stale_uow_ids(session, cutoff, instance_id)
+        )
         requeued = dead = skipped = 0
         for uow_id in candidates:
             try:
@@ -277,76 +316,30 @@ class WorkflowEngine:
 
     def get_uow(self, uow_id: uuid.UUID) -> UOWView:
         """Return the current state of a UOW."""
-        with self._reads() as session, translated_errors():
+
+        def query(session: Session) -> UOWView:
             uow = get_uow_row(session, uow_id)
-            return self._steps.view(session, self._compiled(session, uow.local_workflow_id), uow)
+            return self._steps.view(
+                session, self._known.workflow(session, uow.local_workflow_id), uow
+            )
+
+        return self.read(query)
+
+    def read(self, query: Callable[[Session], T]) -> T:
+        """Run a read-only query in a session of its own, retried on a lost connection."""
+        return self._runner.read(query)
 
     def flush_telemetry(self) -> int:
         """Write every buffered telemetry entry now; return how many were written."""
-        with self._reads() as session:
-            return self.telemetry.flush_all(session)
+        return self.read(self.telemetry.flush_all)
 
     # ------------------------------------------------------------ internals
-
-    @contextmanager
-    def _write(self) -> Iterator[tuple[Session, TxnLog]]:
-        """Run the block in one write transaction; once it has committed, emit its telemetry.
-
-        Nothing is emitted when the block raises. A state drift whose breach row could not
-        be written from inside the transaction is written again after the rollback.
-        """
-        txn = TxnLog()
-        with self._writes() as session:
-            try:
-                with translated_errors():
-                    yield session, txn
-                    session.commit()
-            except StateDriftError as exc:
-                session.rollback()
-                if exc.recorded:
-                    raise
-                # Our own transaction held the lock the breach writer needed; retry now.
-                uow_id = as_uuid(str(exc.uow_id), "UOW id")
-                recorded = self.persistence.record_breach(self.engine, uow_id, exc.actual)
-                raise StateDriftError(
-                    exc.uow_id, exc.stored, exc.actual, recorded=recorded
-                ) from exc
-        txn.emit(self.telemetry)
-
-    def _actor(self, session: Session, actor_id: uuid.UUID | str) -> ActorFacts:
-        facts = self._actors.get(actor_id)
-        if facts is None:
-            facts = get_actor(session, actor_id)
-            self._actors[actor_id] = facts
-        return facts
-
-    def _role(self, session: Session, instance_id: uuid.UUID, role: uuid.UUID | str) -> RoleFacts:
-        facts = self._roles.get((instance_id, role))
-        if facts is None:
-            facts = find_role(session, instance_id, role)
-            self._roles[instance_id, role] = facts
-        return facts
-
-    def _require_role(
-        self, session: Session, actor: ActorFacts, role_id: uuid.UUID, name: str
-    ) -> None:
-        if (actor.actor_id, role_id) not in self._grants:
-            require_role(session, actor, role_id, name)
-            self._grants.add((actor.actor_id, role_id))
-
-    def _compiled(self, session: Session, workflow_id: uuid.UUID) -> CompiledWorkflow:
-        compiled = self._workflows.get(workflow_id)
-        if compiled is None:
-            # Definitions never change once imported, so caching them is always safe.
-            compiled = load_local_workflow(session, workflow_id)
-            self._workflows[workflow_id] = compiled
-        return compiled
 
     def _workflow_id(
         self, session: Session, instance_id: uuid.UUID, workflow: uuid.UUID | str
     ) -> uuid.UUID:
         if isinstance(workflow, uuid.UUID):
-            compiled = self._compiled(session, workflow)
+            compiled = self._known.workflow(session, workflow)
             if compiled.instance_id != instance_id:
                 raise NotFoundError(f"workflow {workflow} is not in instance {instance_id}")
             return workflow
@@ -356,13 +349,13 @@ class WorkflowEngine:
         self, session: Session, txn: TxnLog, actor_id: uuid.UUID, uow_id: uuid.UUID
     ) -> tuple[ActorFacts, UnitsOfWork, CompiledWorkflow, CompiledRole]:
         """Load actor and UOW, insist the actor holds it, and find the role it works in."""
-        actor = self._actor(session, actor_id)
+        actor = self._known.actor(session, actor_id)
         uow = get_uow_row(session, uow_id)
         require_holder(uow, actor)
-        compiled = self._compiled(session, uow.local_workflow_id)
+        compiled = self._known.workflow(session, uow.local_workflow_id)
         place = uow.current_interaction_id
         consumers = compiled.consumers(place) if place is not None else ()
-        roles = [r for r in consumers if (actor.actor_id, r.role_id) in self._grants]
+        roles = [r for r in consumers if self._known.granted(actor.actor_id, r.role_id)]
         if not roles:
             mine = actor_role_ids(session, actor.actor_id)
             roles = [r for r in consumers if r.role_id in mine]
@@ -376,10 +369,13 @@ class WorkflowEngine:
 
     def _reclaim(self, uow_id: uuid.UUID, cutoff: datetime) -> str | None:
         """Re-check one sweep candidate under lock and reclaim it, in one transaction."""
-        with self._write() as (session, txn):
+
+        def work(session: Session, txn: TxnLog) -> str | None:
             uow = self._queue.lock_stale(session, uow_id, cutoff)
             if uow is None:
                 return None
             txn.instance_id = uow.instance_id
-            compiled = self._compiled(session, uow.local_workflow_id)
+            compiled = self._known.workflow(session, uow.local_workflow_id)
             return self._steps.reclaim(session, txn, compiled, uow)
+
+        return self._write(work)

@@ -2,9 +2,10 @@
 
 ``create_app`` wires the engine, the telemetry buffer, the metrics and the background
 services into one ``Services``, mounts the routes, and answers every error with an
-``application/problem+json`` body (RFC 9457), never a stack trace. Endpoints are
-synchronous (``def``): FastAPI runs them in its thread pool, and the database work is
-synchronous anyway.
+``application/problem+json`` body (RFC 9457), never a stack trace: a database that is
+down or a lost connection is 503 with ``Retry-After``, and a 5xx is one log line naming
+the request (see ``middleware``). Endpoints are synchronous (``def``): FastAPI runs them
+in its thread pool, and the database work is synchronous anyway.
 """
 
 from __future__ import annotations
@@ -22,25 +23,31 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from chameleon_workflow.background import FailureLog
 from chameleon_workflow.config import Settings
 from chameleon_workflow.db import make_engine, make_session_factory
 from chameleon_workflow.engine.service import WorkflowEngine
 from chameleon_workflow.errors import ChameleonError
 from chameleon_workflow.server.dependencies import Services
 from chameleon_workflow.server.metrics import CountingBuffer, ServerMetrics
+from chameleon_workflow.server.middleware import (
+    BodyTooLargeError,
+    RequestMiddleware,
+    body_too_large,
+    log_failed_request,
+)
 from chameleon_workflow.server.problems import (
     PROBLEM_MEDIA_TYPE,
     Problem,
     invalid_request,
     problem,
+    problem_headers,
     problem_of,
 )
 from chameleon_workflow.server.routes import router
 from chameleon_workflow.server.schemas import WorkflowImport
 from chameleon_workflow.server.services import BackgroundServices
 from chameleon_workflow.server.settings import ServerSettings
-
-log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -66,7 +73,12 @@ def create_app(
     )
     app.state.services = services
     app.include_router(router)
-    _install_error_handlers(app)
+    # One traceback per distinct error and app: an outage must not flood the log.
+    failures = FailureLog(logging.getLogger("chameleon_workflow.server"))
+    _install_error_handlers(app, failures)
+    app.add_middleware(
+        RequestMiddleware, max_body_bytes=services.settings.max_request_bytes, failures=failures
+    )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -80,7 +92,9 @@ def build_services(
     buffer = CountingBuffer(config.telemetry_batch_size, config.telemetry_max_queue_size)
     engine = WorkflowEngine(session_factory, telemetry=buffer, settings=config)
     engine.persistence.ledger_keys(engine.engine)  # without a ledger key, refuse to start
-    metrics = ServerMetrics(buffer, session_factory)
+    metrics = ServerMetrics(buffer)
+    background = BackgroundServices(engine, buffer, metrics, config, session_factory)
+    metrics.watch(background.health)
     return Services(
         settings=config,
         session_factory=session_factory,
@@ -88,11 +102,11 @@ def build_services(
         persistence=engine.persistence,
         buffer=buffer,
         metrics=metrics,
-        background=BackgroundServices(engine, buffer, metrics, config, session_factory),
+        background=background,
     )
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _install_error_handlers(app: FastAPI, failures: FailureLog) -> None:
     """Answer every error with a problem document; never a stack trace."""
 
     def render(found: Problem, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -101,27 +115,29 @@ def _install_error_handlers(app: FastAPI) -> None:
             body, found.status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE
         )
 
-    def on_error(_: Request, exc: Exception) -> JSONResponse:
+    def on_error(request: Request, exc: Exception) -> JSONResponse:
         found = problem_of(exc)
         if found.status >= 500:
-            log.error("request failed", exc_info=exc)
-        challenge = {"WWW-Authenticate": "Bearer"} if found.status == 401 else None
-        return render(found, challenge)
+            log_failed_request(failures, request.scope, found.status, exc)
+        return render(found, problem_headers(found.status))
 
     def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         return render(problem(exc.status_code, str(exc.detail)), exc.headers)
+
+    def on_too_large(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, BodyTooLargeError)
+        return render(problem_of(body_too_large(exc.limit)), {"Connection": "close"})
 
     def on_invalid(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         return render(invalid_request(exc.errors()))
 
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(BodyTooLargeError, on_too_large)
     app.add_exception_handler(RequestValidationError, on_invalid)
-    # ChameleonError is handled in place; a bare Exception reaches the outermost middleware,
-    # which answers with our 500 problem and still lets the server log the traceback.
+    # Any other error is answered by RequestMiddleware, which keeps the connection open.
     app.add_exception_handler(ChameleonError, on_error)
-    app.add_exception_handler(Exception, on_error)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -30,6 +30,7 @@ __all__ = [
     "require_actor",
     "require_admin",
     "require_instance",
+    "require_metrics_token",
     "require_uow_reader",
 ]
 
@@ -61,7 +62,7 @@ def hash_token(token: str) -> str:
 def issue_token(session_factory: sessionmaker[Session], actor_id: uuid.UUID) -> str:
     """Give an actor a new token (replacing any old one) and return it; only its hash is kept."""
     token = new_token()
-    with session_factory() as session, translated_errors():
+    with translated_errors(), session_factory() as session:
         actor = session.get(LocalActor, actor_id)
         if actor is None:
             raise NotFoundError(f"no actor with id {actor_id}")
@@ -84,11 +85,23 @@ def authenticate(
     query = select(LocalActor.actor_id, LocalActor.instance_id).where(
         LocalActor.token_hash == hash_token(token)
     )
-    with session_factory() as session, translated_errors():
+    with translated_errors(), session_factory() as session:
         row = session.execute(query).first()
     if row is None:
         raise NotAuthenticatedError("invalid bearer token")
     return Principal(is_admin=False, actor_id=row[0], instance_id=row[1])
+
+
+def require_metrics_token(token: str | None, metrics_token: str, admin_token: str | None) -> None:
+    """Let the metrics token or the admin token through; raise NotAuthenticatedError else."""
+    if not token:
+        raise NotAuthenticatedError("missing bearer token")
+    given = token.encode()
+    # Both comparisons always run, in constant time, so timing tells nothing.
+    metrics_ok = hmac.compare_digest(given, metrics_token.encode())
+    admin_ok = admin_token is not None and hmac.compare_digest(given, admin_token.encode())
+    if not (metrics_ok or admin_ok):
+        raise NotAuthenticatedError("invalid bearer token")
 
 
 def require_admin(principal: Principal) -> None:
@@ -114,7 +127,7 @@ def require_uow_reader(
     session_factory: sessionmaker[Session], principal: Principal, uow_id: uuid.UUID
 ) -> None:
     """Let the admin, or an actor of the UOW's instance, read a UOW; 404 for an unknown one."""
-    with session_factory() as session, translated_errors():
+    with translated_errors(), session_factory() as session:
         instance_id = session.scalar(
             select(UnitsOfWork.instance_id).where(UnitsOfWork.uow_id == uow_id)
         )

@@ -2,7 +2,8 @@
 
 ``create_app`` builds one ``Services`` per app and keeps it in ``app.state``; the routes
 receive it, and the caller, through the ``Annotated`` aliases here (``Svc``, ``Caller``,
-``Admin``, ``ActorId``, ``RawBody``), so no route reads a header or a token itself.
+``Admin``, ``ActorId``, ``MetricsReader``, ``RawBody``), so no route reads a header or a
+token itself.
 """
 
 from __future__ import annotations
@@ -39,9 +40,8 @@ class Services:
     background: BackgroundServices
 
     def read(self, query: Callable[[Session], T]) -> T:
-        """Run a read-only query in a short session of its own."""
-        with self.session_factory() as session:
-            return query(session)
+        """Run a read-only query in a short session of its own (retried on a lost connection)."""
+        return self.engine.read(query)
 
 
 _bearer = HTTPBearer(auto_error=False, description="An actor token, or the admin token.")
@@ -79,6 +79,24 @@ def _actor(caller: Caller) -> uuid.UUID:
 
 Admin = Annotated[auth.Principal, Depends(_admin)]
 ActorId = Annotated[uuid.UUID, Depends(_actor)]
+
+
+def _metrics_reader(svc: Svc, request: Request) -> None:
+    # The header is read by hand: /metrics is open unless a metrics token is configured,
+    # so the OpenAPI document must not declare it as always needing one.
+    wanted = svc.settings.metrics_token
+    if wanted is None:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    admin = svc.settings.admin_token
+    auth.require_metrics_token(
+        token.strip() if scheme.lower() == "bearer" else None,
+        wanted.get_secret_value(),
+        admin.get_secret_value() if admin else None,
+    )
+
+
+MetricsReader = Annotated[None, Depends(_metrics_reader)]
 
 
 async def _raw_body(request: Request) -> bytes:

@@ -1,8 +1,10 @@
 """Prometheus metrics of a server process: transitions, telemetry, flushes, audits, zombies.
 
-Every app gets its own registry, so two apps in one process (tests) never collide.
-Transitions are read from the ledger at scrape time: ``uow_history`` is append-only, so
-a count per status is a true counter, exact across processes and restarts.
+Every app gets its own registry, so two apps in one process (tests) never collide. Every
+counter is kept in memory by this process, so a scrape reads no table: transitions are
+counted as the engine hands their STATE_TRANSITION entries to the telemetry buffer (once
+committed, whether or not the buffer has room), and the background services report their
+failed iterations themselves.
 """
 
 from __future__ import annotations
@@ -10,18 +12,16 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from chameleon_workflow.audit.report import VerificationReport
-from chameleon_workflow.db import translated_errors
-from chameleon_workflow.errors import ChameleonError
-from chameleon_workflow.models import UnitsOfWorkHistory
+from chameleon_workflow.background import ServiceHealth
+from chameleon_workflow.states import LogType
 from chameleon_workflow.telemetry.buffer import TelemetryBuffer
 from chameleon_workflow.telemetry.entry import TelemetryEntry
 from chameleon_workflow.telemetry.writers import write_entries
@@ -35,6 +35,8 @@ class CountingBuffer(TelemetryBuffer):
     def __init__(self, batch_size: int = 1000, max_queue_size: int = 10000) -> None:
         super().__init__(batch_size, max_queue_size, writer=self._write_counted)
         self.recorded_by_type: Tally[str] = Tally()
+        #: Committed status changes by new status, counted even when the buffer is full.
+        self.transitions_by_status: Tally[str] = Tally()
         self.flushed_by_type: Tally[str] = Tally()
         #: Called with the duration of every flush that committed rows.
         self.on_flush: Callable[[float], None] | None = None
@@ -45,10 +47,23 @@ class CountingBuffer(TelemetryBuffer):
     def record(self, entry: TelemetryEntry) -> bool:
         """Enqueue like the base buffer, counting accepted entries by type."""
         accepted = super().record(entry)
-        if accepted:
+        transition = entry.log_type == LogType.STATE_TRANSITION
+        if accepted or transition:
             with self._tally_lock:
-                self.recorded_by_type[entry.log_type] += 1
+                if accepted:
+                    self.recorded_by_type[entry.log_type] += 1
+                if transition and isinstance(entry.event_details, dict):
+                    self.transitions_by_status[str(entry.event_details.get("to"))] += 1
         return accepted
+
+    def tallies(self) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+        """Return copies of the recorded, flushed and transition counts, taken together."""
+        with self._tally_lock:
+            return (
+                dict(self.recorded_by_type),
+                dict(self.flushed_by_type),
+                dict(self.transitions_by_status),
+            )
 
     def _write_counted(self, session: Session, entries: Sequence[TelemetryEntry]) -> None:
         write_entries(session, entries)
@@ -71,7 +86,8 @@ class CountingBuffer(TelemetryBuffer):
 class ServerMetrics:
     """The server's metric families in one registry, rendered in Prometheus text format."""
 
-    def __init__(self, buffer: CountingBuffer, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, buffer: CountingBuffer) -> None:
+        """Register every family over ``buffer``; background services join with ``watch``."""
         self.registry = CollectorRegistry(auto_describe=True)
         self.buffer = buffer
         r = self.registry
@@ -108,7 +124,10 @@ class ServerMetrics:
         )
         pending.set_function(lambda: float(buffer.get_pending_count()))
         r.register(_BufferCollector(buffer))
-        r.register(_LedgerCollector(session_factory))
+
+    def watch(self, services: Callable[[], Iterable[ServiceHealth]]) -> None:
+        """Export the failed iterations and the state of the services ``services`` reports."""
+        self.registry.register(_ServicesCollector(services))
 
     def record_verification(self, report: VerificationReport) -> None:
         """Count one verification and its findings."""
@@ -133,40 +152,43 @@ class _BufferCollector(Collector):
         self.buffer = buffer
 
     def collect(self) -> Iterable[Metric]:
-        buf = self.buffer
-        yield _by_type(
-            "chameleon_telemetry_recorded", "Entries accepted.", dict(buf.recorded_by_type)
-        )
-        yield _by_type(
-            "chameleon_telemetry_dropped", "Entries refused (full).", dict(buf.dropped_by_type)
-        )
-        yield _by_type("chameleon_telemetry_flushed", "Rows committed.", dict(buf.flushed_by_type))
-
-
-class _LedgerCollector(Collector):
-    """Transitions by new status, counted in the append-only ledger at scrape time."""
-
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
-        self.session_factory = session_factory
-
-    def collect(self) -> Iterator[Metric]:
+        recorded, flushed, transitions = self.buffer.tallies()
+        yield _by_type("chameleon_telemetry_recorded", "Entries accepted.", recorded)
+        dropped = dict(self.buffer.dropped_by_type)  # replaced, never changed in place
+        yield _by_type("chameleon_telemetry_dropped", "Entries refused (full).", dropped)
+        yield _by_type("chameleon_telemetry_flushed", "Rows committed.", flushed)
         family = CounterMetricFamily(
             "chameleon_transitions",
-            "Status transitions in the ledger, by new status.",
+            "Status transitions this process committed, by new status.",
             labels=["status"],
         )
-        for status, count in self._counts():
+        for status, count in sorted(transitions.items()):
             family.add_metric([status], count)
         yield family
 
-    def _counts(self) -> list[tuple[str, int]]:
-        table = UnitsOfWorkHistory
-        query = select(table.new_status, func.count()).group_by(table.new_status)
-        try:
-            with self.session_factory() as session, translated_errors():
-                return [(str(status), int(n)) for status, n in session.execute(query)]
-        except ChameleonError:
-            return []  # an unreachable database shows in /health; a scrape still answers
+
+class _ServicesCollector(Collector):
+    """Failed iterations and liveness of the background services, read at scrape time."""
+
+    def __init__(self, services: Callable[[], Iterable[ServiceHealth]]) -> None:
+        self.services = services
+
+    def collect(self) -> Iterable[Metric]:
+        failed = CounterMetricFamily(
+            "chameleon_background_iterations_failed",
+            "Iterations of a background service that failed (each is retried).",
+            labels=["service"],
+        )
+        up = GaugeMetricFamily(
+            "chameleon_background_service_up",
+            "1 while a background service runs and its last iteration succeeded, else 0.",
+            labels=["service"],
+        )
+        for health in self.services():
+            failed.add_metric([health.name], health.failures_total)
+            up.add_metric([health.name], 1.0 if health.ok else 0.0)
+        yield failed
+        yield up
 
 
 def _by_type(name: str, documentation: str, counts: dict[str, int]) -> CounterMetricFamily:

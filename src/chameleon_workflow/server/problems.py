@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chameleon_workflow.errors import (
     ConcurrencyError,
+    CorruptWorkflowError,
     DatabaseError,
     DefinitionAlteredError,
     DuplicateWorkflowError,
@@ -24,6 +25,7 @@ from chameleon_workflow.errors import (
     InvalidTransitionError,
     InvalidValueError,
     InvalidWorkflowError,
+    LimitExceededError,
     NotAuthenticatedError,
     NotAuthorizedError,
     NotFoundError,
@@ -32,6 +34,8 @@ from chameleon_workflow.errors import (
 )
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+#: Seconds a client should wait before retrying after a 503 (``Retry-After``).
+RETRY_AFTER_S = 1
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 #: Error classes and their HTTP statuses; the first match wins, so subclasses come first.
@@ -40,6 +44,8 @@ ERROR_STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (NotAuthorizedError, 403, "forbidden"),
     (NotFoundError, 404, "not-found"),
     (UnsupportedMediaError, 415, "unsupported-media-type"),
+    (LimitExceededError, 413, "limit-exceeded"),
+    (CorruptWorkflowError, 500, "corrupt-workflow"),
     (DuplicateWorkflowError, 409, "duplicate-workflow"),
     (ConcurrencyError, 409, "conflict"),
     (InvalidTransitionError, 409, "invalid-transition"),
@@ -65,6 +71,15 @@ class Problem(BaseModel):
     problems: list[str] | None = Field(
         default=None, description="Every problem found (invalid workflows, invalid input)."
     )
+
+
+def problem_headers(status: int) -> dict[str, str]:
+    """Return the headers an error response of ``status`` carries besides its body."""
+    if status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    if status == 503:
+        return {"Retry-After": str(RETRY_AFTER_S)}
+    return {}
 
 
 def problem_of(exc: Exception) -> Problem:
@@ -112,6 +127,8 @@ def _problem(status: int, slug: str, detail: str, problems: list[str] | None = N
 def _detail(exc: Exception, status: int) -> str:
     if status == 503:
         return "the database is unavailable or failed; try again"  # never leak driver text
+    if isinstance(exc, CorruptWorkflowError):
+        return f"a workflow stored in the database cannot be read: {len(exc.problems)} problem(s)"
     if isinstance(exc, InvalidWorkflowError):
         return f"invalid workflow: {len(exc.problems)} problem(s)"
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -19,7 +19,14 @@ from chameleon_workflow.checkpoints.store import latest_checkpoint
 from chameleon_workflow.errors import InvalidValueError
 from chameleon_workflow.server import auth
 from chameleon_workflow.server import schemas as s
-from chameleon_workflow.server.dependencies import ActorId, Admin, Caller, RawBody, Svc
+from chameleon_workflow.server.dependencies import (
+    ActorId,
+    Admin,
+    Caller,
+    MetricsReader,
+    RawBody,
+    Svc,
+)
 from chameleon_workflow.server.metrics import CONTENT_TYPE
 from chameleon_workflow.server.problems import error_responses
 from chameleon_workflow.server.services import database_reachable
@@ -33,7 +40,9 @@ router = APIRouter()
 # ---------------------------------------------------------------------------- admin
 
 
-@router.post("/instances", status_code=201, tags=["admin"], responses=E(400, 401, 403, 409, 422))
+@router.post(
+    "/instances", status_code=201, tags=["admin"], responses=E(400, 401, 403, 409, 413, 422, 503)
+)
 def create_instance(body: s.InstanceCreate, svc: Svc, _: Admin) -> s.Created:
     """Create an instance (an isolation container)."""
     return s.Created(id=svc.engine.create_instance(body.name, body.description))
@@ -43,7 +52,7 @@ def create_instance(body: s.InstanceCreate, svc: Svc, _: Admin) -> s.Created:
     "/workflows",
     status_code=201,
     tags=["admin"],
-    responses=E(401, 403, 404, 409, 415, 422),
+    responses=E(401, 403, 404, 409, 413, 415, 422, 503),
     openapi_extra=s.WORKFLOW_BODY,
 )
 def import_workflow(
@@ -62,7 +71,9 @@ def import_workflow(
     return s.Created(id=svc.engine.import_workflow(form.instance, definition))
 
 
-@router.post("/actors", status_code=201, tags=["admin"], responses=E(400, 401, 403, 404, 409, 422))
+@router.post(
+    "/actors", status_code=201, tags=["admin"], responses=E(400, 401, 403, 404, 409, 413, 422, 503)
+)
 def register_actor(body: s.ActorCreate, svc: Svc, _: Admin) -> s.ActorCreated:
     """Register an actor; its bearer token is in this response only."""
     actor_id = svc.engine.register_actor(
@@ -72,7 +83,10 @@ def register_actor(body: s.ActorCreate, svc: Svc, _: Admin) -> s.ActorCreated:
 
 
 @router.post(
-    "/actors/{actor_id}/token", status_code=201, tags=["admin"], responses=E(401, 403, 404, 422)
+    "/actors/{actor_id}/token",
+    status_code=201,
+    tags=["admin"],
+    responses=E(401, 403, 404, 422, 503),
 )
 def rotate_token(actor_id: uuid.UUID, svc: Svc, _: Admin) -> s.ActorCreated:
     """Issue a new bearer token for an actor; the old one stops working."""
@@ -83,7 +97,7 @@ def rotate_token(actor_id: uuid.UUID, svc: Svc, _: Admin) -> s.ActorCreated:
     "/actors/{actor_id}/roles",
     status_code=201,
     tags=["admin"],
-    responses=E(400, 401, 403, 404, 422),
+    responses=E(400, 401, 403, 404, 413, 422, 503),
 )
 def assign_role(actor_id: uuid.UUID, body: s.RoleAssign, svc: Svc, _: Admin) -> s.RoleAssigned:
     """Give an actor a role (name or id) of its instance."""
@@ -98,7 +112,7 @@ def assign_role(actor_id: uuid.UUID, body: s.RoleAssign, svc: Svc, _: Admin) -> 
     "/instances/{instance_id}/uows",
     status_code=201,
     tags=["work"],
-    responses=E(400, 401, 403, 404, 422),
+    responses=E(400, 401, 403, 404, 413, 422, 503),
 )
 def instantiate(instance_id: uuid.UUID, body: s.UOWCreate, svc: Svc, caller: Caller) -> s.Created:
     """Start a root UOW of a workflow (admin, or an actor of the instance)."""
@@ -113,7 +127,10 @@ def instantiate(instance_id: uuid.UUID, body: s.UOWCreate, svc: Svc, caller: Cal
     "/roles/{role}/checkout",
     tags=["work"],
     response_model=s.UOW,
-    responses={204: {"description": "No UOW is waiting for this role."}, **E(401, 403, 404, 409)},
+    responses={
+        204: {"description": "No UOW is waiting for this role."},
+        **E(401, 403, 404, 409, 503),
+    },
 )
 def checkout(role: str, svc: Svc, actor_id: ActorId) -> s.UOW | Response:
     """Claim the oldest waiting UOW of a role (name or id) the calling actor holds."""
@@ -121,19 +138,23 @@ def checkout(role: str, svc: Svc, actor_id: ActorId) -> s.UOW | Response:
     return Response(status_code=204) if view is None else s.UOW.of(view)
 
 
-@router.post("/uows/{uow_id}/submit", tags=["work"], responses=E(400, 401, 403, 404, 409, 422))
+@router.post(
+    "/uows/{uow_id}/submit", tags=["work"], responses=E(400, 401, 403, 404, 409, 413, 422, 503)
+)
 def submit(uow_id: uuid.UUID, body: s.Submit, svc: Svc, actor_id: ActorId) -> s.UOW:
     """Finish the caller's step on a UOW it holds and route it onwards."""
     return s.UOW.of(svc.engine.submit(actor_id, uow_id, body.attributes, body.reasoning))
 
 
-@router.post("/uows/{uow_id}/fail", tags=["work"], responses=E(400, 401, 403, 404, 409, 422))
+@router.post(
+    "/uows/{uow_id}/fail", tags=["work"], responses=E(400, 401, 403, 404, 409, 413, 422, 503)
+)
 def fail(uow_id: uuid.UUID, body: s.Fail, svc: Svc, actor_id: ActorId) -> s.UOW:
     """Report a UOW the caller holds as failed (it goes to remediation)."""
     return s.UOW.of(svc.engine.fail(actor_id, uow_id, body.reason))
 
 
-@router.post("/uows/{uow_id}/heartbeat", tags=["work"], responses=E(401, 403, 404, 409, 422))
+@router.post("/uows/{uow_id}/heartbeat", tags=["work"], responses=E(401, 403, 404, 409, 422, 503))
 def heartbeat(uow_id: uuid.UUID, svc: Svc, actor_id: ActorId) -> s.UOW:
     """Tell the engine the caller is still working on a UOW it holds."""
     return s.UOW.of(svc.engine.heartbeat(actor_id, uow_id))
@@ -142,14 +163,14 @@ def heartbeat(uow_id: uuid.UUID, svc: Svc, actor_id: ActorId) -> s.UOW:
 # ---------------------------------------------------------------------------- reads
 
 
-@router.get("/uows/{uow_id}", tags=["read"], responses=E(401, 403, 404, 422))
+@router.get("/uows/{uow_id}", tags=["read"], responses=E(401, 403, 404, 422, 503))
 def get_uow(uow_id: uuid.UUID, svc: Svc, caller: Caller) -> s.UOW:
     """Return a UOW's current state (admin, or an actor of its instance)."""
     auth.require_uow_reader(svc.session_factory, caller, uow_id)
     return s.UOW.of(svc.engine.get_uow(uow_id))
 
 
-@router.get("/uows/{uow_id}/history", tags=["read"], responses=E(401, 403, 404, 422))
+@router.get("/uows/{uow_id}/history", tags=["read"], responses=E(401, 403, 404, 422, 503))
 def history(uow_id: uuid.UUID, svc: Svc, caller: Caller) -> list[s.TimelineEntry]:
     """Return a UOW's ledger in the order of record, with attribute diffs and hashes."""
     auth.require_uow_reader(svc.session_factory, caller, uow_id)
@@ -157,7 +178,7 @@ def history(uow_id: uuid.UUID, svc: Svc, caller: Caller) -> list[s.TimelineEntry
     return s.rows_of(s.TimelineEntry, entries)
 
 
-@router.get("/uows/{uow_id}/verify", tags=["audit"], responses=E(401, 403, 404, 422))
+@router.get("/uows/{uow_id}/verify", tags=["audit"], responses=E(401, 403, 404, 422, 503))
 def verify_uow(uow_id: uuid.UUID, svc: Svc, _: Admin) -> s.Verification:
     """Verify one UOW: attributes against its hash, its chain, sequences and head."""
     report = svc.read(lambda session: svc.persistence.verify_uow(session, uow_id))
@@ -165,7 +186,7 @@ def verify_uow(uow_id: uuid.UUID, svc: Svc, _: Admin) -> s.Verification:
     return s.Verification.of(report)
 
 
-@router.get("/verify", tags=["audit"], responses=E(401, 403, 422))
+@router.get("/verify", tags=["audit"], responses=E(401, 403, 422, 503))
 def verify_database(svc: Svc, _: Admin, instance_id: uuid.UUID | None = None) -> s.Verification:
     """Verify every UOW (of one instance if given) and report every finding."""
     report = svc.read(lambda session: svc.persistence.verify_database(session, instance_id))
@@ -173,7 +194,7 @@ def verify_database(svc: Svc, _: Admin, instance_id: uuid.UUID | None = None) ->
     return s.Verification.of(report)
 
 
-@router.get("/logs", tags=["audit"], responses=E(401, 403, 422))
+@router.get("/logs", tags=["audit"], responses=E(401, 403, 422, 503))
 def logs(
     svc: Svc,
     _: Admin,
@@ -214,29 +235,31 @@ def checkpoint_latest(svc: Svc, _: Admin) -> s.Checkpoint:
     "/metrics",
     tags=["operations"],
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}},
+    responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}, **E(401)},
 )
-def metrics(svc: Svc) -> Response:
-    """Return the server's metrics in the Prometheus text format."""
+def metrics(svc: Svc, _: MetricsReader) -> Response:
+    """Return the server's metrics in the Prometheus text format (counters kept in memory)."""
     return Response(svc.metrics.render(), media_type=CONTENT_TYPE)
 
 
 @router.get(
     "/health",
     tags=["operations"],
-    responses={503: {"model": s.Health, "description": "A dependency is down."}},
+    responses={503: {"model": s.Health, "description": "A dependency is down or failing."}},
 )
 def health(svc: Svc, response: Response) -> s.Health:
-    """Report whether the database answers, the flusher runs, and how full the buffer is."""
+    """Report whether the database answers, each background service runs, and buffer fill."""
     database = database_reachable(svc.session_factory)
-    alive = svc.background.flusher_alive()
+    services = svc.background.health()
+    healthy = database and all(service.ok for service in services)
     pending, capacity = svc.buffer.get_pending_count(), svc.buffer.max_queue_size
-    if not (database and alive):
+    if not healthy:
         response.status_code = 503
     return s.Health(
-        status="ok" if database and alive else "degraded",
+        status="ok" if healthy else "degraded",
         database=database,
-        flusher_alive=alive,
+        flusher_alive=svc.background.flusher_alive(),
+        services=[s.ServiceStatus.of(service) for service in services],
         buffer_pending=pending,
         buffer_capacity=capacity,
         buffer_fill=pending / capacity,

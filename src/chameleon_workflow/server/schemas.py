@@ -13,27 +13,32 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from chameleon_workflow.audit.report import VerificationReport
+from chameleon_workflow.background import ServiceHealth
 from chameleon_workflow.engine.views import UOWView
 from chameleon_workflow.errors import InvalidValueError, UnsupportedMediaError
 
-#: Upper bounds keep a single request from asking the database for unbounded work.
+#: Upper bounds keep a single request from asking the database for unbounded work. The
+#: configurable limits (attribute sizes and counts, reasoning, metadata) are the engine's.
 NAME_MAX = 200
 TEXT_MAX = 10_000
 YAML_MAX = 1_000_000
+#: Nesting deeper than the ledger stores (hashing.MAX_DEPTH) is refused before any work.
+DEPTH_MAX = 64
 
 
 def _no_nul(value: Any) -> Any:
-    """Refuse NUL anywhere in text: PostgreSQL cannot store it, and both back ends must agree."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("text must not contain NUL (\\u0000)")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key)
-            _no_nul(item)
-    elif isinstance(value, list):
-        for item in value:
-            _no_nul(item)
+    """Refuse NUL anywhere in text (PostgreSQL cannot store it) and nesting past DEPTH_MAX."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("text must not contain NUL (\\u0000)")
+        elif isinstance(item, dict | list):
+            if depth >= DEPTH_MAX:
+                raise ValueError(f"nested deeper than {DEPTH_MAX} levels")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
     return value
 
 
@@ -86,16 +91,20 @@ class RoleAssign(_Frozen):
 
 
 class Submit(_Frozen):
-    """Finish the held UOW's step: attribute updates and the reason, then routing."""
+    """Finish the held UOW's step: attribute updates and the reason, then routing.
+
+    Sizes are bounded by the engine's limits (413): CHAMELEON_MAX_ATTRIBUTE_VALUE_BYTES,
+    CHAMELEON_MAX_ATTRIBUTES_PER_UOW and CHAMELEON_MAX_REASONING_CHARS.
+    """
 
     attributes: Attributes | None = None
-    reasoning: Text | None = Field(default=None, max_length=TEXT_MAX)
+    reasoning: Text | None = None
 
 
 class Fail(_Frozen):
-    """Report the held UOW as failed."""
+    """Report the held UOW as failed (the reason is bounded by CHAMELEON_MAX_REASONING_CHARS)."""
 
-    reason: Text = Field(min_length=1, max_length=TEXT_MAX)
+    reason: Text = Field(min_length=1)
 
 
 # ------------------------------------------------------------------------ responses
@@ -238,12 +247,34 @@ class Checkpoint(_Frozen):
     signature: str
 
 
+class ServiceStatus(_Frozen):
+    """One background service: running, failing (its last iteration failed) or stopped."""
+
+    name: str
+    state: Literal["running", "failing", "stopped"]
+    failures_total: int
+    consecutive_failures: int
+    last_error: str | None
+
+    @classmethod
+    def of(cls, health: ServiceHealth) -> ServiceStatus:
+        """Render a service's health report."""
+        return cls(
+            name=health.name,
+            state=health.state,
+            failures_total=health.failures_total,
+            consecutive_failures=health.consecutive_failures,
+            last_error=health.last_error,
+        )
+
+
 class Health(_Frozen):
     """Liveness of the parts the server depends on."""
 
     status: Literal["ok", "degraded"]
     database: bool
     flusher_alive: bool
+    services: list[ServiceStatus]
     buffer_pending: int
     buffer_capacity: int
     buffer_fill: float

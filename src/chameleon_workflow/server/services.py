@@ -3,105 +3,94 @@
 The services start in the app's lifespan and stop in reverse order on shutdown
 (SIGTERM/SIGINT): the checkpointer (when ``CHAMELEON_CHECKPOINT_INTERVAL_S`` > 0) and the
 sweeper first, so no new telemetry is produced by them, then the flusher, which drains
-the buffer within ``CHAMELEON_TELEMETRY_DRAIN_DEADLINE_S``.
-``/health`` asks ``database_reachable`` and ``BackgroundServices.flusher_alive``.
+the buffer within ``CHAMELEON_TELEMETRY_DRAIN_DEADLINE_S``. Each is a
+``BackgroundService``: an iteration that fails (the database is down) is logged in one
+line and retried after a backoff, and ``/health`` reports which service is failing and why.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from chameleon_workflow.background import BackgroundService, FailureLog, ServiceHealth
 from chameleon_workflow.checkpoints.keys import Signer, load_signing_key
 from chameleon_workflow.checkpoints.paths import checkpoint_path, signing_key_path
 from chameleon_workflow.checkpoints.sealer import SealResult, seal_to_file
+from chameleon_workflow.db import translated_errors
 from chameleon_workflow.engine.service import WorkflowEngine
-from chameleon_workflow.errors import ChameleonError
 from chameleon_workflow.server.metrics import CountingBuffer, ServerMetrics
 from chameleon_workflow.server.settings import ServerSettings
 from chameleon_workflow.telemetry.flusher import TelemetryFlusher
 
 log = logging.getLogger(__name__)
+_health_failures = FailureLog(log)
 
 
-class ZombieSweeper:
+class ZombieSweeper(BackgroundService):
     """Background thread that reclaims UOWs whose holders stopped heartbeating."""
 
-    def __init__(self, engine: WorkflowEngine, metrics: ServerMetrics, interval_s: float) -> None:
+    def __init__(
+        self,
+        engine: WorkflowEngine,
+        metrics: ServerMetrics,
+        interval_s: float,
+        backoff_max_s: float = 60.0,
+    ) -> None:
+        """Sweep ``engine`` every ``interval_s``, counting reclaimed UOWs in ``metrics``."""
+        super().__init__("zombie-sweeper", interval_s, backoff_max_s, log)
         self.engine = engine
         self.metrics = metrics
-        self.interval_s = interval_s
-        self.failures = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="chameleon-sweeper", daemon=True)
-
-    def start(self) -> None:
-        """Start sweeping every interval."""
-        self._thread.start()
 
     def stop(self, timeout_s: float) -> None:
         """Ask the thread to end and wait for it (a sweep in progress finishes)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout_s)
+        self.request_stop()
+        self.join(timeout_s)
 
-    def sweep_once(self) -> None:
-        """Sweep now, counting reclaimed UOWs; a failure is logged and retried next tick."""
-        try:
-            result = self.engine.sweep_zombies()
-        except ChameleonError:
-            self.failures += 1
-            log.exception("zombie sweep failed")
-            return
+    def run_once(self) -> None:
+        """Sweep now, counting the UOWs reclaimed; any error is the iteration's failure."""
+        result = self.engine.sweep_zombies()
         self.metrics.record_sweep(result.requeued, result.dead)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.sweep_once()
 
-
-class Checkpointer:
+class Checkpointer(BackgroundService):
     """Background thread that seals the ledger and writes the checkpoint file every interval."""
 
-    def __init__(self, engine: Engine, signer: Signer, path: Path, interval_s: float) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        signer: Signer,
+        path: Path,
+        interval_s: float,
+        backoff_max_s: float = 60.0,
+    ) -> None:
+        """Seal ``engine`` every ``interval_s`` and write the signed head to ``path``."""
+        super().__init__("checkpointer", interval_s, backoff_max_s, log)
         self.engine = engine
         self.signer = signer
         self.path = path
-        self.interval_s = interval_s
-        self.failures = 0
         self.last: SealResult | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="chameleon-sealer", daemon=True)
 
-    def start(self) -> None:
-        """Start sealing every interval."""
-        self._thread.start()
-
-    def stop(self, timeout_s: float) -> None:
-        """Ask the thread to end and wait for it (a seal in progress finishes)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout_s)
+    @property
+    def failures(self) -> int:
+        """Return how many seals have failed."""
+        return self.failures_total
 
     def alive(self) -> bool:
         """Tell whether the thread is running."""
-        return self._thread.is_alive()
+        return self.health().state != "stopped"
 
-    def seal_once(self) -> None:
-        """Seal now; any failure is counted and logged, and the next tick tries again."""
-        try:
-            self.last = seal_to_file(self.engine, self.signer, self.path)
-        except Exception:  # one bad iteration (a bug included) must not end the anchoring
-            self.failures += 1
-            log.exception("checkpoint failed")
+    def stop(self, timeout_s: float) -> None:
+        """Ask the thread to end and wait for it (a seal in progress finishes)."""
+        self.request_stop()
+        self.join(timeout_s)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.seal_once()
+    def run_once(self) -> None:
+        """Seal now and write the file; any error is the iteration's failure."""
+        self.last = seal_to_file(self.engine, self.signer, self.path)
 
 
 class BackgroundServices:
@@ -115,6 +104,7 @@ class BackgroundServices:
         settings: ServerSettings,
         session_factory: sessionmaker[Session],
     ) -> None:
+        """Build the services from the settings; nothing runs until ``start``."""
         self.settings = settings
         self.flusher = TelemetryFlusher(
             buffer,
@@ -122,10 +112,19 @@ class BackgroundServices:
             settings.telemetry_flush_interval_s,
             settings.telemetry_flush_size_trigger or settings.telemetry_batch_size,
             settings.telemetry_drain_deadline_s,
+            settings.background_backoff_max_s,
         )
-        self.sweeper = ZombieSweeper(engine, metrics, settings.sweep_interval_s)
+        self.sweeper = ZombieSweeper(
+            engine, metrics, settings.sweep_interval_s, settings.background_backoff_max_s
+        )
         self.checkpointer = _checkpointer(engine.engine, settings)
         self._started = False
+
+    @property
+    def services(self) -> tuple[BackgroundService, ...]:
+        """Return every background service, in start order."""
+        extra = () if self.checkpointer is None else (self.checkpointer,)
+        return (self.flusher, self.sweeper, *extra)
 
     def start(self) -> None:
         """Start the flusher, then the sweeper and the checkpointer."""
@@ -143,12 +142,20 @@ class BackgroundServices:
         self.sweeper.stop(deadline)
         left = self.flusher.stop(deadline)
         if left:
-            log.error("telemetry drain deadline passed with %d entries unwritten", left)
+            log.error(
+                "telemetry drain deadline passed: %d entries unwritten and lost (%s)",
+                left,
+                self.flusher.health().last_error or "the flush did not finish in time",
+            )
         return left
+
+    def health(self) -> tuple[ServiceHealth, ...]:
+        """Report the state of every service."""
+        return tuple(service.health() for service in self.services)
 
     def flusher_alive(self) -> bool:
         """Tell whether the flusher thread is running."""
-        return self._started and not self.flusher.join(0)
+        return self._started and self.flusher.health().state != "stopped"
 
 
 def _checkpointer(engine: Engine, settings: ServerSettings) -> Checkpointer | None:
@@ -158,15 +165,17 @@ def _checkpointer(engine: Engine, settings: ServerSettings) -> Checkpointer | No
     url = settings.database_url
     signer = load_signing_key(signing_key_path(url, settings))
     path = checkpoint_path(url, settings)
-    return Checkpointer(engine, signer, path, settings.checkpoint_interval_s)
+    return Checkpointer(
+        engine, signer, path, settings.checkpoint_interval_s, settings.background_backoff_max_s
+    )
 
 
 def database_reachable(session_factory: sessionmaker[Session]) -> bool:
-    """Tell whether one trivial query succeeds."""
+    """Tell whether one trivial query succeeds (a failure is logged in one line)."""
     try:
-        with session_factory() as session:
+        with translated_errors(), session_factory() as session:
             session.execute(text("SELECT 1"))
-    except Exception:  # any failure means "not reachable" to a health check
-        log.warning("database health check failed", exc_info=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable" to a health check
+        _health_failures.failure("database health check failed", exc)
         return False
     return True

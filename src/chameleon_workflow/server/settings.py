@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from chameleon_workflow.config import Settings, configuration_error
+
+#: 32 random URL-safe characters carry 192 bits; a shorter token is easier to guess.
+MIN_TOKEN_LENGTH = 32
 
 
 class ServerSettings(Settings):
@@ -20,11 +23,25 @@ class ServerSettings(Settings):
     model_config = SettingsConfigDict(env_prefix="CHAMELEON_", extra="ignore", frozen=True)
 
     admin_token: SecretStr | None = None
+    #: When set, ``/metrics`` wants this token (or the admin token) as a bearer token.
+    metrics_token: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     sweep_interval_s: float = Field(default=30.0, gt=0)
     telemetry_flush_size_trigger: int | None = Field(default=None, ge=1)
     checkpoint_interval_s: float = Field(default=0.0, ge=0)  # 0: no background checkpoints
+    max_request_bytes: int = Field(default=1_048_576, ge=1)
+
+    @field_validator("admin_token", "metrics_token")
+    @classmethod
+    def _long_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        """Refuse a token short enough to guess."""
+        if token is not None and len(token.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"a token must be at least {MIN_TOKEN_LENGTH} characters "
+                "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))' makes one)"
+            )
+        return token
 
     @classmethod
     def of(cls, settings: Settings | None) -> ServerSettings:

@@ -1,10 +1,15 @@
 """Non-blocking telemetry: a bounded in-memory buffer bulk-written to ``interaction_logs``.
 
 Producers call ``record`` (a lock-free admission check and a deque append). One flusher
-at a time copies the oldest entries, writes them through the session's own connection
-with the driver's fastest bulk path (binary COPY on PostgreSQL, ``executemany`` on
-SQLite; see ``writers``), commits, and only then removes them, so a failed write loses
-nothing.
+at a time copies the oldest entries, writes them with the driver's fastest bulk path
+(binary COPY on PostgreSQL, ``executemany`` on SQLite; see ``writers``), commits, and
+only then removes them, so a failed write loses nothing.
+
+A flush never touches work that is not its own: it commits (or rolls back) only its own
+transaction. Given an idle session it uses that session's connection; given a session
+with a transaction in progress, it leaves that transaction alone and writes through a
+second session on the same engine (on SQLite that second connection waits for the
+write lock, so flush after committing your own writes).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg
+from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
@@ -130,7 +136,11 @@ class TelemetryBuffer:
         return sum(self.dropped_by_type.values())
 
     def flush(self, session: Session, max_entries: int | None = None) -> int:
-        """Write up to one batch of the oldest entries, commit, then drop them; return the count."""
+        """Write up to one batch of the oldest entries, commit, then drop them; return the count.
+
+        Only the flush's own transaction is committed or rolled back: work pending in
+        ``session`` stays pending (see the module docstring).
+        """
         limit = self.batch_size if max_entries is None else min(max_entries, self.batch_size)
         with self._flush_lock:
             started = time.perf_counter()
@@ -152,11 +162,12 @@ class TelemetryBuffer:
             return len(batch)
 
     def _commit(self, session: Session, rows: Sequence[TelemetryEntry], loss: _Loss | None) -> None:
+        own = _own_session(session)
         try:
-            self._write(session, rows)
-            session.commit()
+            self._write(own, rows)
+            own.commit()
         except BaseException as exc:
-            self._undo(session, loss)
+            self._undo(own, loss)
             if isinstance(exc, psycopg.Error | sqlite3.Error):
                 # Wrap raw driver errors as SQLAlchemy would, so one translation table applies.
                 base = psycopg.Error if isinstance(exc, psycopg.Error) else sqlite3.Error
@@ -164,6 +175,10 @@ class TelemetryBuffer:
             if isinstance(exc, sa_exc.SQLAlchemyError):
                 raise translate_error(exc) from exc
             raise
+        finally:
+            if own is not session:
+                with suppress(sa_exc.SQLAlchemyError, psycopg.Error, sqlite3.Error):
+                    own.close()
 
     def _undo(self, session: Session, loss: _Loss | None) -> None:
         with suppress(sa_exc.SQLAlchemyError, psycopg.Error, sqlite3.Error):
@@ -192,6 +207,14 @@ class TelemetryBuffer:
         while (written := self.flush(session)) > 0:
             total += written
         return total
+
+
+def _own_session(session: Session) -> Session:
+    """Return a session whose transaction is the flush's alone: ``session`` if it is idle."""
+    if not session.in_transaction():
+        return session
+    bind = session.get_bind()
+    return Session(bind=bind.engine if isinstance(bind, Connection) else bind)
 
 
 def _loss_entry(loss: _Loss) -> TelemetryEntry:

@@ -1,20 +1,26 @@
-"""Background flushing of a telemetry buffer: on an interval, on a size trigger, and a drain."""
+"""Background flushing of a telemetry buffer: on an interval, on a size trigger, and a drain.
+
+The flusher is a ``BackgroundService``: a flush that fails (the database is down, a
+connection was lost) keeps its entries buffered, is logged as one line, and is retried
+after a backoff; ``health()`` reports it failing meanwhile. On ``stop`` it drains what
+is left within a deadline that holds even when the database hangs.
+"""
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from chameleon_workflow.background import BackgroundService
 from chameleon_workflow.config import load_settings
 from chameleon_workflow.telemetry.buffer import TelemetryBuffer
 
 log = logging.getLogger(__name__)
 
 
-class TelemetryFlusher:
+class TelemetryFlusher(BackgroundService):
     """Background thread that flushes a buffer on an interval or when it fills past a size."""
 
     def __init__(
@@ -24,74 +30,56 @@ class TelemetryFlusher:
         interval_s: float,
         size_trigger: int | None = None,
         drain_deadline_s: float | None = None,
+        backoff_max_s: float | None = None,
     ) -> None:
+        """Flush ``buffer`` every ``interval_s`` (sooner at ``size_trigger`` entries)."""
+        if drain_deadline_s is None or backoff_max_s is None:
+            settings = load_settings()
+            if drain_deadline_s is None:
+                drain_deadline_s = settings.telemetry_drain_deadline_s
+            if backoff_max_s is None:
+                backoff_max_s = settings.background_backoff_max_s
+        super().__init__("telemetry-flusher", interval_s, backoff_max_s, log)
         self.buffer = buffer
         self.session_factory = session_factory
-        self.interval_s = interval_s
         self.size_trigger = size_trigger
-        self.drain_deadline_s = (
-            load_settings().telemetry_drain_deadline_s
-            if drain_deadline_s is None
-            else drain_deadline_s
-        )
-        self.failures = 0
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
+        self.drain_deadline_s = drain_deadline_s
         self._drain_until = 0.0
-        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start the thread (once)."""
-        if self._thread is not None:
-            return
+        """Start the thread (once), woken early when the buffer reaches the size trigger."""
         if self.size_trigger is not None:
-            self.buffer.set_wakeup(self._wake, self.size_trigger)
-        self._thread = threading.Thread(target=self._run, name="chameleon-telemetry", daemon=True)
-        self._thread.start()
+            self.buffer.set_wakeup(self.wake_event, self.size_trigger)
+        super().start()
 
     def stop(self, deadline_s: float | None = None) -> int:
         """Drain the buffer within the deadline, stop the thread; return the entries left."""
         deadline = self.drain_deadline_s if deadline_s is None else deadline_s
         self._drain_until = time.monotonic() + deadline
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            # A hung database keeps the daemon thread busy; the caller still gets control back.
-            self._thread.join(max(0.0, self._drain_until - time.monotonic()))
+        self.request_stop()
+        # A hung database keeps the daemon thread busy; the caller still gets control back.
+        self.join(max(0.0, self._drain_until - time.monotonic()))
         self.buffer.set_wakeup(None, None)
         return self.buffer.get_pending_count()
 
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the thread to end; return True when it has."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
+    @property
+    def failures(self) -> int:
+        """Return how many flushes have failed."""
+        return self.failures_total
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.wait(self.interval_s)
-            self._wake.clear()
-            self.flush_once()
-        while (self.buffer.get_pending_count() or self.buffer.loss_pending) and (
+    def run_once(self) -> None:
+        """Flush what is pending now (bounded, so producers cannot starve the loop)."""
+        rounds = self.buffer.get_pending_count() // self.buffer.batch_size + 1
+        with self.session_factory() as session:
+            for _ in range(rounds):
+                if self.buffer.flush(session) == 0:
+                    break
+
+    def finish(self) -> None:
+        """Drain until the buffer is empty or the deadline has passed."""
+        buffer = self.buffer
+        while (buffer.get_pending_count() or buffer.loss_pending) and (
             time.monotonic() < self._drain_until
         ):
-            if not self.flush_once():
-                time.sleep(min(0.05, max(0.0, self._drain_until - time.monotonic())))
-
-    def flush_once(self) -> bool:
-        """Flush what is pending now (bounded, so producers cannot starve us); log failures."""
-        rounds = self.buffer.get_pending_count() // self.buffer.batch_size + 1
-        try:
-            with self.session_factory() as session:
-                for _ in range(rounds):
-                    if self.buffer.flush(session) == 0:
-                        break
-        except Exception:
-            # Never let one failure kill the thread: entries stay buffered for the next tick.
-            self.failures += 1
-            log.exception(
-                "telemetry flush failed; %d entries kept", self.buffer.get_pending_count()
-            )
-            return False
-        return True
+            if not self.iterate():
+                time.sleep(min(self.backoff(), max(0.0, self._drain_until - time.monotonic())))

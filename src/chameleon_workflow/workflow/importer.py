@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,7 @@ from chameleon_workflow.db import translated_errors
 from chameleon_workflow.definitions import objects_hash
 from chameleon_workflow.errors import (
     AppendOnlyViolationError,
+    CorruptWorkflowError,
     DefinitionAlteredError,
     DuplicateWorkflowError,
     IntegrityViolationError,
@@ -278,7 +279,11 @@ def find_local_workflow(session: Session, instance_id: uuid.UUID, name: str) -> 
 
 
 def load_local_workflow(session: Session, local_workflow_id: uuid.UUID) -> CompiledWorkflow:
-    """Read an imported workflow back as frozen values for the engine."""
+    """Read an imported workflow back as frozen values for the engine.
+
+    Rows edited behind the engine's back so that they no longer make a workflow raise
+    ``CorruptWorkflowError`` naming what is wrong.
+    """
     with translated_errors():
         workflow = session.get(LocalWorkflow, local_workflow_id)
         if workflow is None:
@@ -293,6 +298,27 @@ def load_local_workflow(session: Session, local_workflow_id: uuid.UUID) -> Compi
             f"workflow {workflow.name!r} ({local_workflow_id}) was altered after its import: "
             f"its rows hash to {recomputed}, recorded {workflow.definition_hash}"
         )
+    try:
+        return _compile(workflow, recomputed, roles, interactions, components, guardians)
+    except CorruptWorkflowError as exc:  # a guardian, named; the workflow is named here
+        raise _corrupt(workflow, exc.problems) from exc
+    except (KeyError, TypeError, ValueError, AttributeError, StopIteration, IndexError) as exc:
+        raise _corrupt(workflow, [f"{type(exc).__name__}: {exc}"]) from exc
+
+
+def _corrupt(workflow: LocalWorkflow, problems: list[str]) -> CorruptWorkflowError:
+    where = f"stored workflow {workflow.name!r} ({workflow.local_workflow_id})"
+    return CorruptWorkflowError([f"{where}: {problem}" for problem in problems])
+
+
+def _compile(
+    workflow: LocalWorkflow,
+    definition_hash: str,
+    roles: Sequence[LocalRole],
+    interactions: Sequence[LocalInteraction],
+    components: Sequence[LocalComponent],
+    guardians: Sequence[LocalGuardian],
+) -> CompiledWorkflow:
     order = _declared_order(workflow.definition)
     names = {i.interaction_id: i.name for i in interactions}
     on_component: dict[uuid.UUID, list[CompiledGuardian]] = {}
@@ -315,9 +341,9 @@ def load_local_workflow(session: Session, local_workflow_id: uuid.UUID) -> Compi
         instance_id=workflow.instance_id,
         name=workflow.name,
         version=workflow.version,
-        definition_hash=workflow.definition_hash,
+        definition_hash=definition_hash,
         roles=tuple(
-            _compile_role(r, compiled, workflow.definition_hash)
+            _compile_role(r, compiled, definition_hash)
             for r in sorted(roles, key=lambda r: order.get(r.name, 0))
         ),
         interaction_ids=MappingProxyType({name: iid for iid, name in names.items()}),
@@ -343,9 +369,16 @@ def _declared_order(document: Any) -> dict[str, int]:
 
 def _compile_guardian(row: LocalGuardian) -> CompiledGuardian:
     raw = {"name": row.name, "type": str(row.guardian_type), "config": row.config or {}}
-    return CompiledGuardian(
-        row.guardian_id, row.name, row.guardian_type, _GUARDIAN.validate_python(raw)
-    )
+    try:
+        spec = _GUARDIAN.validate_python(raw)
+    except ValidationError as exc:
+        raise CorruptWorkflowError(
+            [
+                f"guardian {row.name!r}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                for e in exc.errors()
+            ]
+        ) from exc
+    return CompiledGuardian(row.guardian_id, row.name, row.guardian_type, spec)
 
 
 def _compile_role(

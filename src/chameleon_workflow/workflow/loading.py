@@ -47,6 +47,10 @@ def load_workflow(source: str | Path) -> WorkflowDefinition:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidWorkflowError([f"{path.name}: cannot read file: {exc.strerror}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidWorkflowError(
+            [f"{path.name}: not UTF-8 text (byte {exc.start}); a workflow is a YAML file"]
+        ) from exc
     return parse_workflow_text(text, path.name)
 
 

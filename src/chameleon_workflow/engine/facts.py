@@ -1,0 +1,64 @@
+"""What the engine has looked up once and need not query again.
+
+Actors and roles never change once written, the engine has no way to revoke a role, and
+workflow definitions never change once imported, so each is read from the database once
+per engine and kept. A transaction that rolls back leaves nothing wrong here: only facts
+already committed are ever read.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.orm import Session
+
+from chameleon_workflow.engine.lookups import find_role, get_actor, require_role
+from chameleon_workflow.engine.views import ActorFacts, RoleFacts
+from chameleon_workflow.workflow.importer import CompiledWorkflow, load_local_workflow
+
+
+class KnownFacts:
+    """Actors, roles, role grants and compiled workflows, each looked up at most once."""
+
+    def __init__(self) -> None:
+        """Start knowing nothing."""
+        self._actors: dict[uuid.UUID | str, ActorFacts] = {}
+        self._roles: dict[tuple[uuid.UUID, uuid.UUID | str], RoleFacts] = {}
+        self._grants: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        self._workflows: dict[uuid.UUID, CompiledWorkflow] = {}
+
+    def actor(self, session: Session, actor_id: uuid.UUID | str) -> ActorFacts:
+        """Return an actor's facts (NotFoundError for an unknown id)."""
+        facts = self._actors.get(actor_id)
+        if facts is None:
+            facts = get_actor(session, actor_id)
+            self._actors[actor_id] = facts
+        return facts
+
+    def role(self, session: Session, instance_id: uuid.UUID, role: uuid.UUID | str) -> RoleFacts:
+        """Return the facts of a role (name or id) of an instance."""
+        facts = self._roles.get((instance_id, role))
+        if facts is None:
+            facts = find_role(session, instance_id, role)
+            self._roles[instance_id, role] = facts
+        return facts
+
+    def require_role(
+        self, session: Session, actor: ActorFacts, role_id: uuid.UUID, name: str
+    ) -> None:
+        """Raise NotAuthorizedError unless the actor holds the role."""
+        if (actor.actor_id, role_id) not in self._grants:
+            require_role(session, actor, role_id, name)
+            self._grants.add((actor.actor_id, role_id))
+
+    def granted(self, actor_id: uuid.UUID, role_id: uuid.UUID) -> bool:
+        """Tell whether the actor is already known to hold the role."""
+        return (actor_id, role_id) in self._grants
+
+    def workflow(self, session: Session, workflow_id: uuid.UUID) -> CompiledWorkflow:
+        """Return an imported workflow, compiled."""
+        compiled = self._workflows.get(workflow_id)
+        if compiled is None:
+            compiled = load_local_workflow(session, workflow_id)
+            self._workflows[workflow_id] = compiled
+        return compiled
