@@ -13,7 +13,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from chameleon_workflow.db import translated_errors
@@ -62,11 +62,13 @@ def hash_token(token: str) -> str:
 def issue_token(session_factory: sessionmaker[Session], actor_id: uuid.UUID) -> str:
     """Give an actor a new token (replacing any old one) and return it; only its hash is kept."""
     token = new_token()
+    # One UPDATE and no read first: on SQLite a transaction that reads and then writes
+    # cannot wait for another writer (the checkpointer, say) and fails at once as busy.
+    change = update(LocalActor).where(LocalActor.actor_id == actor_id)
     with translated_errors(), session_factory() as session:
-        actor = session.get(LocalActor, actor_id)
-        if actor is None:
+        result = session.execute(change.values(token_hash=hash_token(token)))
+        if result.rowcount == 0:  # type: ignore[attr-defined]
             raise NotFoundError(f"no actor with id {actor_id}")
-        actor.token_hash = hash_token(token)
         session.commit()
     return token
 
