@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from chameleon_workflow.chain import STORED_KEYED_FIELDS
+from chameleon_workflow.keys import KEY_EVENT_FIELDS
 
 #: UOW rows per page: one history query (and one attribute query) per page.
 PAGE_SIZE = 500
@@ -58,17 +59,7 @@ ATTRIBUTE_COLUMNS = (
     "instance_id",
 )
 #: The key ledger's columns, in this order.
-KEY_LEDGER_COLUMNS = (
-    "sequence",
-    "key_id",
-    "fingerprint",
-    "recorded_at",
-    "legacy_history_rows",
-    "legacy_attribute_rows",
-    "legacy_digest",
-    "link_version",
-    "chain_hash",
-)
+KEY_LEDGER_COLUMNS = (*KEY_EVENT_FIELDS, "chain_hash")
 
 
 def _pg(name: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import orjson
 from sqlalchemy import Connection, Engine
 
-from chameleon_workflow.chain import HASHED_FIELDS, LINK_VERSION, KeyedRecord
+from chameleon_workflow.chain import HASHED_FIELDS, KEYED_COLUMNS, LINK_VERSION, KeyedRecord
 from chameleon_workflow.errors import ConcurrencyError
 
 #: (key, version, raw value, is_deleted) of the latest version of each attribute.
@@ -83,17 +83,7 @@ class LedgerSQL(Protocol):
 
 #: History columns in INSERT order: the format-1 fields, ``chain_hash``, ``link_version``,
 #: then what format 2 adds (each back end's INSERT lists its columns in this order).
-HISTORY_COLUMNS: tuple[str, ...] = (
-    *HASHED_FIELDS,
-    "chain_hash",
-    "link_version",
-    "key_id",
-    "holder_id",
-    "retry_count",
-    "attributes_digest",
-    "local_workflow_id",
-    "parent_id",
-)
+HISTORY_COLUMNS: tuple[str, ...] = (*HASHED_FIELDS, "chain_hash", *KEYED_COLUMNS)
 _record_values = attrgetter(
     *(c for c in HISTORY_COLUMNS if c not in ("chain_hash", "link_version"))
 )
