@@ -65,14 +65,14 @@ def test_checkpoint_command_seals_and_writes_the_file(sealed: Path, tmp_path: Pa
     head = read_checkpoint(sealed)
     signer = load_signing_key(tmp_path / "key.pem")
     assert (head.tree_size, head.key_id, head.signed_by(signer.public_key)) == (
-        1 + 3 + 1 + 2,  # workflow, interactions, history row, attribute versions
+        1 + 3 + 1 + 2 + 2,  # workflow, interactions, history row, attributes, key ledger
         signer.key_id,
         True,
     )
     code, output = _cli("checkpoint", "--output", str(sealed))
     assert code == 0
     assert output.startswith("sealed 0 new rows in ")
-    assert f"checkpoint of 7 leaves, root {head.root_hash}, key {signer.key_id}" in output
+    assert f"checkpoint of 9 leaves, root {head.root_hash}, key {signer.key_id}" in output
     assert read_checkpoint(sealed) == head
 
 
@@ -117,7 +117,7 @@ def test_documented_standalone_verifier_checks_a_real_proof(
 
     assert run(str(tmp_path / "proof.json")) == (
         0,
-        f"OK: uow_history row {history_id} is leaf {proof['leaf_index']} of 7, "
+        f"OK: uow_history row {history_id} is leaf {proof['leaf_index']} of 9, "
         f"signed {head['timestamp']} by key {head['key_id']}",
     )
     forged = dict(proof, leaf_data=proof["leaf_data"].replace('"sequence":1', '"sequence":2'))

@@ -38,8 +38,9 @@ from chameleon_workflow.telemetry.entry import TelemetryEntry
 from chameleon_workflow.testing import INVOICE_YAML, append_only_disabled, make_playground, make_uow
 from chameleon_workflow.workflow.loading import load_workflow
 
-#: Ledger rows the world holds: 28 definition rows, 14 history, 8 attribute versions, 4 logs.
-WORLD_ROWS = 54
+#: Ledger rows the world holds: 28 definition rows, 14 history, 8 attribute versions, 4 logs,
+#: and the key ledger's seal of the rows written before keyed links.
+WORLD_ROWS = 55
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from checkpoint_world import (
+    WORLD_ROWS,
     World,
     build_world,
     cli_verify,
@@ -58,7 +59,7 @@ def test_clean_database_verifies_clean(world: World) -> None:
     assert findings(world) == Counter()
     code, output = cli_verify(world)
     assert code == 0, output
-    assert "checkpoint of 54 leaves: 54 rows recomputed" in output
+    assert f"checkpoint of {WORLD_ROWS} leaves: {WORLD_ROWS} rows recomputed" in output
     assert "checkpoint verification clean" in output
 
 
@@ -127,7 +128,7 @@ def test_resealed_history_does_not_extend(world: World) -> None:
     with append_only_disabled(engine), engine.begin() as connection:
         connection.exec_driver_sql("DELETE FROM checkpoints")
         connection.exec_driver_sql("DELETE FROM ledger_leaves")
-    assert seal(engine, world.signer).new_leaves == 54
+    assert seal(engine, world.signer).new_leaves == WORLD_ROWS
     _caught(world, Counter({("CHECKPOINT_MISMATCH", ""): 1, ("NOT_EXTENDING", ""): 1}))
 
 
@@ -147,7 +148,7 @@ def test_bad_signature_is_reported(world: World, tmp_path: Path) -> None:
     forged.write_text(json.dumps(document))
     code, output = cli_verify(world, forged)
     assert code == 1
-    assert "SIGNATURE_INVALID: the checkpoint (size 54) is not signed by key" in output
+    assert f"SIGNATURE_INVALID: the checkpoint (size {WORLD_ROWS}) is not signed by key" in output
     assert "1 checkpoint findings" in output
 
 
@@ -158,7 +159,7 @@ def test_wrong_public_key_is_reported(world: World, tmp_path: Path) -> None:
     code, output = cli_verify(world)
     assert code == 1
     expected = (
-        f"KEY_MISMATCH: the checkpoint (size 54) names key {world.signer.key_id}; "
+        f"KEY_MISMATCH: the checkpoint (size {WORLD_ROWS}) names key {world.signer.key_id}; "
         f"the public key given is {other.key_id}"
     )
     assert expected in output
@@ -177,3 +178,10 @@ def _leaf_hash_now(world: World) -> dict[str, object]:
             text("SELECT position FROM ledger_leaves WHERE row_id = :r"), {"r": str(history_id)}
         ).scalar_one()
     return {"p": position, "h": leaf_hash(leaf_data(H, row)).hex()}
+
+
+def test_key_ledger_rows_are_covered(world: World) -> None:
+    """Deleting the key ledger's seal row as the owner is caught against the checkpoint."""
+    with append_only_disabled(world.engine), world.engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM ledger_keys")
+    _caught(world, Counter({(MISSING, "ledger_keys"): 1}))

@@ -46,7 +46,8 @@ def test_checkpointer_survives_a_failed_iteration(
     with engine.connect() as connection:
         newest = latest_checkpoint(connection)
     assert read_checkpoint(target) == newest
-    assert newest.tree_size == 1 + 3 + 1 + 1  # workflow, interactions, history, attribute
+    # workflow, interactions, history, attribute, and the key ledger's seal row
+    assert newest.tree_size == 1 + 3 + 1 + 1 + 1
     assert sorted(p.name for p in place.iterdir()) == [
         "a-directory",
         "checkpoint.json",

@@ -151,7 +151,7 @@ def test_proving_an_unsealed_or_unknown_row_is_refused(
     ("sql", "message"),
     [
         ("UPDATE checkpoints SET frontier = '[]'", "does not hold together"),
-        ("DELETE FROM ledger_leaves WHERE position = 53", "positions end at 52"),
+        ("DELETE FROM ledger_leaves WHERE position = 54", "positions end at 53"),
         ("DELETE FROM checkpoints", "but there is no checkpoint"),
     ],
 )

@@ -73,6 +73,7 @@ LEDGER_TABLES: tuple[LedgerTable, ...] = (
     LedgerTable("uow_history", ("transition_timestamp", "uow_id", "sequence")),
     LedgerTable("uow_attributes", ("attribute_id",)),
     LedgerTable("interaction_logs", ("timestamp", "log_id")),
+    LedgerTable("ledger_keys", ("sequence",)),
 )
 BY_KIND: dict[str, LedgerTable] = {t.name: t for t in LEDGER_TABLES}
 
