@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from chameleon_workflow.config import Settings, load_settings
 from chameleon_workflow.engine import setup
 from chameleon_workflow.engine.facts import KnownFacts
+from chameleon_workflow.engine.fanout import FanOut
 from chameleon_workflow.engine.limits import Limits
 from chameleon_workflow.engine.lookups import (
     Queue,
@@ -32,7 +33,7 @@ from chameleon_workflow.engine.lookups import (
     require_holder,
 )
 from chameleon_workflow.engine.runner import TransactionRunner
-from chameleon_workflow.engine.steps import Move, Steps
+from chameleon_workflow.engine.steps import Intent, Move, Steps
 from chameleon_workflow.engine.txn import Transition, TxnLog
 from chameleon_workflow.engine.views import ActorFacts, SweepResult, UOWView
 from chameleon_workflow.errors import (
@@ -90,6 +91,7 @@ class WorkflowEngine:
         self._queue = Queue.for_engine(bind)
         self._known = KnownFacts()
         self._steps = Steps(self.persistence, self.clock, self.settings)
+        self._fanout = FanOut(self._steps, self.persistence, self._known.workflow)
 
     # ------------------------------------------------------------ set-up
 
@@ -202,6 +204,11 @@ class WorkflowEngine:
             self._known.require_role(session, actor, role_row.role_id, role_row.name)
             compiled = self._known.workflow(session, role_row.workflow_id)
             crole = compiled.role_by_id(role_row.role_id)
+            if crole.is_join:
+                raise InvalidValueError(
+                    f"role {crole.name!r} is a join: the engine releases its UOWs when "
+                    "their children are back, nobody checks them out"
+                )
             txn.instance_id = actor.instance_id
             # A UOW its gates reject leaves the queue (FAILED), so this loop ends.
             while True:
@@ -229,7 +236,9 @@ class WorkflowEngine:
             actor, uow, compiled, crole = self._held(session, txn, actor_id, uow_id)
             if attributes:
                 self.persistence.set_attributes(session, uow, attributes, actor.actor_id, reasoning)
-            attrs = self._steps.finish(session, txn, crole, uow, actor.actor_id, reasoning)
+            attrs = self._steps.finish(
+                session, txn, compiled, crole, uow, actor.actor_id, reasoning
+            )
             self.limits.check_attribute_count(len(attrs))
             return self._steps.view(session, compiled, uow, attrs)
 
@@ -241,7 +250,11 @@ class WorkflowEngine:
 
         def work(session: Session, txn: TxnLog) -> UOWView:
             actor, uow, compiled, crole = self._held(session, txn, actor_id, uow_id)
-            self._steps.to_epsilon(session, txn, compiled, uow, actor.actor_id, crole, reason, {})
+            attrs = self.persistence.get_attributes(session, uow_id) if compiled.high_risk else {}
+            intent = Intent(S.FAILED, reason=reason)
+            steps, who = self._steps, actor.actor_id
+            if not steps.hold_for_pilot(session, txn, compiled, crole, uow, who, intent, attrs):
+                steps.to_epsilon(session, txn, compiled, uow, who, crole, reason, {})
             return self._steps.view(session, compiled, uow)
 
         return self._write(work)
@@ -277,6 +290,7 @@ class WorkflowEngine:
             txn.instance_id = uow.instance_id
             if uow.status not in (S.FAILED, S.ZOMBIED_DEAD):
                 raise InvalidTransitionError(str(uow.status), S.PENDING)
+            self._fanout.check_remediable(session, uow)
             target, origin = self._steps.remediation_target(session, compiled, uow, to_interaction)
             if attributes:
                 self.persistence.set_attributes(session, uow, attributes, actor.actor_id, reasoning)
