@@ -235,6 +235,15 @@ class FanOut:
         return merged, None
 
 
+def refuse_join_checkout(role: CompiledRole) -> None:
+    """Refuse a checkout for a join's role: the engine, not an actor, moves its UOWs."""
+    if role.is_join:
+        raise InvalidValueError(
+            f"role {role.name!r} is a join: the engine releases its UOWs when their "
+            "children are back, nobody checks them out"
+        )
+
+
 def _order(index: Any) -> int:
     return index if isinstance(index, int) and not isinstance(index, bool) else MAX_CHILDREN
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from chameleon_workflow.config import Settings, load_settings
 from chameleon_workflow.engine import setup
 from chameleon_workflow.engine.facts import KnownFacts
-from chameleon_workflow.engine.fanout import FanOut
+from chameleon_workflow.engine.fanout import FanOut, refuse_join_checkout
 from chameleon_workflow.engine.limits import Limits
 from chameleon_workflow.engine.lookups import (
     Queue,
@@ -32,6 +32,7 @@ from chameleon_workflow.engine.lookups import (
     get_uow_row,
     require_holder,
 )
+from chameleon_workflow.engine.oversight import Oversight, require_running
 from chameleon_workflow.engine.runner import TransactionRunner
 from chameleon_workflow.engine.steps import Intent, Move, Steps
 from chameleon_workflow.engine.txn import Transition, TxnLog
@@ -92,6 +93,11 @@ class WorkflowEngine:
         self._known = KnownFacts()
         self._steps = Steps(self.persistence, self.clock, self.settings)
         self._fanout = FanOut(self._steps, self.persistence, self._known.workflow)
+        #: The pilot's operations: approve, reject, ask/answer, pause/resume, waive, queue.
+        self.oversight = Oversight(
+            self._write, self.read, self._known, self._steps, self.persistence, self.limits,
+            self._fanout.check_remediable,
+        )  # fmt: skip
 
     # ------------------------------------------------------------ set-up
 
@@ -204,12 +210,9 @@ class WorkflowEngine:
             self._known.require_role(session, actor, role_row.role_id, role_row.name)
             compiled = self._known.workflow(session, role_row.workflow_id)
             crole = compiled.role_by_id(role_row.role_id)
-            if crole.is_join:
-                raise InvalidValueError(
-                    f"role {crole.name!r} is a join: the engine releases its UOWs when "
-                    "their children are back, nobody checks them out"
-                )
+            refuse_join_checkout(crole)
             txn.instance_id = actor.instance_id
+            require_running(session, actor.instance_id)
             # A UOW its gates reject leaves the queue (FAILED), so this loop ends.
             while True:
                 uow = self._queue.claim_next(session, crole.inbound_interaction_ids)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.config import Settings
-from chameleon_workflow.engine.lookups import failed_from, system_actor_for
+from chameleon_workflow.engine.lookups import failed_from, system_actor_for, waived_guardians
 from chameleon_workflow.engine.txn import Transition, TxnLog
 from chameleon_workflow.engine.views import UOWView, make_view
 from chameleon_workflow.errors import InvalidValueError
@@ -132,16 +132,24 @@ class Steps:
         component = role.inbound_component(interaction_id)
         gates = [g.spec for g in component.gates] if component is not None else []
         attrs = self.persistence.get_attributes(session, uow.uow_id)
+        waived: set[str] = set()
         if gates:
             context = self.context(uow, role, actor_id)
             result = check_guardians(gates, attrs, context, ShadowLogger(txn.sink))
+            if not result.allowed and result.guardian_name in (
+                waived := waived_guardians(session, uow.uow_id, interaction_id)
+            ):
+                rest = [g for g in gates if g.name not in waived]
+                result = check_guardians(rest, attrs, context, ShadowLogger(txn.sink))
             if not result.allowed:
                 reason = f"rejected by {result.guardian_name!r}: {result.reason}"
                 extra = {"guardian": result.guardian_name, "errors": list(result.errors)}
                 self.to_epsilon(session, txn, compiled, uow, actor_id, role, reason, extra)
                 return None
         why = f"checked out by role {role.name!r}"
-        self.move(session, txn, uow, Move(S.ACTIVE, actor_id, why, role.role_id, holder=actor_id))
+        note = {"waived": sorted(waived)} if waived else None
+        claim = Move(S.ACTIVE, actor_id, why, role.role_id, None, note, actor_id)
+        self.move(session, txn, uow, claim)
         return make_view(uow, compiled.interaction_name(interaction_id), attrs)
 
     def finish(
