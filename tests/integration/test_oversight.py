@@ -67,14 +67,14 @@ def test_a_held_move_moves_only_for_a_pilot(po: PurchaseOrders) -> None:
         po.engine.oversight.approve(stranger, order, "looks fine")
     with pytest.raises(InvalidValueError, match="reasoning"):
         po.engine.oversight.approve(po.pilot, order, "  ")
-    (queued,) = po.engine.oversight.queue(po.instance_id)
+    (queued,) = po.engine.oversight.queue(po.pilot, po.instance_id)
     assert (queued.uow_id, queued.kind, queued.rule) == (order, "approval", "large_order")
     done = po.engine.oversight.approve(po.pilot, order, "budget confirmed with finance")
     assert done.status == UOWStatus.COMPLETED
     last = po.history(order)[-1]
     assert last.event_type == HistoryEvent.PILOT_APPROVAL
     assert (last.actor_id, last.reasoning) == (po.pilot, "budget confirmed with finance")
-    assert po.engine.oversight.queue(po.instance_id) == []
+    assert po.engine.oversight.queue(po.pilot, po.instance_id) == []
     po.verify_clean()
 
 
@@ -135,7 +135,7 @@ def test_clarification_question_and_answer(po: PurchaseOrders) -> None:
     assert view is not None
     asked = po.engine.oversight.ask(po.actors["split"], view.uow_id, "Is SKU-0 a service?")
     assert asked.status == UOWStatus.PENDING_PILOT_APPROVAL
-    (queued,) = po.engine.oversight.queue(po.instance_id)
+    (queued,) = po.engine.oversight.queue(po.pilot, po.instance_id)
     assert (queued.kind, queued.question, queued.asked_by) == (
         "clarification",
         "Is SKU-0 a service?",

@@ -85,10 +85,11 @@ class Oversight:
 
     # ------------------------------------------------------------------ reads
 
-    def queue(self, instance_id: uuid.UUID) -> list[ParkedUOW]:
-        """Return the UOWs of an instance waiting for a pilot, oldest first."""
+    def queue(self, pilot_id: uuid.UUID, instance_id: uuid.UUID) -> list[ParkedUOW]:
+        """Return the UOWs of an instance waiting for a pilot, oldest first (pilots only)."""
 
         def query(session: Session) -> list[ParkedUOW]:
+            self._pilot(session, pilot_id, instance_id)
             rows = session.scalars(
                 select(UnitsOfWork)
                 .where(
