@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import typer
 
-from chameleon_workflow.cli import commands, ledger_commands, long_running
+from chameleon_workflow.cli import (
+    commands,
+    demo_commands,
+    ledger_commands,
+    long_running,
+    oversight_commands,
+)
 
 app = typer.Typer(
     help="Chameleon: a workflow engine with an append-only, hash-chained, verifiable history.",
@@ -17,7 +23,7 @@ app = typer.Typer(
 )
 app.command()(commands.init)
 app.command("import")(commands.import_)
-app.command()(commands.demo)
+app.command()(demo_commands.demo)
 app.command()(commands.history)
 app.command()(commands.verify)
 app.command()(commands.logs)
@@ -36,6 +42,7 @@ keys.command("rotate")(commands.keys_rotate)
 keys.command("export")(ledger_commands.keys_export)
 app.add_typer(keys, name="keys")
 app.command()(long_running.benchmark)
+app.add_typer(oversight_commands.pilot, name="pilot")
 
 
 def main() -> None:
