@@ -101,7 +101,10 @@ def test_a_rejection_to_failed(po: PurchaseOrders) -> None:
     """Rejected to FAILED when asked: the order waits for remediation."""
     order = _park_large_order(po)
     view = po.engine.oversight.reject(po.pilot, order, "fraud suspected", to_interaction="failed")
-    assert view.interaction == "failed"
+    assert (view.status, view.interaction) == (UOWStatus.FAILED, "failed")
+    assert po.history(order)[-1].event_type == HistoryEvent.PILOT_REJECTION
+    with pytest.raises(InvalidValueError, match="not waiting for a pilot"):
+        po.engine.oversight.reject(po.pilot, order, "again")
 
 
 def test_pause_during_checkout(po: PurchaseOrders) -> None:

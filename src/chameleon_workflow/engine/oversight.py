@@ -165,7 +165,10 @@ class Oversight:
         reason: str,
         to_interaction: str | None = None,
     ) -> UOWView:
-        """Refuse a held move: back to an interaction (the rule's reject_to) or FAILED."""
+        """Refuse a held move: back to an interaction (the rule's reject_to) or FAILED.
+
+        Naming the failed queue (EPSILON's inbound interaction) also means FAILED.
+        """
         self._limits.check_reasoning(reason, "reason")
 
         def work(session: Session, txn: TxnLog) -> UOWView:
@@ -175,7 +178,8 @@ class Oversight:
             rule = next((r for r in compiled.high_risk if r.name == held.get("rule")), None)
             target = to_interaction or (rule.reject_to if rule is not None else None)
             note = {"pilot": pilot.identity_key, "rule": held.get("rule")}
-            if target is None:
+            failed_queue = compiled.epsilon_inbound_interaction_id
+            if target is None or _interaction(compiled, target) == failed_queue:
                 self._steps.to_epsilon(
                     session, txn, compiled, uow, pilot.actor_id, role, why, note,
                     E.PILOT_REJECTION,
