@@ -109,7 +109,7 @@ def run_demo(
     _drive(run)
     engine.close_telemetry()
     elapsed = time.perf_counter() - started
-    return _summarize(session_factory, engine, run, elapsed)
+    return summarize(session_factory, engine, instance_id, run.total, elapsed, run.reclaimed)
 
 
 def _register_cast(engine: WorkflowEngine, instance_id: uuid.UUID) -> _Cast:
@@ -245,10 +245,15 @@ def _flush_if_full(engine: WorkflowEngine) -> None:
         engine.flush_telemetry()
 
 
-def _summarize(
-    factory: sessionmaker[Session], engine: WorkflowEngine, run: _Run, elapsed: float
+def summarize(
+    factory: sessionmaker[Session],
+    engine: WorkflowEngine,
+    instance_id: uuid.UUID,
+    uows: int,
+    elapsed: float,
+    reclaimed: int = 0,
 ) -> DemoSummary:
-    instance_id = run.instance_id
+    """Count a demo instance's statuses, ledger rows and log rows, and verify it."""
     with factory() as session:
         statuses = _grouped(session, UnitsOfWork.status, UnitsOfWork.instance_id, instance_id)
         logs = _grouped(session, InteractionLog.log_type, InteractionLog.instance_id, instance_id)
@@ -258,12 +263,12 @@ def _summarize(
         report = engine.persistence.verify_database(session, instance_id)
     return DemoSummary(
         instance_id=instance_id,
-        uows=run.total,
+        uows=uows,
         uows_by_status=statuses,
         transitions=transitions or 0,
         logs_by_type=logs,
         elapsed_s=elapsed,
-        zombies_reclaimed=run.reclaimed,
+        zombies_reclaimed=reclaimed,
         verification=report,
     )
 

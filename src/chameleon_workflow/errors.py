@@ -32,6 +32,10 @@ class InvalidTransitionError(ChameleonError):
         self.new = new
 
 
+class InstancePausedError(ChameleonError):
+    """The instance is paused by a pilot: no UOW is checked out until it is resumed."""
+
+
 class StateDriftError(ChameleonError):
     """A UOW's stored content hash does not match its attributes."""
 

@@ -35,7 +35,7 @@ TRANSITIONS: Mapping[UOWStatus, frozenset[UOWStatus]] = {
     S.ACTIVE: frozenset(
         {S.PENDING, S.PENDING_PILOT_APPROVAL, S.COMPLETED, S.FAILED, S.ZOMBIED_SOFT, S.PAUSED}
     ),
-    S.PENDING_PILOT_APPROVAL: frozenset({S.PENDING, S.ACTIVE, S.FAILED}),
+    S.PENDING_PILOT_APPROVAL: frozenset({S.PENDING, S.ACTIVE, S.COMPLETED, S.FAILED}),
     S.ZOMBIED_SOFT: frozenset({S.PENDING, S.ZOMBIED_DEAD, S.FAILED}),
     S.ZOMBIED_DEAD: frozenset({S.PENDING, S.ARCHIVED}),
     S.FAILED: frozenset({S.PENDING, S.ARCHIVED}),
@@ -113,6 +113,7 @@ class ActorType(enum.StrEnum):
     HUMAN = "HUMAN"
     AI_AGENT = "AI_AGENT"
     SYSTEM = "SYSTEM"
+    PILOT = "PILOT"
 
 
 class HistoryEvent(enum.StrEnum):
@@ -122,6 +123,14 @@ class HistoryEvent(enum.StrEnum):
     TRANSITION = "TRANSITION"
     ATTRIBUTES = "ATTRIBUTES"
     SECURITY_BREACH = "SECURITY_BREACH"
+    DECOMPOSITION = "DECOMPOSITION"
+    JOIN = "JOIN"
+    PILOT_APPROVAL = "PILOT_APPROVAL"
+    PILOT_REJECTION = "PILOT_REJECTION"
+    PAUSE = "PAUSE"
+    RESUME = "RESUME"
+    CLARIFICATION = "CLARIFICATION"
+    WAIVER = "WAIVER"
 
 
 class LogType(enum.StrEnum):

@@ -213,7 +213,7 @@ def test_empty_mapping_reports_each_missing_section() -> None:
     """Every missing part is named, and with no roles each singleton role is missing."""
     assert _problems("version: 1\nextra: 2\n") == [
         "<string>: workflow: unknown key 'extra' "
-        "(expected one of name, version, description, roles, interactions, components)",
+        "(expected one of name, version, description, roles, interactions, components, oversight)",
         "<string>: workflow, field 'name': Field required",
         "<string>: workflow: missing section 'roles' (a list of roles)",
         "<string>: workflow: missing section 'interactions' (a list of interactions)",

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import typer
 
-from chameleon_workflow.cli import commands, export_commands, ledger_commands, long_running
+from chameleon_workflow.cli import (
+    commands,
+    demo_commands,
+    export_commands,
+    ledger_commands,
+    long_running,
+    oversight_commands,
+)
 
 app = typer.Typer(
     help="Chameleon: a workflow engine with an append-only, hash-chained, verifiable history.",
@@ -17,7 +24,7 @@ app = typer.Typer(
 )
 app.command()(commands.init)
 app.command("import")(commands.import_)
-app.command()(commands.demo)
+app.command()(demo_commands.demo)
 app.command()(commands.history)
 app.command()(commands.verify)
 app.command()(commands.logs)
@@ -37,6 +44,7 @@ keys.command("rotate")(commands.keys_rotate)
 keys.command("export")(ledger_commands.keys_export)
 app.add_typer(keys, name="keys")
 app.command()(long_running.benchmark)
+app.add_typer(oversight_commands.pilot, name="pilot")
 
 
 def main() -> None:

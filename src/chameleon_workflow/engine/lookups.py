@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Engine, Select, or_, select
 from sqlalchemy.orm import Session
@@ -28,7 +28,7 @@ from chameleon_workflow.models import (
     UnitsOfWorkHistory,
     as_uuid,
 )
-from chameleon_workflow.states import ActorType, UOWStatus
+from chameleon_workflow.states import ActorType, HistoryEvent, UOWStatus
 
 Selected = TypeVar("Selected")
 
@@ -137,6 +137,44 @@ def failed_from(session: Session, uow_id: uuid.UUID) -> uuid.UUID | None:
         .limit(1)
     )
     return session.scalars(query).first()
+
+
+def parked_note(
+    session: Session, uow_id: uuid.UUID, status: str = UOWStatus.PENDING_PILOT_APPROVAL
+) -> tuple[dict[str, Any], uuid.UUID | None, datetime]:
+    """Return the metadata, actor and time of the row that last moved a UOW into ``status``."""
+    table = UnitsOfWorkHistory
+    query = (
+        select(table.transition_metadata, table.actor_id, table.transition_timestamp)
+        .where(
+            table.uow_id == uow_id,
+            table.new_status == status,
+            or_(table.previous_status != status, table.previous_status.is_(None)),
+        )
+        .order_by(table.sequence.desc())
+        .limit(1)
+    )
+    row = session.execute(query).first()
+    if row is None:
+        raise NotFoundError(f"UOW {uow_id} never entered {status}")
+    note = row[0] if isinstance(row[0], dict) else {}
+    return note, row[1], row[2]
+
+
+def waived_guardians(session: Session, uow_id: uuid.UUID, interaction_id: uuid.UUID) -> set[str]:
+    """Return the guardians a pilot waived for this UOW at this interaction."""
+    table = UnitsOfWorkHistory
+    query = select(table.transition_metadata).where(
+        table.uow_id == uow_id,
+        table.event_type == HistoryEvent.WAIVER,
+        table.new_interaction_id == interaction_id,
+    )
+    found: set[str] = set()
+    for note in session.scalars(query):
+        waiver = note.get("waiver") if isinstance(note, dict) else None
+        if isinstance(waiver, dict) and isinstance(waiver.get("guardian"), str):
+            found.add(waiver["guardian"])
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from chameleon_workflow.config import Settings, load_settings
 from chameleon_workflow.engine import setup
 from chameleon_workflow.engine.facts import KnownFacts
+from chameleon_workflow.engine.fanout import FanOut, refuse_join_checkout
 from chameleon_workflow.engine.limits import Limits
 from chameleon_workflow.engine.lookups import (
     Queue,
@@ -31,8 +32,9 @@ from chameleon_workflow.engine.lookups import (
     get_uow_row,
     require_holder,
 )
+from chameleon_workflow.engine.oversight import Oversight, require_running
 from chameleon_workflow.engine.runner import TransactionRunner
-from chameleon_workflow.engine.steps import Move, Steps
+from chameleon_workflow.engine.steps import Intent, Move, Steps
 from chameleon_workflow.engine.txn import Transition, TxnLog
 from chameleon_workflow.engine.views import ActorFacts, SweepResult, UOWView
 from chameleon_workflow.errors import (
@@ -91,6 +93,12 @@ class WorkflowEngine:
         self._known = KnownFacts()
         self._steps = Steps(self.persistence, self.clock, self.settings)
         self._keys = self.persistence.ledger_keys(bind)
+        self._fanout = FanOut(self._steps, self.persistence, self._known.workflow)
+        #: The pilot's operations: approve, reject, ask/answer, pause/resume, waive, queue.
+        self.oversight = Oversight(
+            self._write, self.read, self._known, self._steps, self.persistence, self.limits,
+            self._fanout.check_remediable,
+        )  # fmt: skip
 
     # ------------------------------------------------------------ set-up
 
@@ -207,7 +215,9 @@ class WorkflowEngine:
             self._known.require_role(session, actor, role_row.role_id, role_row.name)
             compiled = self._known.workflow(session, role_row.workflow_id)
             crole = compiled.role_by_id(role_row.role_id)
+            refuse_join_checkout(crole)
             txn.instance_id = actor.instance_id
+            require_running(session, actor.instance_id)
             # A UOW its gates reject leaves the queue (FAILED), so this loop ends.
             while True:
                 uow = self._queue.claim_next(session, crole.inbound_interaction_ids)
@@ -234,7 +244,9 @@ class WorkflowEngine:
             actor, uow, compiled, crole = self._held(session, txn, actor_id, uow_id)
             if attributes:
                 self.persistence.set_attributes(session, uow, attributes, actor.actor_id, reasoning)
-            attrs = self._steps.finish(session, txn, crole, uow, actor.actor_id, reasoning)
+            attrs = self._steps.finish(
+                session, txn, compiled, crole, uow, actor.actor_id, reasoning
+            )
             self.limits.check_attribute_count(len(attrs))
             return self._steps.view(session, compiled, uow, attrs)
 
@@ -246,7 +258,11 @@ class WorkflowEngine:
 
         def work(session: Session, txn: TxnLog) -> UOWView:
             actor, uow, compiled, crole = self._held(session, txn, actor_id, uow_id)
-            self._steps.to_epsilon(session, txn, compiled, uow, actor.actor_id, crole, reason, {})
+            attrs = self.persistence.get_attributes(session, uow_id) if compiled.high_risk else {}
+            intent = Intent(S.FAILED, reason=reason)
+            steps, who = self._steps, actor.actor_id
+            if not steps.hold_for_pilot(session, txn, compiled, crole, uow, who, intent, attrs):
+                steps.to_epsilon(session, txn, compiled, uow, who, crole, reason, {})
             return self._steps.view(session, compiled, uow)
 
         return self._write(work)
@@ -282,6 +298,7 @@ class WorkflowEngine:
             txn.instance_id = uow.instance_id
             if uow.status not in (S.FAILED, S.ZOMBIED_DEAD):
                 raise InvalidTransitionError(str(uow.status), S.PENDING)
+            self._fanout.check_remediable(session, uow)
             target, origin = self._steps.remediation_target(session, compiled, uow, to_interaction)
             if attributes:
                 self.persistence.set_attributes(session, uow, attributes, actor.actor_id, reasoning)

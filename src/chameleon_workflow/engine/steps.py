@@ -7,24 +7,50 @@ persistence service; ``WorkflowEngine`` owns the transaction around them.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.config import Settings
-from chameleon_workflow.engine.lookups import failed_from, system_actor_for
+from chameleon_workflow.engine.lookups import failed_from, system_actor_for, waived_guardians
 from chameleon_workflow.engine.txn import Transition, TxnLog
 from chameleon_workflow.engine.views import UOWView, make_view
 from chameleon_workflow.errors import InvalidValueError
 from chameleon_workflow.guard import GuardContext, ShadowLogger, check_guardians, choose_exit
 from chameleon_workflow.ledger.service import UNSET, Clock, UOWPersistenceService
 from chameleon_workflow.models import UnitsOfWork, as_uuid
-from chameleon_workflow.states import RoleType, UOWStatus
-from chameleon_workflow.workflow.definition import DirectionalFilterGuardian
+from chameleon_workflow.states import HistoryEvent, RoleType, UOWStatus
+from chameleon_workflow.workflow.definition import DirectionalFilterGuardian, HighRiskRule
 from chameleon_workflow.workflow.importer import CompiledRole, CompiledWorkflow
 
 S = UOWStatus
+E = HistoryEvent
+#: Statuses in which a child counts as returned to its parent's join.
+JOIN_FINAL = frozenset({S.COMPLETED, S.FAILED, S.ZOMBIED_DEAD, S.FAILED_SECURITY_BREACH})
+#: Make a decomposing role's children; return what the parent's history row says of them.
+Decomposer = Callable[
+    [Session, TxnLog, CompiledRole, UnitsOfWork, uuid.UUID | None, dict[str, Any]],
+    dict[str, Any],
+]
+#: Called when a child UOW reaches a JOIN_FINAL status, inside the same transaction.
+ChildHook = Callable[[Session, TxnLog, UnitsOfWork], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """Where a finished step sends a UOW: its new status, interaction and the route taken."""
+
+    status: str
+    target: uuid.UUID | None = None
+    route: dict[str, Any] | None = None
+    reason: str | None = None
+
+    def as_json(self, role: str) -> dict[str, Any]:
+        """Return the intent as recorded when a pilot must approve it first."""
+        target = str(self.target) if self.target is not None else None
+        return {"role": role, "status": self.status, "to": target, "route": self.route}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +66,7 @@ class Move:
     holder: Any = UNSET
     retry_count: int | None = None
     touch: bool = True
+    event: HistoryEvent = E.TRANSITION
 
 
 class Steps:
@@ -52,6 +79,9 @@ class Steps:
         self.persistence = persistence
         self.clock = clock
         self.settings = settings
+        #: Set by the engine: fan-out (``fanout.FanOut``) plugs in here.
+        self.decomposer: Decomposer | None = None
+        self.on_child_final: ChildHook | None = None
 
     def move(self, session: Session, txn: TxnLog, uow: UnitsOfWork, move: Move) -> None:
         """Save one transition through the persistence service and note it for telemetry."""
@@ -67,6 +97,7 @@ class Steps:
             holder=move.holder,
             retry_count=move.retry_count,
             touch_heartbeat=move.touch,
+            event=move.event,
         )
         txn.transitions.append(
             Transition(
@@ -79,6 +110,13 @@ class Steps:
                 move.reasoning,
             )
         )
+        if (
+            uow.parent_id is not None
+            and move.status in JOIN_FINAL
+            and previous not in JOIN_FINAL
+            and self.on_child_final is not None
+        ):
+            self.on_child_final(session, txn, uow)
 
     def try_claim(
         self,
@@ -94,55 +132,142 @@ class Steps:
         component = role.inbound_component(interaction_id)
         gates = [g.spec for g in component.gates] if component is not None else []
         attrs = self.persistence.get_attributes(session, uow.uow_id)
+        waived: set[str] = set()
         if gates:
             context = self.context(uow, role, actor_id)
             result = check_guardians(gates, attrs, context, ShadowLogger(txn.sink))
+            if not result.allowed and result.guardian_name in (
+                waived := waived_guardians(session, uow.uow_id, interaction_id)
+            ):
+                rest = [g for g in gates if g.name not in waived]
+                result = check_guardians(rest, attrs, context, ShadowLogger(txn.sink))
             if not result.allowed:
                 reason = f"rejected by {result.guardian_name!r}: {result.reason}"
                 extra = {"guardian": result.guardian_name, "errors": list(result.errors)}
                 self.to_epsilon(session, txn, compiled, uow, actor_id, role, reason, extra)
                 return None
         why = f"checked out by role {role.name!r}"
-        self.move(session, txn, uow, Move(S.ACTIVE, actor_id, why, role.role_id, holder=actor_id))
+        note = {"waived": sorted(waived)} if waived else None
+        claim = Move(S.ACTIVE, actor_id, why, role.role_id, None, note, actor_id)
+        self.move(session, txn, uow, claim)
         return make_view(uow, compiled.interaction_name(interaction_id), attrs)
 
     def finish(
         self,
         session: Session,
         txn: TxnLog,
+        compiled: CompiledWorkflow,
         role: CompiledRole,
         uow: UnitsOfWork,
         actor_id: uuid.UUID,
         reasoning: str | None,
     ) -> dict[str, Any]:
-        """Complete the UOW at OMEGA, or route it by the role's policy; return its attributes."""
+        """Complete the UOW at OMEGA, or route it by the role's policy; return its attributes.
+
+        A move a high-risk rule names is held for a pilot (PENDING_PILOT_APPROVAL) instead.
+        """
         attrs = self.persistence.get_attributes(session, uow.uow_id)
+        context = self.context(uow, role, actor_id)
         if role.role_type == RoleType.OMEGA:
-            why = reasoning or f"completed by role {role.name!r}"
-            done = Move(S.COMPLETED, actor_id, why, role.role_id, holder=None)
-            self.move(session, txn, uow, done)
+            intent = Intent(S.COMPLETED)
+        else:
+            policy = role.routing_policy
+            spec = policy.spec if policy is not None else None
+            decision = choose_exit(
+                spec if isinstance(spec, DirectionalFilterGuardian) else None,
+                list(role.outbound_by_name),
+                attrs,
+                context,
+                ShadowLogger(txn.sink),
+            )
+            route = {
+                "role": role.name,
+                "guardian": decision.guardian_name,
+                "branch": decision.matched_branch_index,
+                "error": decision.error,
+                "definition": role.definition_hash,
+            }
+            target = role.outbound_by_name[decision.next_interaction]
+            intent = Intent(S.PENDING, target, route, decision.next_interaction)
+        if self.hold_for_pilot(session, txn, compiled, role, uow, actor_id, intent, attrs):
             return attrs
-        policy = role.routing_policy
-        spec = policy.spec if policy is not None else None
-        decision = choose_exit(
-            spec if isinstance(spec, DirectionalFilterGuardian) else None,
-            list(role.outbound_by_name),
-            attrs,
-            self.context(uow, role, actor_id),
-            ShadowLogger(txn.sink),
-        )
-        route = {
-            "role": role.name,
-            "guardian": decision.guardian_name,
-            "branch": decision.matched_branch_index,
-            "error": decision.error,
-            "definition": role.definition_hash,
-        }
-        why = reasoning or f"routed by {role.name!r} to {decision.next_interaction!r}"
-        target = role.outbound_by_name[decision.next_interaction]
-        move = Move(S.PENDING, actor_id, why, role.role_id, target, {"route": route}, None)
-        self.move(session, txn, uow, move)
+        self.carry_out(session, txn, role, uow, actor_id, reasoning, intent, attrs)
         return attrs
+
+    def hold_for_pilot(
+        self,
+        session: Session,
+        txn: TxnLog,
+        compiled: CompiledWorkflow,
+        role: CompiledRole,
+        uow: UnitsOfWork,
+        actor_id: uuid.UUID,
+        intent: Intent,
+        attrs: dict[str, Any],
+    ) -> bool:
+        """Park the UOW for a pilot when a high-risk rule names this move; tell whether it did."""
+        rule = self.risky(compiled, role, uow, actor_id, intent.status, attrs, txn)
+        if rule is None:
+            return False
+        why = f"held for a pilot's approval by high-risk rule {rule.name!r}"
+        parked = {"parked": {"rule": rule.name, **intent.as_json(role.name)}}
+        if intent.reason is not None and intent.status == S.FAILED:
+            parked["parked"]["reason"] = intent.reason
+        move = Move(S.PENDING_PILOT_APPROVAL, actor_id, why, role.role_id, None, parked, None)
+        self.move(session, txn, uow, move)
+        return True
+
+    def risky(
+        self,
+        compiled: CompiledWorkflow,
+        role: CompiledRole,
+        uow: UnitsOfWork,
+        actor_id: uuid.UUID,
+        status: str,
+        attrs: dict[str, Any],
+        txn: TxnLog,
+    ) -> HighRiskRule | None:
+        """Return the first high-risk rule this move matches (a failing condition matches)."""
+        for rule in compiled.high_risk:
+            if rule.role != role.name or (rule.status is not None and rule.status != status):
+                continue
+            if rule.applies_to not in ("any", "root" if uow.parent_id is None else "child"):
+                continue
+            if rule.condition is None:
+                return rule
+            context = self.context(uow, role, actor_id)
+            found = ShadowLogger(txn.sink).evaluate(rule.condition, attrs, context)
+            if found.failed or found.value:
+                return rule
+        return None
+
+    def carry_out(
+        self,
+        session: Session,
+        txn: TxnLog,
+        role: CompiledRole,
+        uow: UnitsOfWork,
+        actor_id: uuid.UUID | None,
+        reasoning: str | None,
+        intent: Intent,
+        attrs: dict[str, Any],
+        event: HistoryEvent = E.TRANSITION,
+        note: dict[str, Any] | None = None,
+    ) -> None:
+        """Make the move a finished step (or a pilot's approval of it) decided."""
+        metadata: dict[str, Any] = dict(note or {})
+        if intent.status == S.COMPLETED:
+            why = reasoning or f"completed by role {role.name!r}"
+            done = Move(S.COMPLETED, actor_id, why, role.role_id, None, metadata or None, None)
+            self.move(session, txn, uow, replace(done, event=event))
+            return
+        if role.decompose is not None and self.decomposer is not None:
+            metadata["decomposition"] = self.decomposer(session, txn, role, uow, actor_id, attrs)
+            event = E.DECOMPOSITION if event == E.TRANSITION else event
+        metadata["route"] = intent.route
+        why = reasoning or f"routed by {role.name!r} to {intent.reason!r}"
+        move = Move(S.PENDING, actor_id, why, role.role_id, intent.target, metadata, None)
+        self.move(session, txn, uow, replace(move, event=event))
 
     def to_epsilon(
         self,
@@ -150,15 +275,16 @@ class Steps:
         txn: TxnLog,
         compiled: CompiledWorkflow,
         uow: UnitsOfWork,
-        actor_id: uuid.UUID,
+        actor_id: uuid.UUID | None,
         role: CompiledRole,
         reason: str,
         extra: dict[str, Any],
+        event: HistoryEvent = E.TRANSITION,
     ) -> None:
         """Fail the UOW into EPSILON's inbound queue, recording where it failed from."""
         metadata = {"failed_from": str(uow.current_interaction_id), "role": role.name, **extra}
         target = compiled.epsilon_inbound_interaction_id
-        move = Move(S.FAILED, actor_id, reason, role.role_id, target, metadata, None)
+        move = Move(S.FAILED, actor_id, reason, role.role_id, target, metadata, None, event=event)
         self.move(session, txn, uow, move)
 
     def reclaim(
@@ -206,7 +332,9 @@ class Steps:
             )
         return origin, origin
 
-    def context(self, uow: UnitsOfWork, role: CompiledRole, actor_id: uuid.UUID) -> GuardContext:
+    def context(
+        self, uow: UnitsOfWork, role: CompiledRole, actor_id: uuid.UUID | None
+    ) -> GuardContext:
         """Describe a guard decision about this UOW, role and actor, now."""
         return GuardContext(
             uow_id=uow.uow_id,

@@ -35,6 +35,23 @@ class UOWView:
 
 
 @dataclass(frozen=True, slots=True)
+class ParkedUOW:
+    """A UOW waiting for a pilot: why (approval or clarification), since when, its state."""
+
+    uow_id: uuid.UUID
+    workflow: str
+    interaction: str | None
+    kind: str
+    rule: str | None
+    role: str | None
+    intended_status: str | None
+    question: str | None
+    asked_by: uuid.UUID | None
+    since: datetime
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class SweepResult:
     """What one zombie sweep did: UOWs re-queued, UOWs declared dead, UOWs skipped."""
 

@@ -241,6 +241,7 @@ class UOWPersistenceService:
         holder: Any = UNSET,
         retry_count: int | None = None,
         touch_heartbeat: bool = True,
+        event: HistoryEvent = HistoryEvent.TRANSITION,
     ) -> UnitsOfWork:
         """Save a status and/or interaction change with its history row, all or nothing.
 
@@ -248,8 +249,10 @@ class UOWPersistenceService:
         mismatch raises StateDriftError and marks the UOW FAILED_SECURITY_BREACH in a
         transaction of its own. ``holder`` sets (or with None clears) the actor holding
         the UOW; ``retry_count`` replaces the retry counter. A change of status,
-        interaction, holder or retry count is recorded with a history row; a save that
-        changes none of them (a heartbeat) only moves ``last_heartbeat_at``.
+        interaction, holder or retry count is recorded with a history row (of type
+        ``event``: a TRANSITION unless the engine names a decomposition, join or pilot
+        action); a save that changes none of them (a heartbeat) only moves
+        ``last_heartbeat_at``.
         """
         refuse_direct_edits(uow)
         check_note(reasoning, metadata)
@@ -268,7 +271,7 @@ class UOWPersistenceService:
 
         def change(now: datetime, state_hash: str) -> Change:
             return Change(
-                event=HistoryEvent.TRANSITION,
+                event=event,
                 status=status,
                 interaction_id=interaction,
                 state_hash=state_hash,

@@ -36,6 +36,7 @@ from chameleon_workflow.server.middleware import (
     body_too_large,
     log_failed_request,
 )
+from chameleon_workflow.server.oversight_routes import router as oversight_router
 from chameleon_workflow.server.problems import (
     PROBLEM_MEDIA_TYPE,
     Problem,
@@ -73,6 +74,7 @@ def create_app(
     )
     app.state.services = services
     app.include_router(router)
+    app.include_router(oversight_router)
     # One traceback per distinct error and app: an outage must not flood the log.
     failures = FailureLog(logging.getLogger("chameleon_workflow.server"))
     _install_error_handlers(app, failures)

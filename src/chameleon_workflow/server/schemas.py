@@ -80,7 +80,7 @@ class ActorCreate(_Frozen):
     instance_id: uuid.UUID
     identity_key: Text = Field(min_length=1, max_length=NAME_MAX)
     name: Text = Field(min_length=1, max_length=NAME_MAX)
-    actor_type: Literal["HUMAN", "AI_AGENT", "SYSTEM"]
+    actor_type: Literal["HUMAN", "AI_AGENT", "SYSTEM", "PILOT"]
     capabilities: Annotated[list[str] | dict[str, Any] | None, AfterValidator(_no_nul)] = None
 
 

@@ -13,7 +13,7 @@ every problem found is reported at once, each with its file and location.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -21,7 +21,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
+    model_serializer,
     model_validator,
 )
 
@@ -51,12 +53,68 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class RoleSpec(_Spec):
+class _Optional(_Spec):
+    """A spec whose optional sections (``OPTIONAL``) are left out of its JSON when unset.
+
+    Definitions that do not use fan-out, joins or oversight keep the stored form (and so
+    the definition hash) they always had.
+    """
+
+    OPTIONAL: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in self.OPTIONAL:
+                if data.get(key) is None:
+                    data.pop(key, None)
+        return data
+
+
+class ChildKind(_Spec):
+    """One kind of child of a heterogeneous decomposition and where it starts."""
+
+    kind: Name
+    start: Name
+
+
+class DecomposeSpec(_Spec):
+    """How a BETA role splits a UOW into child UOWs when it submits it.
+
+    Homogeneous: one child per item of the list attribute ``for_each`` (the item in the
+    child's attribute ``item_attribute``, its position in ``index``), all starting in
+    ``start``. Heterogeneous: one child per entry of ``kinds`` (the kind in the child's
+    attribute ``kind``), each starting where its entry says. Children inherit only the
+    attributes listed in ``inherit``.
+    """
+
+    for_each: Name | None = None
+    item_attribute: Name = "item"
+    start: Name | None = None
+    kinds: tuple[ChildKind, ...] = ()
+    inherit: tuple[Name, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> DecomposeSpec:
+        if (self.for_each is None) == (not self.kinds):
+            raise ValueError("give either for_each (with start) or kinds, not both")
+        if self.for_each is not None and self.start is None:
+            raise ValueError("for_each needs start (the interaction children start in)")
+        if self.kinds and self.start is not None:
+            raise ValueError("with kinds, each kind names its own start")
+        return self
+
+
+class RoleSpec(_Optional):
     """A role: who acts at a step (ALPHA starts, BETA works, OMEGA finishes, ...)."""
+
+    OPTIONAL = ("decompose",)
 
     name: Name
     type: RoleType
     description: str | None = None
+    decompose: DecomposeSpec | None = None
 
 
 class InteractionSpec(_Spec):
@@ -98,10 +156,39 @@ class TtlCheckConfig(_Spec):
     max_age_seconds: float = Field(gt=0)
 
 
-class CerberusConfig(_Spec):
-    """Let a UOW through only when every head holds and yields exactly True."""
+class JoinSpec(_Spec):
+    """A join: hold a decomposed parent until every child is final, then route it.
 
-    heads: tuple[Condition, ...] = Field(min_length=1)
+    ``on_completed`` when every child COMPLETED, ``on_failed`` when any FAILED (or was
+    declared dead); both are exits of the join's role. ``merge`` keys are copied from the
+    children into the parent (two different values for one key is a conflict: the parent
+    fails); ``collect`` maps a parent key to a child key whose values are gathered into a
+    list in child order.
+    """
+
+    on_completed: Name
+    on_failed: Name
+    merge: tuple[Name, ...] = ()
+    collect: dict[Name, Name] = Field(default_factory=dict)
+
+
+class CerberusConfig(_Optional):
+    """Let a UOW through only when every head holds and yields exactly True.
+
+    With ``join``, the guardian is a join: the engine holds the parent until all its
+    children are final and the heads (optional then) are checked on the merged parent.
+    """
+
+    OPTIONAL = ("join",)
+
+    heads: tuple[Condition, ...] = ()
+    join: JoinSpec | None = None
+
+    @model_validator(mode="after")
+    def _heads_or_join(self) -> CerberusConfig:
+        if not self.heads and self.join is None:
+            raise ValueError("a CERBERUS needs at least one head (or a join)")
+        return self
 
 
 class _GuardianBase(_Spec):
@@ -210,8 +297,38 @@ class ComponentSpec(_Spec):
         return default_component_name(data)
 
 
-class WorkflowDefinition(_Spec):
+class HighRiskRule(_Spec):
+    """A move a pilot must approve: at ``role``, to ``status`` and/or when ``condition`` holds.
+
+    A matching submit (or failure report) parks the UOW in PENDING_PILOT_APPROVAL; a
+    rejection sends it to ``reject_to`` (an interaction) or, without one, to FAILED.
+    ``applies_to`` limits the rule to root UOWs (no parent) or to children.
+    """
+
+    name: Name
+    role: Name
+    status: Literal["PENDING", "COMPLETED", "FAILED"] | None = None
+    condition: Condition | None = None
+    reject_to: Name | None = None
+    applies_to: Literal["any", "root", "child"] = "any"
+
+    @model_validator(mode="after")
+    def _says_something(self) -> HighRiskRule:
+        if self.status is None and self.condition is None:
+            raise ValueError("a high-risk rule needs a status, a condition or both")
+        return self
+
+
+class OversightSpec(_Spec):
+    """What pilots oversee: the high-risk moves they must approve."""
+
+    high_risk: tuple[HighRiskRule, ...] = ()
+
+
+class WorkflowDefinition(_Optional):
     """A whole, validated workflow definition."""
+
+    OPTIONAL = ("oversight",)
 
     name: Name
     version: Annotated[str, BeforeValidator(_version_text)] = "1"
@@ -219,6 +336,7 @@ class WorkflowDefinition(_Spec):
     roles: tuple[RoleSpec, ...]
     interactions: tuple[InteractionSpec, ...]
     components: tuple[ComponentSpec, ...]
+    oversight: OversightSpec | None = None
 
     def role(self, name: str) -> RoleSpec:
         """Return the role called ``name``."""

@@ -8,8 +8,7 @@ rows into frozen values (``CompiledWorkflow``) so no ORM object leaves this modu
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -37,142 +36,33 @@ from chameleon_workflow.models import (
     LocalWorkflow,
     utcnow,
 )
-from chameleon_workflow.states import Direction, GuardianType, RoleType
+from chameleon_workflow.states import Direction
+from chameleon_workflow.workflow.compiled import (
+    CompiledComponent,
+    CompiledGuardian,
+    CompiledRole,
+    CompiledWorkflow,
+)
 from chameleon_workflow.workflow.definition import (
-    DirectionalFilterGuardian,
+    DecomposeSpec,
     GuardianSpec,
-    RoutingPolicy,
+    OversightSpec,
     WorkflowDefinition,
 )
 from chameleon_workflow.workflow.rules import collect_problems
 
+__all__ = [
+    "CompiledComponent",
+    "CompiledGuardian",
+    "CompiledRole",
+    "CompiledWorkflow",
+    "find_local_workflow",
+    "import_workflow",
+    "load_local_workflow",
+]
+
 _Row = TypeVar("_Row", LocalRole, LocalInteraction, LocalComponent, LocalGuardian)
 _GUARDIAN: TypeAdapter[GuardianSpec] = TypeAdapter(GuardianSpec)
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledGuardian:
-    """A guardian on a component, with its parsed configuration."""
-
-    guardian_id: uuid.UUID
-    name: str
-    guardian_type: GuardianType
-    spec: GuardianSpec
-
-    @property
-    def policy(self) -> RoutingPolicy | None:
-        """Return the routing policy when this guardian is a DIRECTIONAL_FILTER."""
-        return self.spec.config if isinstance(self.spec, DirectionalFilterGuardian) else None
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledComponent:
-    """A role's connection to an interaction, with the guardians standing on it."""
-
-    component_id: uuid.UUID
-    name: str
-    role_id: uuid.UUID
-    interaction_id: uuid.UUID
-    interaction_name: str
-    direction: Direction
-    guardians: tuple[CompiledGuardian, ...]
-
-    @property
-    def gates(self) -> tuple[CompiledGuardian, ...]:
-        """Return the guardians that decide yes/no (everything but a routing policy)."""
-        return tuple(g for g in self.guardians if g.policy is None)
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledRole:
-    """A role with its inbound and outbound components."""
-
-    role_id: uuid.UUID
-    name: str
-    role_type: RoleType
-    definition_hash: str
-    inbound: tuple[CompiledComponent, ...]
-    outbound: tuple[CompiledComponent, ...]
-
-    @property
-    def inbound_interaction_ids(self) -> tuple[uuid.UUID, ...]:
-        """Return the interactions this role takes UOWs from."""
-        return tuple(c.interaction_id for c in self.inbound)
-
-    @property
-    def outbound_by_name(self) -> Mapping[str, uuid.UUID]:
-        """Return this role's exits: interaction name -> interaction id."""
-        return MappingProxyType({c.interaction_name: c.interaction_id for c in self.outbound})
-
-    @property
-    def routing_policy(self) -> CompiledGuardian | None:
-        """Return the role's DIRECTIONAL_FILTER guardian, if it has one."""
-        return next((g for c in self.outbound for g in c.guardians if g.policy), None)
-
-    def inbound_component(self, interaction_id: uuid.UUID) -> CompiledComponent | None:
-        """Return the inbound component from ``interaction_id``, if any."""
-        return next((c for c in self.inbound if c.interaction_id == interaction_id), None)
-
-    def outbound_component(self, interaction_name: str) -> CompiledComponent | None:
-        """Return the outbound component to the interaction named ``interaction_name``."""
-        return next((c for c in self.outbound if c.interaction_name == interaction_name), None)
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledWorkflow:
-    """Everything the engine needs to know about an imported workflow."""
-
-    local_workflow_id: uuid.UUID
-    instance_id: uuid.UUID
-    name: str
-    version: str
-    definition_hash: str
-    roles: tuple[CompiledRole, ...]
-    interaction_ids: Mapping[str, uuid.UUID]
-
-    def role(self, name: str) -> CompiledRole:
-        """Return the role called ``name``."""
-        for role in self.roles:
-            if role.name == name:
-                return role
-        raise NotFoundError(f"workflow {self.name!r} has no role {name!r}")
-
-    def role_by_id(self, role_id: uuid.UUID) -> CompiledRole:
-        """Return the role with id ``role_id``."""
-        for role in self.roles:
-            if role.role_id == role_id:
-                return role
-        raise NotFoundError(f"workflow {self.name!r} has no role {role_id}")
-
-    def role_of_type(self, role_type: RoleType) -> CompiledRole:
-        """Return the first role of a type (ALPHA, OMEGA, EPSILON and TAU are unique)."""
-        return next(r for r in self.roles if r.role_type == role_type)
-
-    def consumers(self, interaction_id: uuid.UUID) -> tuple[CompiledRole, ...]:
-        """Return the roles that take UOWs from ``interaction_id``."""
-        return tuple(r for r in self.roles if interaction_id in r.inbound_interaction_ids)
-
-    def interaction_name(self, interaction_id: uuid.UUID) -> str:
-        """Return the name of an interaction of this workflow."""
-        for name, iid in self.interaction_ids.items():
-            if iid == interaction_id:
-                return name
-        raise NotFoundError(f"workflow {self.name!r} has no interaction {interaction_id}")
-
-    @property
-    def alpha_exit_interaction_id(self) -> uuid.UUID:
-        """Return the interaction where a new root UOW starts (ALPHA's only exit)."""
-        return self.role_of_type(RoleType.ALPHA).outbound[0].interaction_id
-
-    @property
-    def epsilon_inbound_interaction_id(self) -> uuid.UUID:
-        """Return the interaction where failed UOWs wait for remediation."""
-        return self.role_of_type(RoleType.EPSILON).inbound[0].interaction_id
-
-    @property
-    def omega_inbound_interaction_ids(self) -> tuple[uuid.UUID, ...]:
-        """Return the interactions OMEGA finishes UOWs from."""
-        return self.role_of_type(RoleType.OMEGA).inbound_interaction_ids
 
 
 def import_workflow(
@@ -320,6 +210,13 @@ def _compile(
     guardians: Sequence[LocalGuardian],
 ) -> CompiledWorkflow:
     order = _declared_order(workflow.definition)
+    document = workflow.definition if isinstance(workflow.definition, dict) else {}
+    decompositions = {
+        r["name"]: DecomposeSpec.model_validate(r["decompose"])
+        for r in document.get("roles") or ()
+        if r.get("decompose") is not None
+    }
+    oversight = document.get("oversight")
     names = {i.interaction_id: i.name for i in interactions}
     on_component: dict[uuid.UUID, list[CompiledGuardian]] = {}
     for g in sorted(guardians, key=lambda g: order.get(g.name, 0)):
@@ -343,10 +240,11 @@ def _compile(
         version=workflow.version,
         definition_hash=definition_hash,
         roles=tuple(
-            _compile_role(r, compiled, definition_hash)
+            _compile_role(r, compiled, definition_hash, decompositions.get(r.name))
             for r in sorted(roles, key=lambda r: order.get(r.name, 0))
         ),
         interaction_ids=MappingProxyType({name: iid for iid, name in names.items()}),
+        high_risk=OversightSpec.model_validate(oversight).high_risk if oversight else (),
     )
 
 
@@ -382,7 +280,10 @@ def _compile_guardian(row: LocalGuardian) -> CompiledGuardian:
 
 
 def _compile_role(
-    row: LocalRole, components: list[CompiledComponent], definition_hash: str
+    row: LocalRole,
+    components: list[CompiledComponent],
+    definition_hash: str,
+    decompose: DecomposeSpec | None,
 ) -> CompiledRole:
     mine = [c for c in components if c.role_id == row.role_id]
     return CompiledRole(
@@ -392,4 +293,5 @@ def _compile_role(
         definition_hash=definition_hash,
         inbound=tuple(c for c in mine if c.direction == Direction.INBOUND),
         outbound=tuple(c for c in mine if c.direction == Direction.OUTBOUND),
+        decompose=decompose,
     )

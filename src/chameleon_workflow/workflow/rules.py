@@ -25,9 +25,12 @@ from chameleon_workflow.workflow.definition import (
     WorkflowDefinition,
     default_component_name,
 )
+from chameleon_workflow.workflow.fanout_rules import check_fanout, join_of, parse_oversight
 
 _GUARDIAN: TypeAdapter[GuardianSpec] = TypeAdapter(GuardianSpec)
-_TOP_LEVEL = ("name", "version", "description", "roles", "interactions", "components")
+_TOP_LEVEL = (
+    "name", "version", "description", "roles", "interactions", "components", "oversight",
+)  # fmt: skip
 # When an item fails to parse, these keys alone are tried so the topology rules can
 # still see it (a role with a typo in its description is still a role).
 _SKELETON = {
@@ -171,14 +174,20 @@ def collect_problems(data: Any, source: str) -> list[str]:
     roles, interactions, components = (out.section(data, *s) for s in _SECTIONS)
     _check_duplicates(roles, interactions, components, out)
     _check_references(components, out)
+    oversight = parse_oversight(data.get("oversight"), out.add)
     known = WorkflowDefinition.model_construct(
-        name="", roles=tuple(roles), interactions=tuple(interactions), components=tuple(components)
+        name="",
+        roles=tuple(roles),
+        interactions=tuple(interactions),
+        components=tuple(components),
+        oversight=oversight,
     )
     _check_role_counts(roles, out)
     for role in roles:
         _check_role(known, role, out)
     _check_policies(known, out)
     _check_interactions(known, out)
+    check_fanout(known, out.add, out.declared["interaction"])
     return out.problems
 
 
@@ -281,7 +290,8 @@ def _check_beta(
     if not outbound:
         out.add(where, "BETA needs at least one exit (OUTBOUND component)")
     unknown = any(c.name in out.broken for c in outbound)
-    if len(outbound) > 1 and wf.routing_policy(role.name) is None and not unknown:
+    joins = any(join_of(c) is not None for c in inbound)  # a join routes by outcome
+    if len(outbound) > 1 and wf.routing_policy(role.name) is None and not (unknown or joins):
         out.add(
             where,
             f"BETA with {len(outbound)} exits needs a routing policy "
@@ -334,10 +344,19 @@ def _check_targets(
 
 def _check_interactions(wf: WorkflowDefinition, out: _Collector) -> None:
     types = {r.name: r.type for r in wf.roles}
+    # Children of a decomposition start in interactions the engine feeds.
+    starts = {
+        start
+        for r in wf.roles
+        if r.decompose is not None
+        for start in (r.decompose.start, *(k.start for k in r.decompose.kinds))
+    }
     for interaction in wf.interactions:
         touching = [c for c in wf.components if c.interaction == interaction.name]
         consumers = [c for c in touching if c.direction == Direction.INBOUND]
-        system_fed = any(types.get(c.role) in _SYSTEM_FED for c in consumers)
+        system_fed = interaction.name in starts or any(
+            types.get(c.role) in _SYSTEM_FED for c in consumers
+        )
         if not system_fed and not any(c.direction == Direction.OUTBOUND for c in touching):
             out.add(
                 f"interaction {interaction.name!r}",
