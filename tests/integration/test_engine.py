@@ -60,11 +60,13 @@ class World:
             return session.scalars(select(LocalWorkflow.definition_hash)).one()
 
     def logs(self) -> Counter[str]:
-        """Flush telemetry and count log rows by type."""
+        """Flush telemetry and count log rows by type (not the streams' own open/close rows)."""
         self.engine.flush_telemetry()
         with self.factory() as session:
             rows = session.execute(
-                select(InteractionLog.log_type, func.count()).group_by(InteractionLog.log_type)
+                select(InteractionLog.log_type, func.count())
+                .where(InteractionLog.log_type.not_in(("STREAM_OPENED", "STREAM_CLOSED")))
+                .group_by(InteractionLog.log_type)
             )
             return Counter({str(kind): n for kind, n in rows})
 

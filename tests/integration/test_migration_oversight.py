@@ -20,7 +20,7 @@ def test_pilot_actors_come_and_go_with_0007(empty_database_url: str) -> None:
     """
     engine = make_engine(empty_database_url)
     try:
-        upgrade_database(engine, "0005")
+        upgrade_database(engine, "0006")
         workflows = WorkflowEngine(sessionmaker(engine), telemetry=TelemetryBuffer())
         instance = workflows.create_instance("i")
         with pytest.raises(ChameleonError):
@@ -32,6 +32,6 @@ def test_pilot_actors_come_and_go_with_0007(empty_database_url: str) -> None:
             config.attributes["connection"] = conn
             # Narrowing the CHECK again is refused while a PILOT actor exists.
             with pytest.raises(Exception, match="local_actors"):
-                command.downgrade(config, "0005")
+                command.downgrade(config, "0006")
     finally:
         engine.dispose()
