@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -100,10 +102,31 @@ def require_known_environment(
     unknown = unknown_variables(model, environ)
     if not unknown:
         return
-    known = sorted(known_variables(model))
+    # Compared without the prefix every name shares, or everything looks alike.
+    known = sorted(n.removeprefix(PREFIX) for n in known_variables(model))
     problems = []
     for name in unknown:
-        close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]}?" if close else "see docs/configuration.md"
+        close = difflib.get_close_matches(name.upper().removeprefix(PREFIX), known, n=1)
+        hint = f"did you mean {PREFIX}{close[0]}?" if close else "see docs/configuration.md"
         problems.append(f"{name} ({hint})")
     raise ConfigurationError(f"unknown environment variable: {'; '.join(problems)}")
+
+
+#: Scratch database names start with this (tests and benchmarks): letters, digits, ``_``.
+DEFAULT_SCRATCH_PREFIX = "chameleon"
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,29}")
+
+
+def scratch_database_name(kind: str, suffix: str | None = None) -> str:
+    """Name a scratch PostgreSQL database: ``<prefix>_<kind>_<suffix>``.
+
+    The prefix is ``CHAMELEON_TEST_DB_PREFIX`` (default ``chameleon``), so runs sharing a
+    server can tell their databases apart; the suffix defaults to 12 random hex digits.
+    """
+    prefix = os.environ.get("CHAMELEON_TEST_DB_PREFIX", DEFAULT_SCRATCH_PREFIX)
+    if not _IDENTIFIER.fullmatch(prefix):
+        raise ConfigurationError(
+            f"CHAMELEON_TEST_DB_PREFIX {prefix!r} must be 1 to 30 lower-case letters, digits "
+            "or underscores, not starting with a digit"
+        )
+    return f"{prefix}_{kind}_{suffix or uuid.uuid4().hex[:12]}"
