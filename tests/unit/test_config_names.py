@@ -12,6 +12,7 @@ from chameleon_workflow.config import (
     Settings,
     known_variables,
     require_known_environment,
+    scratch_database_name,
 )
 from chameleon_workflow.errors import ConfigurationError
 from chameleon_workflow.server.settings import ServerSettings, load_server_settings
@@ -92,3 +93,15 @@ def test_other_prefixes_and_known_names_pass() -> None:
     """Variables of other programs and every known name are left alone."""
     environ = {"PATH": "/bin", "CHAMELEONX": "1", **dict.fromkeys(known_variables(), "1")}
     require_known_environment(Settings, environ)
+
+
+def test_scratch_database_names_take_the_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CHAMELEON_TEST_DB_PREFIX starts every scratch database name; a bad one is refused."""
+    monkeypatch.delenv("CHAMELEON_TEST_DB_PREFIX", raising=False)
+    assert scratch_database_name("t", "abc") == "chameleon_t_abc"
+    monkeypatch.setenv("CHAMELEON_TEST_DB_PREFIX", "ci_run_7")
+    assert scratch_database_name("bench", "x") == "ci_run_7_bench_x"
+    assert re.fullmatch(r"ci_run_7_tpl_[0-9a-f]{12}", scratch_database_name("tpl"))
+    monkeypatch.setenv("CHAMELEON_TEST_DB_PREFIX", 'x"; DROP')
+    with pytest.raises(ConfigurationError, match="CHAMELEON_TEST_DB_PREFIX"):
+        scratch_database_name("t")
