@@ -156,3 +156,17 @@ def test_uow_filters_take_markup_verbatim(database_url: str, listed: str) -> Non
     output = _cli("uows", "--attribute", f"note={MARKUP}", "--instance", listed, url=database_url)
     assert output.startswith("1 UOWs"), output
     assert f"{MARKUP} {ESCAPE_SHOWN} / {MARKUP} {ESCAPE_SHOWN}" in output
+
+
+def test_logs_never_break_json_at_80_columns(database_url: str, session: Session) -> None:
+    """At 80 columns each log value is one unbroken line, however long."""
+    long_condition = " and ".join(f"amount_{n} > {n}" for n in range(12))
+    buffer = TelemetryBuffer()
+    details = {"condition": long_condition, "variables": {"amount_0": 1, "note": MARKUP}}
+    buffer.record(TelemetryEntry(None, uuid.uuid4(), None, None, None, "ERROR", details))
+    buffer.flush_all(session)
+    session.commit()
+    output = CliRunner().invoke(app, ["logs", "--database-url", database_url]).stdout
+    lines = output.splitlines()
+    assert f'    condition  "{long_condition}"' in lines
+    assert f'    variables  {{"amount_0":1,"note":"{MARKUP}"}}' in lines
