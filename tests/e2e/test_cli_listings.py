@@ -4,9 +4,11 @@ back ends, through the ``chameleon`` command as a user runs it."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -276,3 +278,17 @@ def test_version() -> None:
 
     result = CliRunner().invoke(app, ["--version"])
     assert (result.exit_code, result.stdout) == (0, f"chameleon {version('chameleon-workflow')}\n")
+
+
+def test_demo_ends_with_ids_to_try(tmp_path: Path) -> None:
+    """The demo ends by naming its instance, a UOW per final status, and commands that work."""
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    output = _run("demo", "--uows", "12", url=url).stdout
+    tail = output[output.index("\ninstance invoice-demo-") :]
+    completed = re.search(r"a COMPLETED UOW: ([0-9a-f-]{36})", tail)
+    assert completed is not None, tail
+    assert f"  chameleon history {completed.group(1)[:8]}" in tail
+    tried = [line.split()[1:] for line in tail.splitlines() if line.startswith("  chameleon ")]
+    assert len(tried) >= 5
+    for args in tried:
+        assert _run(*args, url=url).exit_code == 0, args
