@@ -292,3 +292,22 @@ def test_demo_ends_with_ids_to_try(tmp_path: Path) -> None:
     assert len(tried) >= 5
     for args in tried:
         assert _run(*args, url=url).exit_code == 0, args
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the signing key lives beside the file
+def test_verify_json_with_a_checkpoint(world: World, tmp_path: Path) -> None:
+    """With --checkpoint, the JSON report carries the checkpoint's verification too."""
+    assert _run("init", url=world.url).exit_code == 0
+    target = tmp_path / "cp.json"
+    assert _run("checkpoint", "--output", str(target), url=world.url).exit_code == 0
+    document = _json("verify", "--checkpoint", str(target), url=world.url)
+    checkpoint = document["checkpoint"]
+    assert set(checkpoint) == {
+        "tree_size",
+        "leaves_checked",
+        "newest_size",
+        "findings",
+        "elapsed_s",
+    }
+    assert (document["ok"], checkpoint["findings"]) == (True, [])
+    assert checkpoint["tree_size"] == checkpoint["leaves_checked"] > 0
