@@ -226,7 +226,7 @@ def test_import_never_creates_an_instance_unasked(world: World) -> None:
 def test_verify_json_shape(world: World) -> None:
     """`verify --json` prints the report as one document and no progress bar."""
     document = _json("verify", "--instance", "north", url=world.url)
-    assert set(document) == {
+    assert set(document) >= {  # the report may grow; these stay
         "ok",
         "uows_checked",
         "history_rows_checked",
