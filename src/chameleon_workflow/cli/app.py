@@ -12,6 +12,7 @@ import typer
 
 from chameleon_workflow.cli import (
     commands,
+    export_commands,
     inspect_commands,
     ledger_commands,
     listing_commands,
@@ -65,6 +66,7 @@ app.command()(listing_commands.workflows)
 app.command()(listing_commands.actors)
 app.command()(ledger_commands.checkpoint)
 app.command()(ledger_commands.prove)
+app.command()(export_commands.export)
 app.command()(long_running.serve)
 database = typer.Typer(help="Manage the database: its schema and roles.", no_args_is_help=True)
 database.command("upgrade")(commands.db_upgrade)

@@ -90,13 +90,16 @@ class WorkflowEngine:
         self._queue = Queue.for_engine(bind)
         self._known = KnownFacts()
         self._steps = Steps(self.persistence, self.clock, self.settings)
+        self._keys = self.persistence.ledger_keys(bind)
 
     # ------------------------------------------------------------ set-up
 
     def create_instance(self, name: str, description: str | None = None) -> uuid.UUID:
         """Create an instance (an isolation container) and return its id."""
         try:
-            return self._write(lambda session, _: setup.create_instance(session, name, description))
+            return self._write(
+                lambda session, _: setup.create_instance(session, name, description, self._keys)
+            )
         except IntegrityViolationError as exc:
             # The driver's wording differs per back end; the unique name is what broke.
             raise IntegrityViolationError(f"an instance named {name!r} already exists") from exc
@@ -112,7 +115,9 @@ class WorkflowEngine:
         """Validate a workflow (YAML text, never read as a path) and import it, all or nothing."""
         definition = setup.definition_of(source)
         return self._write(
-            lambda session, _: import_workflow(session, instance_id, definition).local_workflow_id
+            lambda session, _: setup.record_import(
+                session, self._keys, instance_id, import_workflow(session, instance_id, definition)
+            )
         )
 
     def register_actor(
@@ -128,7 +133,7 @@ class WorkflowEngine:
         try:
             return self._write(
                 lambda session, _: setup.add_actor(
-                    session, instance_id, identity_key, name, actor_type, capabilities
+                    session, instance_id, identity_key, name, actor_type, capabilities, self._keys
                 )
             )
         except IntegrityViolationError as exc:
@@ -142,7 +147,7 @@ class WorkflowEngine:
         def work(session: Session, _: TxnLog) -> uuid.UUID:
             actor = self._known.actor(session, actor_id)
             role_facts = self._known.role(session, actor.instance_id, role)
-            setup.grant_role(session, actor, role_facts)
+            setup.grant_role(session, actor, role_facts, self._keys)
             return role_facts.role_id
 
         return self._write(work)
@@ -284,6 +289,7 @@ class WorkflowEngine:
             metadata = {"remediated_from": str(origin) if origin else None, "to": str(target)}
             move = Move(S.PENDING, actor.actor_id, why, epsilon.role_id, target, metadata, None)
             self._steps.move(session, txn, uow, move)
+            setup.record_remediation(session, self._keys, actor, uow, metadata)
             view = self._steps.view(session, compiled, uow)
             self.limits.check_attribute_count(len(view.attributes))
             return view
@@ -332,6 +338,10 @@ class WorkflowEngine:
     def flush_telemetry(self) -> int:
         """Write every buffered telemetry entry now; return how many were written."""
         return self.read(self.telemetry.flush_all)
+
+    def close_telemetry(self) -> int:
+        """Write every buffered entry and end this engine's log stream cleanly (at shutdown)."""
+        return self.read(self.telemetry.close)
 
     # ------------------------------------------------------------ internals
 
