@@ -92,8 +92,10 @@ def _entry(instance_id: uuid.UUID | None = None) -> TelemetryEntry:
 
 
 def _log_count(db: Session) -> int:
+    """Count the TELEMETRY rows (a writer's stream also opens with a row of its own)."""
     db.expire_all()
-    return int(db.scalar(select(func.count()).select_from(Interaction_Logs)) or 0)
+    query = select(func.count()).where(Interaction_Logs.log_type == "TELEMETRY")
+    return int(db.scalar(query) or 0)
 
 
 # ------------------------------------------------------------ UOWPersistenceService
