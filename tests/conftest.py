@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from chameleon_workflow.config import Settings
+from chameleon_workflow.config import Settings, scratch_database_name
 from chameleon_workflow.db import make_engine, make_session_factory
 from chameleon_workflow.schema import upgrade_database
 
@@ -30,7 +30,7 @@ os.environ.pop("CHAMELEON_LEDGER_KEY_FILE", None)
 
 PG_URL = os.environ.get("CHAMELEON_TEST_POSTGRES_URL", "")
 REQUIRE_PG = os.environ.get("CHAMELEON_REQUIRE_POSTGRES", "") == "1"
-TEMPLATE_DB = f"chameleon_tpl_{os.getpid()}"
+TEMPLATE_DB = scratch_database_name("tpl", str(os.getpid()))  # CHAMELEON_TEST_DB_PREFIX
 TEST_SETTINGS = Settings(database_url="sqlite://", sqlite_busy_timeout_ms=2000)
 
 
@@ -82,7 +82,7 @@ def pg_template() -> Iterator[str]:
 
 
 def _fresh_pg_url(template: str) -> str:
-    name = f"chameleon_t_{uuid.uuid4().hex[:16]}"
+    name = scratch_database_name("t", uuid.uuid4().hex[:16])
     with psycopg.connect(_pg_admin_conninfo(), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     return _pg_url(name)

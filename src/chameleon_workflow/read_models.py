@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +20,7 @@ from chameleon_workflow.models import (
     InteractionLog,
     LocalActor,
     LocalInteraction,
+    LocalWorkflow,
     UnitsOfWork,
     UnitsOfWorkHistory,
 )
@@ -43,6 +46,11 @@ class TimelineEntry:
     metadata: Any
     new_state_hash: str
     chain_hash: str
+    history_id: uuid.UUID
+    previous_state_hash: str | None
+    previous_interaction_id: uuid.UUID | None
+    new_interaction_id: uuid.UUID | None
+    actor_id: uuid.UUID | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +112,11 @@ def uow_timeline(
             metadata=r.transition_metadata,
             new_state_hash=r.new_state_hash,
             chain_hash=r.chain_hash,
+            history_id=r.history_id,
+            previous_state_hash=r.previous_state_hash,
+            previous_interaction_id=r.previous_interaction_id,
+            new_interaction_id=r.new_interaction_id,
+            actor_id=r.actor_id,
         )
         for r in rows
     ]
@@ -118,7 +131,76 @@ def instance_id_of(session: Session, name_or_id: str) -> uuid.UUID:
     with translated_errors():
         found = session.scalar(select(InstanceContext.instance_id).where(wanted))
     if found is None:
-        raise NotFoundError(f"no instance named or with id {name_or_id!r}")
+        raise NotFoundError(
+            f"no instance named or with id {name_or_id!r}{_close(session, name_or_id)}"
+        )
+    return found
+
+
+def _close(session: Session, name: str) -> str:
+    """Return "; did you mean ...?" naming the instances closest to ``name``, or nothing."""
+    with translated_errors():
+        names = list(session.scalars(select(InstanceContext.name)))
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    return f"; did you mean {', '.join(repr(n) for n in close)}?" if close else ""
+
+
+def missing_instance_error(session: Session, name_or_id: str) -> NotFoundError:
+    """Return the error for an unknown instance: the closest known names, and how to create one."""
+    return NotFoundError(
+        f"no instance named or with id {name_or_id!r}{_close(session, name_or_id)}; "
+        "create it with `chameleon instances create NAME` or pass --create-instance"
+    )
+
+
+_HEX = re.compile(r"[0-9a-f]{1,32}")
+
+
+def uow_id_of(session: Session, id_or_prefix: str) -> uuid.UUID:
+    """Return the UOW whose id is, or starts with, ``id_or_prefix`` (hex; dashes optional).
+
+    An unknown or ambiguous prefix is a NotFoundError or InvalidValueError saying so.
+    """
+    digits = id_or_prefix.strip().lower().replace("-", "")
+    if not _HEX.fullmatch(digits):
+        raise InvalidValueError(f"UOW id {id_or_prefix!r} is neither a UUID nor a prefix of one")
+    low = uuid.UUID(digits.ljust(32, "0"))
+    high = uuid.UUID(digits.ljust(32, "f"))
+    query = (
+        select(UnitsOfWork.uow_id)
+        .where(UnitsOfWork.uow_id >= low, UnitsOfWork.uow_id <= high)
+        .order_by(UnitsOfWork.uow_id)
+        .limit(2)
+    )
+    with translated_errors():
+        found = list(session.scalars(query))
+    if not found:
+        if len(digits) == len(low.hex):
+            raise NotFoundError(f"no unit of work with id {low}")
+        raise NotFoundError(f"no unit of work with an id starting {id_or_prefix!r}")
+    if len(found) > 1:
+        raise InvalidValueError(
+            f"UOW id prefix {id_or_prefix!r} is ambiguous ({found[0]}, {found[1]}, ...): "
+            "give more characters"
+        )
+    return found[0]
+
+
+def workflow_ids_of(
+    session: Session, name_or_id: str, instance_id: uuid.UUID | None = None
+) -> tuple[uuid.UUID, ...]:
+    """Return the workflows with this id or name (of one instance if given), or NotFoundError."""
+    try:
+        wanted = LocalWorkflow.local_workflow_id == uuid.UUID(name_or_id)
+    except ValueError:
+        wanted = LocalWorkflow.name == name_or_id
+    query = select(LocalWorkflow.local_workflow_id).where(wanted)
+    if instance_id is not None:
+        query = query.where(LocalWorkflow.instance_id == instance_id)
+    with translated_errors():
+        found = tuple(session.scalars(query))
+    if not found:
+        raise NotFoundError(f"no workflow named or with id {name_or_id!r}")
     return found
 
 

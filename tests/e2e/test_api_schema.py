@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
+from chameleon_workflow.config import scratch_database_name
 from chameleon_workflow.testing import ServerProcess, setup_invoice
 
 
@@ -25,7 +26,7 @@ def _pg_database(template: str) -> tuple[str, str]:
         "postgresql+psycopg://", "postgresql://"
     )
     head = base.rpartition("/")[0]
-    name = f"chameleon_s_{uuid.uuid4().hex[:16]}"
+    name = scratch_database_name("s", uuid.uuid4().hex[:16])
     with psycopg.connect(f"{head}/postgres", autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     return f"{head}/postgres", f"{head}/{name}"

@@ -78,7 +78,8 @@ def test_bad_uow_id_is_a_clear_error(url: str) -> None:
     """A malformed id exits 2 with a one-line message and no traceback."""
     result = _run("history", "not-a-uuid", url=url)
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: UOW id 'not-a-uuid' is not a UUID"
+    expected = "error: UOW id 'not-a-uuid' is neither a UUID nor a prefix of one"
+    assert result.stderr.strip() == expected
     assert "Traceback" not in result.stderr
 
 

@@ -14,13 +14,14 @@ import math
 import os
 import secrets
 import tempfile
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from chameleon_workflow.benchmarks.checkpoints import bench_checkpoint
 from chameleon_workflow.benchmarks.engine import engine_figures
@@ -33,6 +34,7 @@ from chameleon_workflow.benchmarks.telemetry import (
     bench_record_building,
     bench_record_built,
 )
+from chameleon_workflow.config import scratch_database_name
 from chameleon_workflow.db import make_engine, make_session_factory, normalize_url
 from chameleon_workflow.schema import upgrade_database
 
@@ -48,6 +50,11 @@ DATABASE_BENCHMARKS: list[Benchmark] = [
 ]
 
 
+#: Told the name of each step before it runs, then each figure it measured.
+Started = Callable[[str], None]
+Measured = Callable[[Figure], None]
+
+
 def run_benchmarks(
     urls: list[str],
     *,
@@ -56,12 +63,28 @@ def run_benchmarks(
     process: Sequence[Benchmark] | None = None,
     database: Sequence[Benchmark] | None = None,
     engine_steps: bool = True,
+    started: Started | None = None,
+    measured: Measured | None = None,
 ) -> list[Figure]:
-    """Run the process benchmarks once and the database benchmarks on each (migrated) URL."""
+    """Run the process benchmarks once and the database benchmarks on each (migrated) URL.
+
+    ``started`` hears of each step before it runs and ``measured`` of each figure as soon as
+    its step ends, so a long run shows its progress.
+    """
     sizes = sizes or Sizes(rows=rows)
     figures: list[Figure] = []
+
+    def step(label: str, measure: Callable[..., list[Figure]], *args: Any, **kw: Any) -> None:
+        if started is not None:
+            started(label)
+        found = measure(*args, **kw)
+        figures.extend(found)
+        if measured is not None:
+            for figure in found:
+                measured(figure)
+
     for bench in PROCESS_BENCHMARKS if process is None else process:
-        figures.extend(bench(BenchContext("python", sizes.rows, sizes=sizes)))
+        step(_label(bench, "python"), bench, BenchContext("python", sizes.rows, sizes=sizes))
     benches = DATABASE_BENCHMARKS if database is None else database
     for url in urls:
         engine = make_engine(url)
@@ -70,17 +93,34 @@ def run_benchmarks(
             factory = make_session_factory(engine)
             ctx = BenchContext(engine.dialect.name, sizes.rows, engine, factory, url, sizes)
             for bench in benches:
-                figures.extend(bench(ctx))
+                step(_label(bench, ctx.backend), bench, ctx)
         finally:
             engine.dispose()
     if engine_steps:
-        figures.extend(_engine_figures(urls, sizes))
-    if sizes.server_seconds > 0:
-        for url in urls:
-            figures.extend(
-                server_figures(url, clients=sizes.server_clients, seconds=sizes.server_seconds)
-            )
+        step("engine steps", _engine_figures, urls, sizes)
+    for url in urls if sizes.server_seconds > 0 else ():
+        load = sizes.server_clients, sizes.server_seconds
+        step(f"server load ({load[1]} s)", server_figures, url, clients=load[0], seconds=load[1])
     return figures
+
+
+def _label(bench: Benchmark, backend: str) -> str:
+    name = getattr(bench, "__name__", "benchmark").removeprefix("bench_").replace("_", " ")
+    return f"{name} on {backend}"
+
+
+def figure_line(f: Figure) -> str:
+    """Render one figure as a line of text (printed unwrapped: never cut at the width)."""
+    value = _number(f.value) + ("" if f.worst is None else f" (worst {_number(f.worst)})")
+    parts = [f"{f.name} [{f.backend}]: {value} {f.unit}".rstrip()]
+    if f.baseline is not None:
+        ratio = "" if f.ratio is None else f", {f.ratio:.2f}x"
+        parts.append(f"raw {_number(f.baseline)}{ratio}")
+    if f.target:
+        parts.append(f"target {f.target}: {_met(f)}")
+    if f.notes:
+        parts.append(f.notes)
+    return "; ".join(parts)
 
 
 def _engine_figures(urls: list[str], sizes: Sizes) -> list[Figure]:
@@ -106,21 +146,35 @@ def render(figures: Sequence[Figure]) -> Table:
     """Lay the figures out as a Rich table."""
     table = Table(title="Chameleon benchmarks (best round; worst round in brackets)")
     columns = ("benchmark", "backend", "value", "unit", "raw baseline", "ratio", "target", "met")
-    for column in (*columns, "settings / notes"):
-        table.add_column(column, justify="right" if column in {"value", "ratio"} else "left")
-    for f in figures:
-        ratio = "-" if f.ratio is None else f"{f.ratio:.2f}x"
-        value = _number(f.value) + ("" if f.worst is None else f" ({_number(f.worst)})")
-        row = (f.name, f.backend, value, f.unit, _number(f.baseline), ratio, f.target, _met(f))
-        table.add_row(*row, f.notes)
+    cells = [_cells(f) for f in figures]
+    for index, column in enumerate((*columns, "settings / notes")):
+        # Figures keep their width; names, targets and notes fold when the table is narrow.
+        widest = max((len(row[index]) for row in cells), default=0)
+        keep = column in {"value", "unit", "raw baseline", "ratio", "met"}
+        table.add_column(
+            column,
+            justify="right" if column in {"value", "ratio"} else "left",
+            min_width=widest if keep else None,
+            no_wrap=keep,
+            overflow="fold",
+        )
+    for row in cells:
+        table.add_row(*row)
     return table
+
+
+def _cells(f: Figure) -> tuple[str, ...]:
+    ratio = "-" if f.ratio is None else f"{f.ratio:.2f}x"
+    value = _number(f.value) + ("" if f.worst is None else f" ({_number(f.worst)})")
+    row = (f.name, f.backend, value, f.unit, _number(f.baseline), ratio, f.target, _met(f))
+    return (*row, f.notes)
 
 
 def _scratch_postgres(url: str) -> tuple[str, Callable[[], None]]:
     """Create a scratch database on the server of ``url``; return its URL and a dropper."""
     plain = normalize_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
     server, _, _ = plain.rpartition("/")
-    name = f"chameleon_bench_{uuid.uuid4().hex[:12]}"
+    name = scratch_database_name("bench")
     with psycopg.connect(plain, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
 
@@ -191,13 +245,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.postgres:
             pg_url, drop = _scratch_postgres(args.postgres)
             urls.append(pg_url)
+        console = Console()
+        if not console.is_terminal:  # piped into a file: do not fold the table to 80 columns
+            console = Console(width=220)
+
+        def started(label: str) -> None:
+            console.print(Text(f"measuring {label} ..."), soft_wrap=True, style="dim")
+
+        def measured(figure: Figure) -> None:
+            console.print(Text(f"  {figure_line(figure)}"), soft_wrap=True)
+
         try:
-            figures = run_benchmarks(urls, sizes=sizes)
+            figures = run_benchmarks(urls, sizes=sizes, started=started, measured=measured)
         finally:
             if drop is not None:
                 drop()
-    console = Console()
-    if not console.is_terminal:  # piped into a file: do not fold the table to 80 columns
-        console = Console(width=220)
     console.print(render(figures))
     return 0

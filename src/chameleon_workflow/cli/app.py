@@ -5,16 +5,22 @@ Exit status: 0 success, 1 verification found something, 2 bad input or a failure
 
 from __future__ import annotations
 
+from importlib.metadata import version
+from typing import Annotated
+
 import typer
 
 from chameleon_workflow.cli import (
     commands,
     demo_commands,
     export_commands,
+    inspect_commands,
     ledger_commands,
+    listing_commands,
     long_running,
     oversight_commands,
 )
+from chameleon_workflow.cli.common import check_environment, console, handled
 
 app = typer.Typer(
     help="Chameleon: a workflow engine with an append-only, hash-chained, verifiable history.",
@@ -22,12 +28,44 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        console.print(f"chameleon {version('chameleon-workflow')}", highlight=False)
+        raise typer.Exit
+
+
+@app.callback()
+def _everywhere(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Chameleon: a workflow engine with an append-only, hash-chained, verifiable history."""
+    with handled():
+        check_environment()
+
+
 app.command()(commands.init)
 app.command("import")(commands.import_)
 app.command()(demo_commands.demo)
-app.command()(commands.history)
-app.command()(commands.verify)
-app.command()(commands.logs)
+app.command()(inspect_commands.history)
+app.command()(inspect_commands.verify)
+app.command()(inspect_commands.logs)
+app.command()(listing_commands.uows)
+instances = typer.Typer(
+    help="List instances, or create one (instances create NAME).",
+    invoke_without_command=True,
+)
+instances.callback()(listing_commands.instances)
+instances.command("create")(listing_commands.instances_create)
+app.add_typer(instances, name="instances")
+app.command()(listing_commands.workflows)
+app.command()(listing_commands.actors)
 app.command()(ledger_commands.checkpoint)
 app.command()(ledger_commands.prove)
 app.command()(export_commands.export)

@@ -9,14 +9,16 @@ read-only (``verify`` needs the key: exit 2 without one) and ``import`` and
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.text import Text
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
-from chameleon_workflow import read_models
+from chameleon_workflow import listings, read_models
 from chameleon_workflow.cli import ledger_commands
 from chameleon_workflow.cli.common import (
     EXIT_FINDINGS,
@@ -25,25 +27,20 @@ from chameleon_workflow.cli.common import (
     existing_engine,
     handled,
     migrated_engine,
-    parse_time,
-    parse_uuid,
     require_existing_file,
     sessions,
     shown,
 )
 from chameleon_workflow.cli.render import (
-    compact,
     print_report,
-    print_timeline,
     progress_bar,
     summary_table,
 )
 from chameleon_workflow.config import load_settings
 from chameleon_workflow.demo import run_demo
 from chameleon_workflow.engine.service import WorkflowEngine
-from chameleon_workflow.errors import InvalidValueError
+from chameleon_workflow.errors import InvalidValueError, NotFoundError
 from chameleon_workflow.ledger.rotation import KeyChange, provision_keys, rotate_keys
-from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.roles import RolePlan, apply_roles
 from chameleon_workflow.schema import current_revision
 from chameleon_workflow.workflow.loading import load_workflow
@@ -133,21 +130,43 @@ def _source(change: KeyChange) -> str:
 
 def import_(
     file: Annotated[Path, typer.Argument(help="Workflow definition (YAML).")],
-    instance: Annotated[str, typer.Option(help="Instance name; created if missing.")] = "default",
+    instance: Annotated[str, typer.Option(help="Instance (name or id).")] = "default",
+    create_instance: Annotated[
+        bool,
+        typer.Option(
+            "--create-instance", help="Create the instance (by that name) if there is none."
+        ),
+    ] = False,
     database_url: UrlOption = None,
 ) -> None:
-    """Validate a workflow definition and import it into an instance."""
+    """Validate a workflow definition and import it into an existing instance."""
     with handled():
         if not file.is_file():
             raise InvalidValueError(f"no such file: {file}")
         definition = load_workflow(file)  # the one place a workflow is read from a file
         with sessions(existing_engine(database_url, read_only=False)) as factory:
             engine = WorkflowEngine(factory)
-            instance_id = engine.ensure_instance(instance)
+            instance_id = engine.read(lambda session: _instance(session, instance, create_instance))
+            if instance_id is None:
+                instance_id = engine.create_instance(instance)
             workflow_id = engine.import_workflow(instance_id, definition)
         console.print(
-            shown(f"imported {file.name} into instance {instance!r} as workflow {workflow_id}")
+            shown(
+                f"imported {file.name} into instance {instance!r} ({instance_id}) "
+                f"as workflow {workflow_id}"
+            ),
+            soft_wrap=True,
         )
+
+
+def _instance(session: Session, name_or_id: str, create: bool) -> uuid.UUID | None:
+    """Return the instance's id; None when it is missing and may be created; else an error."""
+    try:
+        return read_models.instance_id_of(session, name_or_id)
+    except NotFoundError:
+        if create:
+            return None
+        raise read_models.missing_instance_error(session, name_or_id) from None
 
 
 def demo(
@@ -167,99 +186,33 @@ def demo(
                 seed=seed,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
+            with factory() as session:
+                tips = _demo_tips(session, summary.instance_id)
         console.print(summary_table(summary))
         print_report(summary.verification)
+        console.print(tips, soft_wrap=True, highlight=False)
         if not summary.verification.ok:
             raise typer.Exit(EXIT_FINDINGS)
 
 
-def history(
-    uow_id: Annotated[str, typer.Argument(help="The UOW's id.")],
-    database_url: UrlOption = None,
-) -> None:
-    """Show a UOW's timeline: statuses, interactions, actor, reasoning, diffs, hashes."""
-    with handled():
-        target = parse_uuid(uow_id, "UOW id")
-        with (
-            sessions(existing_engine(database_url, read_only=True)) as factory,
-            factory() as session,
-        ):
-            entries = read_models.uow_timeline(session, target)
-        print_timeline(target, entries)
-
-
-def verify(
-    instance: Annotated[str | None, typer.Option(help="Only this instance (name or id).")] = None,
-    checkpoint: ledger_commands.CheckpointOption = None,
-    public_key: ledger_commands.PublicKeyOption = None,
-    database_url: UrlOption = None,
-) -> None:
-    """Verify hashes, keyed chains, attribute digests and heads of every UOW; exit 1 on findings.
-
-    With --checkpoint, also verify every row the checkpoint covers, its signature, and that
-    the database's newest checkpoint extends it. Never writes: a missing database, a
-    foreign one or one at another schema revision is an error (exit 2), as are an unknown
-    instance and a missing ledger key.
-    """
-    with handled():
-        anchor = (
-            ledger_commands.load_anchor(checkpoint, public_key, database_url)
-            if checkpoint is not None
-            else None
-        )
-        with (
-            sessions(existing_engine(database_url, read_only=True)) as factory,
-            factory() as session,
-        ):
-            service = UOWPersistenceService()
-            service.ledger_keys(factory.kw["bind"])  # no key: say so before any progress
-            instance_id = read_models.instance_id_of(session, instance) if instance else None
-            total = read_models.count_uows(session, instance_id)
-            with progress_bar() as bar:
-                task = bar.add_task("verifying UOWs", total=total)
-                report = service.verify_database(
-                    session, instance_id, progress=lambda n: bar.advance(task, n)
-                )
-        print_report(report)
-        anchored = anchor is None or ledger_commands.verify_anchor(database_url, anchor)
-        if not (report.ok and anchored):
-            raise typer.Exit(EXIT_FINDINGS)
-
-
-def logs(
-    uow: Annotated[str | None, typer.Option(help="Only rows about this UOW id.")] = None,
-    log_type: Annotated[
-        str | None, typer.Option("--type", help="INTERACTION, TELEMETRY, ERROR, ...")
-    ] = None,
-    since: Annotated[str | None, typer.Option(help="ISO 8601 time (UTC if no offset).")] = None,
-    until: Annotated[str | None, typer.Option(help="ISO 8601 time (UTC if no offset).")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=read_models.MAX_PAGE)] = 50,
-    database_url: UrlOption = None,
-) -> None:
-    """Query the interaction log, newest first."""
-    with handled():
-        filters: dict[str, Any] = {
-            "uow_id": parse_uuid(uow, "UOW id") if uow else None,
-            "log_type": log_type,
-            "since": parse_time(since, "--since"),
-            "until": parse_time(until, "--until"),
-            "limit": limit,
-        }
-        with (
-            sessions(existing_engine(database_url, read_only=True)) as factory,
-            factory() as session,
-        ):
-            rows = read_models.query_logs(session, **filters)
-        table = Table(title=f"{len(rows)} log rows")
-        for column in ("time (UTC)", "type", "uow", "details"):
-            table.add_column(column, overflow="fold")
-        for r in rows:
-            details = compact(r.event_details, r.error_metadata)
-            uow_text = str(r.uow_id)[:8] if r.uow_id else "-"
-            table.add_row(
-                r.timestamp.strftime("%Y-%m-%d %H:%M:%S.%f"),
-                shown(r.log_type),
-                uow_text,
-                shown(details),
-            )
-        console.print(table)
+def _demo_tips(session: Session, instance_id: uuid.UUID) -> Text:
+    """Name the demo's instance and a few of its UOWs, with commands to try on them."""
+    name = listings.instance_name(session, instance_id)
+    lines = [f"\ninstance {name} ({instance_id})"]
+    tried: list[str] = []
+    for status in ("COMPLETED", "FAILED"):
+        where = listings.UOWFilter(instance_id=instance_id, statuses=(status,))
+        page = listings.list_uows(session, where, limit=1)
+        for u in page.uows:
+            lines.append(f"a {status} UOW: {u.uow_id}")
+            tried.append(str(u.uow_id))
+    lines.append("try:")
+    for uow_id in tried[:1]:
+        lines += [f"  chameleon history {uow_id[:8]}", f"  chameleon logs --uow {uow_id}"]
+    lines += [
+        f"  chameleon uows --instance {name} --status FAILED",
+        f"  chameleon workflows --instance {name}",
+        f"  chameleon actors --instance {name}",
+        f"  chameleon verify --instance {name}",
+    ]
+    return Text("\n".join(lines))

@@ -5,7 +5,11 @@ Exit status: 0 success, 1 verification found something, 2 bad input or a failure
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import json
 import re
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +23,10 @@ from rich.text import Text
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from chameleon_workflow.config import load_settings
+from chameleon_workflow.config import load_settings, require_known_environment, unknown_variables
 from chameleon_workflow.db import make_engine, make_session_factory, normalize_url, sqlite_path
 from chameleon_workflow.errors import ChameleonError, InvalidValueError, SchemaMismatchError
+from chameleon_workflow.hashing import format_timestamp
 from chameleon_workflow.schema import require_current_schema, upgrade_database
 
 console = Console()
@@ -38,6 +43,10 @@ UrlOption = Annotated[
         help="Database URL (default sqlite:///chameleon.db).",
         show_default=False,
     ),
+]
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON (shapes in docs/cli.md) instead of text.")
 ]
 
 
@@ -68,6 +77,15 @@ def handled() -> Iterator[None]:
     except ChameleonError as exc:
         say_error(exc)
         raise typer.Exit(EXIT_ERROR) from None
+
+
+def check_environment() -> None:
+    """Refuse a ``CHAMELEON_*`` variable that neither the CLI nor the server reads."""
+    if unknown_variables():
+        # Only now pull in the server's settings: its variables are known to every command.
+        from chameleon_workflow.server.settings import ServerSettings  # noqa: PLC0415 - see above
+
+        require_known_environment(ServerSettings)
 
 
 def migrated_engine(url: str | None) -> Engine:
@@ -111,6 +129,13 @@ def sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
         engine.dispose()
 
 
+@contextmanager
+def reading(url: str | None) -> Iterator[Session]:
+    """Yield a session on an existing database opened read-only; close it all afterwards."""
+    with sessions(existing_engine(url, read_only=True)) as factory, factory() as session:
+        yield session
+
+
 def parse_uuid(value: str, what: str) -> uuid.UUID:
     """Parse a UUID given on the command line, naming ``what`` when it is not one."""
     try:
@@ -133,3 +158,30 @@ def parse_time(value: str | None, what: str) -> datetime | None:
 def size_option(help_text: str, minimum: int = 1) -> Any:
     """Return a Typer option for a count with a lower bound."""
     return typer.Option(min=minimum, help=help_text)
+
+
+def json_ready(value: Any) -> Any:
+    """Return ``value`` as plain JSON data: ids and times as text, dataclasses as objects."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: json_ready(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    return value
+
+
+def print_json(value: Any) -> None:
+    """Write ``value`` as one JSON document on standard output (never through Rich)."""
+    sys.stdout.write(json.dumps(json_ready(value), indent=2) + "\n")
+    sys.stdout.flush()

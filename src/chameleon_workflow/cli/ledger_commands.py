@@ -162,16 +162,14 @@ def load_anchor(path: Path, public_key: Path | None, database_url: str | None) -
     return Anchor(head, load_signing_key(key_file).public_key)
 
 
-def verify_anchor(database_url: str | None, anchor: Anchor) -> bool:
-    """Verify the database against the anchor, print the report, tell whether it is clean."""
+def check_anchor(database_url: str | None, anchor: Anchor) -> CheckpointReport:
+    """Verify the database against the anchor and return the report (printing nothing)."""
     engine = existing_engine(database_url, read_only=True)
     try:
         with engine.connect() as connection:
-            report = verify_checkpoint(connection, anchor.checkpoint, anchor.public_key)
+            return verify_checkpoint(connection, anchor.checkpoint, anchor.public_key)
     finally:
         engine.dispose()
-    print_checkpoint_report(report)
-    return report.ok
 
 
 def print_checkpoint_report(report: CheckpointReport) -> None:

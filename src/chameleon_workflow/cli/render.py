@@ -13,7 +13,7 @@ from rich.text import Text
 
 from chameleon_workflow.audit.report import VerificationReport
 from chameleon_workflow.cli.common import console, shown
-from chameleon_workflow.read_models import TimelineEntry
+from chameleon_workflow.read_models import LogView, TimelineEntry
 
 
 def progress_bar() -> Progress:
@@ -78,11 +78,43 @@ def _arrow(before: str | None, after: str | None) -> str:
     return f"{before or '∅'} → {after or '∅'}"
 
 
-def compact(*documents: Any) -> str:
-    """Render JSON documents on one line, cut at 300 characters."""
-    parts = [orjson.dumps(d).decode() for d in documents if d]
-    text = " ".join(parts)
-    return text if len(text) <= 300 else text[:297] + "..."
+#: The longest value ``logs`` prints as text (``--json`` prints every value whole).
+LOG_VALUE_CHARS = 2_000
+
+
+def print_log(row: LogView) -> None:
+    """Print one log row as a block: time and type, then ids and details one per line.
+
+    Each line is printed unwrapped (the terminal folds it), so no JSON value is ever
+    broken by an inserted line end, whatever the width.
+    """
+    head = shown(f"\n{row.timestamp.strftime('%Y-%m-%d %H:%M:%S.%f')} UTC  {row.log_type}")
+    head.stylize("bold")
+    console.print(head, soft_wrap=True)
+    ids = [
+        ("uow", row.uow_id),
+        ("actor", row.actor_id),
+        ("role", row.role_id),
+        ("interaction", row.interaction_id),
+        ("instance", row.instance_id),
+    ]
+    lines = [(label, str(value)) for label, value in ids if value is not None]
+    for prefix, document in (("", row.event_details), ("error_metadata.", row.error_metadata)):
+        if isinstance(document, dict):
+            lines += [(f"{prefix}{k}", _log_value(v)) for k, v in document.items()]
+        elif document is not None:
+            lines.append((prefix.rstrip(".") or "details", _log_value(document)))
+    width = max((len(label) for label, _ in lines), default=0)
+    for label, text in lines:
+        console.print(Text("    ") + shown(label.ljust(width)) + "  " + shown(text), soft_wrap=True)
+
+
+def _log_value(value: Any) -> str:
+    text = orjson.dumps(value).decode()
+    if len(text) <= LOG_VALUE_CHARS:
+        return text
+    hidden = len(text) - LOG_VALUE_CHARS
+    return f"{text[:LOG_VALUE_CHARS]}... ({hidden:,} more characters: --json shows all)"
 
 
 def summary_table(summary: Any) -> Table:

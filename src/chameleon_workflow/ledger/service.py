@@ -36,6 +36,7 @@ from chameleon_workflow.ledger.checks import (
     is_legal,
     refuse_direct_edits,
 )
+from chameleon_workflow.ledger.shared import SharedMethod
 from chameleon_workflow.ledger.snapshot import read_snapshot, verified_guards
 from chameleon_workflow.ledger.writes import (
     Change,
@@ -60,25 +61,32 @@ UNSET: Any = _Unset()
 
 @dataclass(frozen=True, slots=True)
 class UOWStateTransition:
-    """Describe one transition of a UOW (the seed's value object)."""
+    """Describe one transition of a UOW (the seed's value object, stamped when made)."""
 
     uow_id: uuid.UUID
+    instance_id: uuid.UUID
     previous_status: str | None
     new_status: str
     previous_state_hash: str | None
     new_state_hash: str
     previous_interaction_id: uuid.UUID | None
     new_interaction_id: uuid.UUID | None
-    actor_id: uuid.UUID | None
+    actor_id: uuid.UUID | None = None
     reasoning: str | None = None
-    transition_metadata: Any = None
+    metadata: Any = None
     timestamp: datetime = field(default_factory=utcnow)
+
+    @property
+    def transition_metadata(self) -> Any:
+        """Return ``metadata`` under the history column's name."""
+        return self.metadata
 
     @classmethod
     def from_history(cls, row: UnitsOfWorkHistory) -> UOWStateTransition:
         """Build the value object from a stored history row."""
         return cls(
             uow_id=row.uow_id,
+            instance_id=row.instance_id,
             previous_status=row.previous_status,
             new_status=row.new_status,
             previous_state_hash=row.previous_state_hash,
@@ -87,7 +95,7 @@ class UOWStateTransition:
             new_interaction_id=row.new_interaction_id,
             actor_id=row.actor_id,
             reasoning=row.reasoning,
-            transition_metadata=row.transition_metadata,
+            metadata=row.transition_metadata,
             timestamp=row.transition_timestamp,
         )
 
@@ -130,6 +138,7 @@ class UOWPersistenceService:
         """Return the current attributes (latest non-deleted version of each key)."""
         return read_snapshot(session, as_uuid(uow_id, "UOW id")).attributes
 
+    @SharedMethod
     def verify_state_hash(self, session: Session, uow: UnitsOfWork) -> bool:
         """Tell whether the stored content_hash still matches the stored attributes."""
         snap = read_snapshot(session, uow.uow_id)
@@ -157,6 +166,7 @@ class UOWPersistenceService:
         with translated_errors():
             return self.ledger_keys(session.connection().engine)
 
+    @SharedMethod
     def get_uow_history(
         self,
         session: Session,
@@ -228,6 +238,7 @@ class UOWPersistenceService:
             insert_created(session, uow, attrs, (actor_id, reasoning, metadata), keys)
         return uow
 
+    @SharedMethod
     def save_uow(
         self,
         session: Session,

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from chameleon_workflow.config import Settings, configuration_error
+from chameleon_workflow.config import Settings, configuration_error, require_known_environment
 
 #: 32 random URL-safe characters carry 192 bits; a shorter token is easier to guess.
 MIN_TOKEN_LENGTH = 32
@@ -56,8 +56,10 @@ class ServerSettings(Settings):
 def load_server_settings(**given: Any) -> ServerSettings:
     """Read the server settings from the environment, ``given`` values (not None) winning.
 
-    A malformed variable or value is a ConfigurationError naming it, never a traceback.
+    A malformed variable or value, or a ``CHAMELEON_*`` variable nothing reads, is a
+    ConfigurationError naming it, never a traceback.
     """
+    require_known_environment(ServerSettings)
     overrides = {name: value for name, value in given.items() if value is not None}
     try:
         return ServerSettings(**overrides)

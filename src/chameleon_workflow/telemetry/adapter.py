@@ -31,8 +31,8 @@ class ShadowLoggerTelemetryAdapter:
         interaction_id: IdLike,
         actor_id: IdLike,
         error_message: str,
-        condition: str,
-        variables: Any,
+        condition: str | None = None,
+        variables: Any = None,
     ) -> bool:
         """Record an expression-evaluation error as an ERROR row; False when the buffer is full."""
         details = {"condition": condition, "error": error_message, "variables": variables}
@@ -48,9 +48,9 @@ class ShadowLoggerTelemetryAdapter:
         interaction_id: IdLike,
         actor_id: IdLike,
         guardian_name: str,
-        condition: str,
-        decision: Any,
-        matched_branch_index: int | None,
+        condition: str | None = None,
+        decision: Any = None,
+        matched_branch_index: int | None = None,
         definition_hash: str | None = None,
     ) -> bool:
         """Record a routing decision as a GUARDIAN_DECISION row; False when the buffer is full.

@@ -260,16 +260,20 @@ def get_telemetry_buffer() -> TelemetryBuffer:
     if buffer is None:
         with _singleton_lock:
             if _singleton is None:
-                settings = load_settings()
-                _singleton = TelemetryBuffer(
-                    settings.telemetry_batch_size, settings.telemetry_max_queue_size
-                )
+                _singleton = _new_buffer()
             buffer = _singleton
     return buffer
 
 
-def reset_telemetry_buffer() -> None:
-    """Forget the process-wide buffer so the next get creates a fresh one (tests, reconfig)."""
+def reset_telemetry_buffer() -> TelemetryBuffer:
+    """Replace the process-wide buffer with a fresh, empty one and return it (tests, reconfig)."""
     global _singleton  # noqa: PLW0603 - see get_telemetry_buffer
+    buffer = _new_buffer()
     with _singleton_lock:
-        _singleton = None
+        _singleton = buffer
+    return buffer
+
+
+def _new_buffer() -> TelemetryBuffer:
+    settings = load_settings()
+    return TelemetryBuffer(settings.telemetry_batch_size, settings.telemetry_max_queue_size)
