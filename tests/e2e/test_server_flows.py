@@ -1,0 +1,134 @@
+"""A UOW driven end to end with plain HTTP requests only, on both back ends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from chameleon_workflow.testing import INVOICE_YAML, ServerProcess
+
+FAST = {"CHAMELEON_TELEMETRY_FLUSH_INTERVAL_S": "0.1"}
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """Run the server on the test's database; stop it with SIGTERM afterwards."""
+    process = ServerProcess(database_url, tmp_path / "server.log", FAST).start()
+    yield process
+    assert process.stop_cleanly(), process.log()
+    assert "Traceback" not in process.log()
+
+
+def call(http: httpx.Client, method: str, path: str, token: str, status: int, **kwargs: Any) -> Any:
+    """Send one request with a bearer token, insist on the status, return the JSON body."""
+    response = http.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+    assert response.status_code == status, response.text
+    return response.json() if response.content else None
+
+
+def set_up(http: httpx.Client, admin: str) -> tuple[str, str, str]:
+    """Create an instance by name, import the invoice workflow, register a worker and a fixer."""
+    call(http, "POST", "/instances", admin, 201, json={"name": "acme"})
+    imported = http.post(
+        "/workflows",
+        content=INVOICE_YAML.read_text(),
+        params={"instance": "acme"},
+        headers={"Authorization": f"Bearer {admin}", "Content-Type": "application/yaml"},
+    )
+    assert imported.status_code == 201, imported.text
+    tokens = []
+    for key, roles in (("worker", ("triage", "approval")), ("fixer", ("remediation",))):
+        actor = call(
+            http,
+            "POST",
+            "/actors",
+            admin,
+            201,
+            json={"instance_id": "acme", "identity_key": key, "name": key, "actor_type": "HUMAN"},
+        )
+        for role in roles:
+            call(
+                http, "POST", f"/actors/{actor['actor_id']}/roles", admin, 201, json={"role": role}
+            )
+        tokens.append(actor["token"])
+    uow = call(
+        http,
+        "POST",
+        "/instances/acme/uows",
+        tokens[0],
+        201,
+        json={"workflow": "invoice_approval", "attributes": {"invoice_id": "I-7", "amount": 70}},
+    )
+    return tokens[0], tokens[1], str(uow["id"])
+
+
+def walk(http: httpx.Client, worker: str, uow_id: str) -> None:
+    """Take a PENDING invoice through triage and approval to COMPLETED."""
+    for role, reached in (("triage", "PENDING"), ("approval", "COMPLETED")):
+        claimed = call(http, "POST", f"/roles/{role}/checkout", worker, 200)
+        assert claimed["uow_id"] == uow_id
+        done = call(http, "POST", f"/uows/{uow_id}/submit", worker, 200, json={})
+        assert done["status"] == reached
+
+
+def test_creation_to_completed(server: ServerProcess) -> None:
+    """Created, triaged and approved over HTTP: COMPLETED, and its ledger verifies."""
+    with httpx.Client(base_url=server.url, timeout=30.0) as http:
+        worker, _, uow_id = set_up(http, server.admin_token)
+        walk(http, worker, uow_id)
+        page = call(http, "GET", f"/uows/{uow_id}/history", worker, 200)
+        assert [e["new_status"] for e in page["items"]] == [
+            "PENDING",
+            "ACTIVE",
+            "PENDING",
+            "ACTIVE",
+            "COMPLETED",
+        ]
+        report = call(http, "GET", f"/uows/{uow_id}/verify", server.admin_token, 200)
+        assert (report["ok"], report["findings"]) == (True, [])
+
+
+def test_failed_remediated_then_completed(server: ServerProcess) -> None:
+    """A failed invoice is remediated by the EPSILON actor, then walks to COMPLETED."""
+    with httpx.Client(base_url=server.url, timeout=30.0) as http:
+        worker, fixer, uow_id = set_up(http, server.admin_token)
+        call(http, "POST", "/roles/triage/checkout", worker, 200)
+        failed = call(
+            http, "POST", f"/uows/{uow_id}/fail", worker, 200, json={"reason": "bad vendor"}
+        )
+        assert (failed["status"], failed["interaction"]) == ("FAILED", "failed")
+        refused = call(http, "POST", f"/uows/{uow_id}/remediate", worker, 403, json={})
+        assert "does not hold role 'remediation'" in refused["detail"]
+        fixed = call(
+            http,
+            "POST",
+            f"/uows/{uow_id}/remediate",
+            fixer,
+            200,
+            json={"attributes": {"vendor": "ACME"}, "reasoning": "vendor corrected"},
+        )
+        assert (fixed["status"], fixed["interaction"]) == ("PENDING", "submitted")
+        assert fixed["attributes"] == {"invoice_id": "I-7", "amount": 70, "vendor": "ACME"}
+        again = call(http, "POST", f"/uows/{uow_id}/remediate", fixer, 409, json={})
+        assert again["type"] == "urn:chameleon:problem:invalid-transition"
+        walk(http, worker, uow_id)
+        history = call(http, "GET", f"/uows/{uow_id}/history", fixer, 200)["items"]
+        assert [e["new_status"] for e in history] == [
+            "PENDING",
+            "ACTIVE",
+            "FAILED",
+            "FAILED",
+            "PENDING",
+            "ACTIVE",
+            "PENDING",
+            "ACTIVE",
+            "COMPLETED",
+        ]
+        assert history[3]["changes"]["added"] == {"vendor": "ACME"}
+        assert history[4]["reasoning"] == "vendor corrected"
+        report = call(http, "GET", "/verify", server.admin_token, 200)
+        assert (report["ok"], report["findings"]) == (True, [])
