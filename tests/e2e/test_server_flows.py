@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
-import pytest
+from http_world import call, served
 
-from chameleon_workflow.testing import INVOICE_YAML, ServerProcess
-
-FAST = {"CHAMELEON_TELEMETRY_FLUSH_INTERVAL_S": "0.1"}
-
-
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    """Run the server on the test's database; stop it with SIGTERM afterwards."""
-    process = ServerProcess(database_url, tmp_path / "server.log", FAST).start()
-    yield process
-    assert process.stop_cleanly(), process.log()
-    assert "Traceback" not in process.log()
-
-
-def call(http: httpx.Client, method: str, path: str, token: str, status: int, **kwargs: Any) -> Any:
-    """Send one request with a bearer token, insist on the status, return the JSON body."""
-    response = http.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
-    assert response.status_code == status, response.text
-    return response.json() if response.content else None
+from chameleon_workflow.testing import INVOICE_YAML
 
 
 def set_up(http: httpx.Client, admin: str) -> tuple[str, str, str]:
@@ -75,9 +55,9 @@ def walk(http: httpx.Client, worker: str, uow_id: str) -> None:
         assert done["status"] == reached
 
 
-def test_creation_to_completed(server: ServerProcess) -> None:
+def test_creation_to_completed(database_url: str, tmp_path: Path) -> None:
     """Created, triaged and approved over HTTP: COMPLETED, and its ledger verifies."""
-    with httpx.Client(base_url=server.url, timeout=30.0) as http:
+    with served(database_url, tmp_path) as (server, http):
         worker, _, uow_id = set_up(http, server.admin_token)
         walk(http, worker, uow_id)
         page = call(http, "GET", f"/uows/{uow_id}/history", worker, 200)
@@ -92,9 +72,9 @@ def test_creation_to_completed(server: ServerProcess) -> None:
         assert (report["ok"], report["findings"]) == (True, [])
 
 
-def test_failed_remediated_then_completed(server: ServerProcess) -> None:
+def test_failed_remediated_then_completed(database_url: str, tmp_path: Path) -> None:
     """A failed invoice is remediated by the EPSILON actor, then walks to COMPLETED."""
-    with httpx.Client(base_url=server.url, timeout=30.0) as http:
+    with served(database_url, tmp_path) as (server, http):
         worker, fixer, uow_id = set_up(http, server.admin_token)
         call(http, "POST", "/roles/triage/checkout", worker, 200)
         failed = call(
