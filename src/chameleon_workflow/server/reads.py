@@ -47,7 +47,7 @@ def scope(svc: Svc, caller: auth.Principal, instance: str | None) -> uuid.UUID |
     return instance_id
 
 
-@router.get("/instances", responses=READ_ERRORS)
+@router.get("/instances", responses=E(401, 422, 503))
 def list_instances(
     svc: Svc, caller: Caller, cursor: Cursor = None, limit: Limit = PAGE_DEFAULT
 ) -> p.InstancePage:
