@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from chameleon_workflow.cli import commands, ledger_commands, long_running
+from chameleon_workflow.cli import commands, export_commands, ledger_commands, long_running
 
 app = typer.Typer(
     help="Chameleon: a workflow engine with an append-only, hash-chained, verifiable history.",
@@ -23,6 +23,7 @@ app.command()(commands.verify)
 app.command()(commands.logs)
 app.command()(ledger_commands.checkpoint)
 app.command()(ledger_commands.prove)
+app.command()(export_commands.export)
 app.command()(long_running.serve)
 database = typer.Typer(help="Manage the database: its schema and roles.", no_args_is_help=True)
 database.command("upgrade")(commands.db_upgrade)
