@@ -23,15 +23,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chameleon_workflow.config import Settings, load_settings
 from chameleon_workflow.engine import setup
+from chameleon_workflow.engine.admin import AdminOperations
 from chameleon_workflow.engine.facts import KnownFacts
 from chameleon_workflow.engine.fanout import FanOut, refuse_join_checkout
 from chameleon_workflow.engine.limits import Limits
-from chameleon_workflow.engine.lookups import (
-    Queue,
-    actor_role_ids,
-    get_uow_row,
-    require_holder,
-)
+from chameleon_workflow.engine.lookups import Queue, actor_role_ids, get_uow_row, require_holder
 from chameleon_workflow.engine.oversight import Oversight, require_running
 from chameleon_workflow.engine.runner import TransactionRunner
 from chameleon_workflow.engine.steps import Intent, Move, Steps
@@ -39,7 +35,6 @@ from chameleon_workflow.engine.txn import Transition, TxnLog
 from chameleon_workflow.engine.views import ActorFacts, SweepResult, UOWView
 from chameleon_workflow.errors import (
     ConcurrencyError,
-    IntegrityViolationError,
     InvalidTransitionError,
     InvalidValueError,
     NotAuthorizedError,
@@ -47,14 +42,12 @@ from chameleon_workflow.errors import (
 )
 from chameleon_workflow.ledger.service import Clock, UOWPersistenceService
 from chameleon_workflow.models import UnitsOfWork, utcnow
-from chameleon_workflow.states import ActorType, RoleType, UOWStatus
+from chameleon_workflow.states import RoleType, UOWStatus
 from chameleon_workflow.telemetry.buffer import TelemetryBuffer, get_telemetry_buffer
-from chameleon_workflow.workflow.definition import WorkflowDefinition
 from chameleon_workflow.workflow.importer import (
     CompiledRole,
     CompiledWorkflow,
     find_local_workflow,
-    import_workflow,
 )
 
 __all__ = ["WorkflowEngine"]
@@ -63,7 +56,7 @@ S = UOWStatus
 T = TypeVar("T")
 
 
-class WorkflowEngine:
+class WorkflowEngine(AdminOperations):
     """Drive units of work through imported workflows on behalf of registered actors."""
 
     def __init__(
@@ -99,66 +92,6 @@ class WorkflowEngine:
             self._write, self.read, self._known, self._steps, self.persistence, self.limits,
             self._fanout.check_remediable,
         )  # fmt: skip
-
-    # ------------------------------------------------------------ set-up
-
-    def create_instance(self, name: str, description: str | None = None) -> uuid.UUID:
-        """Create an instance (an isolation container) and return its id."""
-        try:
-            return self._write(
-                lambda session, _: setup.create_instance(session, name, description, self._keys)
-            )
-        except IntegrityViolationError as exc:
-            # The driver's wording differs per back end; the unique name is what broke.
-            raise IntegrityViolationError(f"an instance named {name!r} already exists") from exc
-
-    def ensure_instance(self, name: str) -> uuid.UUID:
-        """Return the id of the instance called ``name``, creating it if needed."""
-        found = self.read(lambda session: setup.find_instance(session, name))
-        return found if found is not None else self.create_instance(name)
-
-    def import_workflow(
-        self, instance_id: uuid.UUID, source: str | WorkflowDefinition
-    ) -> uuid.UUID:
-        """Validate a workflow (YAML text, never read as a path) and import it, all or nothing."""
-        definition = setup.definition_of(source)
-        return self._write(
-            lambda session, _: setup.record_import(
-                session, self._keys, instance_id, import_workflow(session, instance_id, definition)
-            )
-        )
-
-    def register_actor(
-        self,
-        instance_id: uuid.UUID,
-        identity_key: str,
-        name: str,
-        actor_type: ActorType | str,
-        capabilities: Any = None,
-    ) -> uuid.UUID:
-        """Register a HUMAN, AI_AGENT or SYSTEM actor in an instance and return its id."""
-        self.limits.check_metadata(capabilities, "capabilities")
-        try:
-            return self._write(
-                lambda session, _: setup.add_actor(
-                    session, instance_id, identity_key, name, actor_type, capabilities, self._keys
-                )
-            )
-        except IntegrityViolationError as exc:
-            raise IntegrityViolationError(
-                f"instance {instance_id} already has an actor {identity_key!r}"
-            ) from exc
-
-    def assign_role(self, actor_id: uuid.UUID, role: uuid.UUID | str) -> uuid.UUID:
-        """Grant an actor a role (name or id) of its instance; return the role id."""
-
-        def work(session: Session, _: TxnLog) -> uuid.UUID:
-            actor = self._known.actor(session, actor_id)
-            role_facts = self._known.role(session, actor.instance_id, role)
-            setup.grant_role(session, actor, role_facts, self._keys)
-            return role_facts.role_id
-
-        return self._write(work)
 
     def instantiate(
         self,
@@ -292,6 +225,8 @@ class WorkflowEngine:
         def work(session: Session, txn: TxnLog) -> UOWView:
             actor = self._known.actor(session, actor_id)
             uow = get_uow_row(session, uow_id)
+            if uow.instance_id != actor.instance_id:
+                raise NotAuthorizedError(f"UOW {uow_id} belongs to another instance")
             compiled = self._known.workflow(session, uow.local_workflow_id)
             epsilon = compiled.role_of_type(RoleType.EPSILON)
             self._known.require_role(session, actor, epsilon.role_id, epsilon.name)
@@ -382,10 +317,8 @@ class WorkflowEngine:
         compiled = self._known.workflow(session, uow.local_workflow_id)
         place = uow.current_interaction_id
         consumers = compiled.consumers(place) if place is not None else ()
-        roles = [r for r in consumers if self._known.granted(actor.actor_id, r.role_id)]
-        if not roles:
-            mine = actor_role_ids(session, actor.actor_id)
-            roles = [r for r in consumers if r.role_id in mine]
+        mine = actor_role_ids(session, actor.actor_id)
+        roles = [r for r in consumers if r.role_id in mine]
         if not roles:
             raise NotAuthorizedError(
                 f"actor {actor.identity_key!r} holds no role consuming UOW {uow.uow_id}'s "

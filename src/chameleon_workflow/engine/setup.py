@@ -1,4 +1,4 @@
-"""The engine's set-up writes: instances, workflows, actors and role grants.
+"""The engine's set-up writes: instances, workflows, actors, role grants and revocations.
 
 Each one is recorded in the admin ledger in the same transaction (``admin_ledger``).
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.admin_ledger import ACTOR, record_admin_event
@@ -168,3 +168,33 @@ def record_remediation(
         details=moved,
         keys=keys,
     )
+
+
+def withdraw_role(session: Session, actor: ActorFacts, role: RoleFacts, keys: KeyProvider) -> None:
+    """Take a role away from an actor (recorded); NotFoundError when it does not hold it."""
+    removed = session.execute(
+        delete(ActorRoleAssignment).where(
+            ActorRoleAssignment.actor_id == actor.actor_id,
+            ActorRoleAssignment.role_id == role.role_id,
+        )
+    )
+    if removed.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFoundError(f"actor {actor.identity_key!r} does not hold role {role.name!r}")
+    record_admin_event(
+        session,
+        AdminAction.ROLE_REVOKED,
+        instance_id=actor.instance_id,
+        subject_id=actor.actor_id,
+        details={"role_id": str(role.role_id), "role": role.name},
+        keys=keys,
+    )
+
+
+def clear_token(session: Session, actor_id: uuid.UUID, keys: KeyProvider) -> None:
+    """Forget an actor's token hash (recorded), so the token names nobody; 404 if no actor."""
+    changed = session.execute(
+        update(LocalActor).where(LocalActor.actor_id == actor_id).values(token_hash=None)
+    )
+    if changed.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFoundError(f"no actor with id {actor_id}")
+    record_admin_event(session, AdminAction.TOKEN_REVOKED, subject_id=actor_id, keys=keys)
