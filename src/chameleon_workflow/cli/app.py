@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from chameleon_workflow.cli import commands, ledger_commands, long_running
+from chameleon_workflow.cli import commands, ledger_commands, long_running, worker_commands
 
 app = typer.Typer(
     help="Chameleon: a workflow engine with an append-only, hash-chained, verifiable history.",
@@ -24,6 +24,8 @@ app.command()(commands.logs)
 app.command()(ledger_commands.checkpoint)
 app.command()(ledger_commands.prove)
 app.command()(long_running.serve)
+app.command()(worker_commands.worker)
+app.command()(worker_commands.mcp)
 database = typer.Typer(help="Manage the database: its schema and roles.", no_args_is_help=True)
 database.command("upgrade")(commands.db_upgrade)
 database.command("roles")(commands.db_roles)
