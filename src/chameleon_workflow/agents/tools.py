@@ -58,7 +58,7 @@ def refused(error: ChameleonError) -> CallToolResult:
 
 def build_server(source: ClientSource, auditor: ChameleonClient | None = None) -> MCPServer:
     """Build the MCP server; ``auditor`` (an auditor-token client) answers verification."""
-    server = MCPServer("chameleon", instructions=INSTRUCTIONS)
+    server = MCPServer("chameleon", instructions=INSTRUCTIONS, log_level="WARNING")
 
     def act(ctx: Context, call: Callable[[ChameleonClient], Any]) -> CallToolResult:
         try:
