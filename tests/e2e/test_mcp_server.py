@@ -1,0 +1,134 @@
+"""``chameleon mcp`` driven by the MCP SDK's own client, against a live server, both back ends."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp_types import CallToolResult
+from surface_world import World, has_route, live_world
+
+TOOLS = {"checkout", "get_uow", "history", "submit", "fail", "heartbeat", "remediate", "verify_uow"}
+
+
+@pytest.fixture
+def world(database_url: str, tmp_path: Path) -> Iterator[World]:
+    """Run a server with the invoice workflow and one agent."""
+    with live_world(database_url, tmp_path / "server.log") as running:
+        yield running
+
+
+def agent_session(world: World, body: Callable[[Client], Awaitable[Any]], **env: str) -> Any:
+    """Spawn ``chameleon mcp`` over stdio as the agent and run ``body`` with a connected client."""
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "chameleon_workflow", "mcp"],
+        env={
+            "CHAMELEON_SERVER_URL": world.server.url,
+            "CHAMELEON_ACTOR_TOKEN": world.tokens["agent"],
+            "PATH": os.environ.get("PATH", ""),
+            **env,
+        },
+    )
+
+    async def run() -> Any:
+        async with Client(params, read_timeout_seconds=60) as client:
+            return await body(client)
+
+    return asyncio.run(run())
+
+
+def data(result: CallToolResult) -> dict[str, Any]:
+    """Return a successful tool result's structured content."""
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+def test_an_agent_drives_an_invoice_to_completed_over_mcp(world: World) -> None:
+    """Check out, read, heartbeat and submit at each step: COMPLETED, under the agent's name."""
+    uow_id = world.invoice("agent", invoice_id="M-1", amount=300, vendor="ACME")
+
+    async def walk(client: Client) -> dict[str, Any]:
+        listed = {tool.name for tool in (await client.list_tools()).tools}
+        assert listed == TOOLS
+        claimed = data(await client.call_tool("checkout", {"role": "triage"}))["uow"]
+        assert (claimed["uow_id"], claimed["status"]) == (uow_id, "ACTIVE")
+        read = data(await client.call_tool("get_uow", {"uow_id": uow_id}))
+        assert read["attributes"] == {"invoice_id": "M-1", "amount": 300, "vendor": "ACME"}
+        beat = data(await client.call_tool("heartbeat", {"uow_id": uow_id}))
+        assert beat["held_by"] == world.actor_ids["agent"]
+        args = {"uow_id": uow_id, "attributes": {"risk": "low"}, "reasoning": "small, known vendor"}
+        routed = data(await client.call_tool("submit", args))
+        assert (routed["status"], routed["interaction"]) == ("PENDING", "ready_for_approval")
+        data(await client.call_tool("checkout", {"role": "approval"}))
+        args = {"uow_id": uow_id, "reasoning": "approved by the agent"}
+        done = data(await client.call_tool("submit", args))
+        assert (done["status"], done["attributes"]["risk"]) == ("COMPLETED", "low")
+        assert data(await client.call_tool("checkout", {"role": "approval"})) == {"uow": None}
+        history = data(await client.call_tool("history", {"uow_id": uow_id}))["entries"]
+        return {
+            "history": history,
+            "verify": data(await client.call_tool("verify_uow", {"uow_id": uow_id})),
+        }
+
+    seen = agent_session(world, walk, CHAMELEON_AUDITOR_TOKEN=world.server.admin_token)
+    assert [e["new_status"] for e in seen["history"]][-1] == "COMPLETED"
+    assert {e["actor"] for e in seen["history"][1:]} == {"Agent"}
+    assert seen["history"][-1]["reasoning"] == "approved by the agent"
+    assert (seen["verify"]["ok"], seen["verify"]["findings"]) == (True, [])
+    assert world.admin.get_uow(uow_id).status == "COMPLETED"
+
+
+def test_tool_errors_are_structured_problems(world: World) -> None:
+    """Refusals come back as isError results carrying the problem, never a traceback."""
+    uow_id = world.invoice("agent", invoice_id="M-2", amount=5, vendor="V")
+
+    async def refused(client: Client) -> list[CallToolResult]:
+        return [
+            await client.call_tool("checkout", {"role": "auditing"}),
+            await client.call_tool("submit", {"uow_id": uow_id, "reasoning": "not held"}),
+            await client.call_tool("get_uow", {"uow_id": "not-a-uuid"}),
+            await client.call_tool("verify_uow", {"uow_id": uow_id}),
+        ]
+
+    results = agent_session(world, refused)
+    assert all(result.is_error for result in results)
+    problems = [result.structured_content for result in results]
+    assert [(p["status"], p["type"]) for p in problems] == [
+        (404, "urn:chameleon:problem:not-found"),
+        (403, "urn:chameleon:problem:forbidden"),
+        (422, problems[2]["type"]),
+        (403, "urn:chameleon:problem:forbidden"),
+    ]
+    assert problems[0]["detail"] == f"no role named 'auditing' in instance {world.instance_id}"
+    assert results[1].content[0].text.startswith("Forbidden: actor 'agent'")  # type: ignore[union-attr]
+    assert all("Traceback" not in str(result.content) for result in results)
+
+
+def test_an_agent_remediates_a_failed_invoice_over_mcp(world: World) -> None:
+    """Failed by the agent, remediated with a fix by the agent, then completed: all over MCP."""
+    if not has_route(world, "post", "/uows/{uow_id}/remediate"):
+        pytest.xfail("waiting for POST /uows/{uow_id}/remediate on this server")
+    uow_id = world.invoice("agent", invoice_id="M-3", amount=80)
+
+    async def walk(client: Client) -> str:
+        data(await client.call_tool("checkout", {"role": "triage"}))
+        failed = data(await client.call_tool("fail", {"uow_id": uow_id, "reason": "no vendor"}))
+        assert failed["status"] == "FAILED"
+        fix = {"uow_id": uow_id, "attributes": {"vendor": "ACME"}, "reasoning": "vendor found"}
+        assert data(await client.call_tool("remediate", fix))["status"] == "PENDING"
+        for role in ("triage", "approval"):
+            data(await client.call_tool("checkout", {"role": role}))
+            after = data(await client.call_tool("submit", {"uow_id": uow_id}))
+        return str(after["status"])
+
+    assert agent_session(world, walk) == "COMPLETED"
+    assert world.admin.verify_uow(uow_id).ok
