@@ -55,6 +55,10 @@ class InvalidValueError(ChameleonError, ValueError):
     """A value cannot be stored (not JSON, out of range, too large)."""
 
 
+class MalformedRequestError(InvalidValueError):
+    """A request body cannot be parsed at all, such as JSON that is not JSON (HTTP 400)."""
+
+
 class LimitExceededError(InvalidValueError):
     """Input is larger than a configured limit (HTTP 413); the message names the setting."""
 

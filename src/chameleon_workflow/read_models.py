@@ -134,6 +134,7 @@ def count_uows(session: Session, instance_id: uuid.UUID | None = None) -> int:
 def query_logs(
     session: Session,
     *,
+    instance_id: uuid.UUID | None = None,
     uow_id: uuid.UUID | None = None,
     log_type: str | None = None,
     since: datetime | None = None,
@@ -141,12 +142,14 @@ def query_logs(
     limit: int = 100,
     offset: int = 0,
 ) -> list[LogView]:
-    """Return interaction-log rows, newest first, filtered by UOW, type and time range."""
+    """Return interaction-log rows, newest first, filtered by instance, UOW, type and time."""
     if not 0 < limit <= MAX_PAGE:
         raise InvalidValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
     if offset < 0:
         raise InvalidValueError(f"offset must be >= 0, got {offset}")
     query = select(InteractionLog)
+    if instance_id is not None:
+        query = query.where(InteractionLog.instance_id == instance_id)
     if uow_id is not None:
         query = query.where(InteractionLog.uow_id == uow_id)
     if log_type is not None:

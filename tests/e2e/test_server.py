@@ -108,7 +108,9 @@ def test_invoice_walk(server: ServerProcess, client: httpx.Client) -> None:
     assert step(client, token, "approval")["status"] == "COMPLETED"
     assert client.post("/roles/approval/checkout", headers=bearer(token)).status_code == 204
 
-    timeline = client.get(f"/uows/{large}/history", headers=bearer(token)).json()
+    page = client.get(f"/uows/{large}/history", headers=bearer(token)).json()
+    assert page["next_cursor"] is None
+    timeline = page["items"]
     assert [e["sequence"] for e in timeline] == [1, 2, 3, 4, 5, 6, 7]
     assert [e["new_status"] for e in timeline] == [
         "PENDING",
@@ -211,12 +213,10 @@ def test_errors_map_to_problem_documents(server: ServerProcess, client: httpx.Cl
         415,
     )
     assert_problem(client.post("/instances", json={"nom": 1}, headers=admin), 422, "name")
-    assert_problem(
-        client.post(
-            "/instances", content="{", headers={**admin, "content-type": "application/json"}
-        ),
-        422,
+    malformed = client.post(
+        "/instances", content="{", headers={**admin, "content-type": "application/json"}
     )
+    assert assert_problem(malformed, 400)["type"] == "urn:chameleon:problem:malformed-request"
     bad_value = client.post(
         f"/instances/{cast.instance_id}/uows",
         headers=admin,
@@ -277,7 +277,7 @@ def test_register_actor_in_unknown_instance_is_not_found(
         "type": "urn:chameleon:problem:not-found",
         "title": "Not Found",
         "status": 404,
-        "detail": f"instance {ghost} does not exist",
+        "detail": f"no instance named or with id {str(ghost)!r}",
     }
     assert count_rows(database_url, "local_actors") == 0
 

@@ -1,9 +1,9 @@
 """What the engine has looked up once and need not query again.
 
-Actors and roles never change once written, the engine has no way to revoke a role, and
-workflow definitions never change once imported, so each is read from the database once
-per engine and kept. A transaction that rolls back leaves nothing wrong here: only facts
-already committed are ever read.
+Actors and roles never change once written, and workflow definitions never change once
+imported, so each is read from the database once per engine and kept. Role grants are
+not kept: a revoked role must stop working at once, in every process. A transaction that
+rolls back leaves nothing wrong here: only facts already committed are ever read.
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ from chameleon_workflow.workflow.importer import CompiledWorkflow, load_local_wo
 
 
 class KnownFacts:
-    """Actors, roles, role grants and compiled workflows, each looked up at most once."""
+    """Actors, roles and compiled workflows, each looked up at most once."""
 
     def __init__(self) -> None:
         """Start knowing nothing."""
         self._actors: dict[uuid.UUID | str, ActorFacts] = {}
         self._roles: dict[tuple[uuid.UUID, uuid.UUID | str], RoleFacts] = {}
-        self._grants: set[tuple[uuid.UUID, uuid.UUID]] = set()
         self._workflows: dict[uuid.UUID, CompiledWorkflow] = {}
 
     def actor(self, session: Session, actor_id: uuid.UUID | str) -> ActorFacts:
@@ -46,14 +45,8 @@ class KnownFacts:
     def require_role(
         self, session: Session, actor: ActorFacts, role_id: uuid.UUID, name: str
     ) -> None:
-        """Raise NotAuthorizedError unless the actor holds the role."""
-        if (actor.actor_id, role_id) not in self._grants:
-            require_role(session, actor, role_id, name)
-            self._grants.add((actor.actor_id, role_id))
-
-    def granted(self, actor_id: uuid.UUID, role_id: uuid.UUID) -> bool:
-        """Tell whether the actor is already known to hold the role."""
-        return (actor_id, role_id) in self._grants
+        """Raise NotAuthorizedError unless the actor holds the role (asked every time)."""
+        require_role(session, actor, role_id, name)
 
     def workflow(self, session: Session, workflow_id: uuid.UUID) -> CompiledWorkflow:
         """Return an imported workflow, compiled."""

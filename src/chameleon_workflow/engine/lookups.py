@@ -103,6 +103,9 @@ def require_role(session: Session, actor: ActorFacts, role_id: uuid.UUID, role_n
 
 def require_holder(uow: UnitsOfWork, actor: ActorFacts) -> None:
     """Raise NotAuthorizedError unless the actor holds the (ACTIVE) UOW."""
+    if uow.instance_id != actor.instance_id:
+        # Nothing about another instance's UOW (its holder, its status) reaches the caller.
+        raise NotAuthorizedError(f"UOW {uow.uow_id} belongs to another instance")
     if uow.held_by_actor_id != actor.actor_id or uow.status != UOWStatus.ACTIVE:
         holder = uow.held_by_actor_id or "nobody"
         raise NotAuthorizedError(

@@ -147,6 +147,21 @@ class WorkflowEngine:
 
         return self._write(work)
 
+    def revoke_role(self, actor_id: uuid.UUID, role: uuid.UUID | str) -> uuid.UUID:
+        """Take a role (name or id) away from an actor at once; return the role id."""
+
+        def work(session: Session, _: TxnLog) -> uuid.UUID:
+            actor = self._known.actor(session, actor_id)
+            role_facts = self._known.role(session, actor.instance_id, role)
+            setup.withdraw_role(session, actor, role_facts)
+            return role_facts.role_id
+
+        return self._write(work)
+
+    def revoke_token(self, actor_id: uuid.UUID) -> None:
+        """Revoke an actor's bearer token: from the commit on, it authenticates nobody."""
+        self._write(lambda session, _: setup.clear_token(session, actor_id))
+
     def instantiate(
         self,
         instance_id: uuid.UUID,
@@ -271,6 +286,8 @@ class WorkflowEngine:
         def work(session: Session, txn: TxnLog) -> UOWView:
             actor = self._known.actor(session, actor_id)
             uow = get_uow_row(session, uow_id)
+            if uow.instance_id != actor.instance_id:
+                raise NotAuthorizedError(f"UOW {uow_id} belongs to another instance")
             compiled = self._known.workflow(session, uow.local_workflow_id)
             epsilon = compiled.role_of_type(RoleType.EPSILON)
             self._known.require_role(session, actor, epsilon.role_id, epsilon.name)
@@ -355,10 +372,8 @@ class WorkflowEngine:
         compiled = self._known.workflow(session, uow.local_workflow_id)
         place = uow.current_interaction_id
         consumers = compiled.consumers(place) if place is not None else ()
-        roles = [r for r in consumers if self._known.granted(actor.actor_id, r.role_id)]
-        if not roles:
-            mine = actor_role_ids(session, actor.actor_id)
-            roles = [r for r in consumers if r.role_id in mine]
+        mine = actor_role_ids(session, actor.actor_id)
+        roles = [r for r in consumers if r.role_id in mine]
         if not roles:
             raise NotAuthorizedError(
                 f"actor {actor.identity_key!r} holds no role consuming UOW {uow.uow_id}'s "

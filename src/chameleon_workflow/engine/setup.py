@@ -1,4 +1,4 @@
-"""The engine's set-up writes: instances, workflows, actors and role grants.
+"""The engine's set-up writes: instances, workflows, actors, role grants and revocations.
 
 Each function works in the caller's session (``WorkflowEngine`` owns the transaction)
 and checks what it refers to first, so an unknown id is a ``NotFoundError`` naming it,
@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.engine.lookups import actor_role_ids
@@ -91,3 +91,24 @@ def grant_role(session: Session, actor: ActorFacts, role: RoleFacts) -> None:
         )
     )
     session.flush()
+
+
+def withdraw_role(session: Session, actor: ActorFacts, role: RoleFacts) -> None:
+    """Take a role away from an actor; NotFoundError when it does not hold it."""
+    removed = session.execute(
+        delete(ActorRoleAssignment).where(
+            ActorRoleAssignment.actor_id == actor.actor_id,
+            ActorRoleAssignment.role_id == role.role_id,
+        )
+    )
+    if removed.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFoundError(f"actor {actor.identity_key!r} does not hold role {role.name!r}")
+
+
+def clear_token(session: Session, actor_id: uuid.UUID) -> None:
+    """Forget an actor's token hash, so the token names nobody; NotFoundError if no actor."""
+    changed = session.execute(
+        update(LocalActor).where(LocalActor.actor_id == actor_id).values(token_hash=None)
+    )
+    if changed.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFoundError(f"no actor with id {actor_id}")

@@ -44,6 +44,7 @@ from chameleon_workflow.server.problems import (
     problem_headers,
     problem_of,
 )
+from chameleon_workflow.server.reads import router as read_router
 from chameleon_workflow.server.routes import router
 from chameleon_workflow.server.schemas import WorkflowImport
 from chameleon_workflow.server.services import BackgroundServices
@@ -73,6 +74,7 @@ def create_app(
     )
     app.state.services = services
     app.include_router(router)
+    app.include_router(read_router)
     # One traceback per distinct error and app: an outage must not flood the log.
     failures = FailureLog(logging.getLogger("chameleon_workflow.server"))
     _install_error_handlers(app, failures)

@@ -2,7 +2,7 @@
 
 ``create_app`` builds one ``Services`` per app and keeps it in ``app.state``; the routes
 receive it, and the caller, through the ``Annotated`` aliases here (``Svc``, ``Caller``,
-``Admin``, ``ActorId``, ``MetricsReader``, ``RawBody``), so no route reads a header or a
+``Admin``, ``Reader``, ``ActorId``, ``MetricsReader``, ``RawBody``), so no route reads a header or a
 token itself.
 """
 
@@ -44,7 +44,9 @@ class Services:
         return self.engine.read(query)
 
 
-_bearer = HTTPBearer(auto_error=False, description="An actor token, or the admin token.")
+_bearer = HTTPBearer(
+    auto_error=False, description="An actor token, the admin token or the auditor token."
+)
 
 
 def _services(request: Request) -> Services:
@@ -59,9 +61,12 @@ def _principal(
     svc: Svc, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> auth.Principal:
     token = credentials.credentials if credentials is not None else None
-    admin = svc.settings.admin_token
+    admin, auditor = svc.settings.admin_token, svc.settings.auditor_token
     return auth.authenticate(
-        svc.session_factory, token, admin.get_secret_value() if admin else None
+        svc.session_factory,
+        token,
+        admin.get_secret_value() if admin else None,
+        auditor.get_secret_value() if auditor else None,
     )
 
 
@@ -77,7 +82,13 @@ def _actor(caller: Caller) -> uuid.UUID:
     return auth.require_actor(caller)
 
 
+def _reader(caller: Caller) -> auth.Principal:
+    auth.require_reader(caller)
+    return caller
+
+
 Admin = Annotated[auth.Principal, Depends(_admin)]
+Reader = Annotated[auth.Principal, Depends(_reader)]
 ActorId = Annotated[uuid.UUID, Depends(_actor)]
 
 

@@ -26,6 +26,7 @@ from chameleon_workflow.errors import (
     InvalidValueError,
     InvalidWorkflowError,
     LimitExceededError,
+    MalformedRequestError,
     NotAuthenticatedError,
     NotAuthorizedError,
     NotFoundError,
@@ -44,6 +45,7 @@ ERROR_STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (NotAuthorizedError, 403, "forbidden"),
     (NotFoundError, 404, "not-found"),
     (UnsupportedMediaError, 415, "unsupported-media-type"),
+    (MalformedRequestError, 400, "malformed-request"),
     (LimitExceededError, 413, "limit-exceeded"),
     (CorruptWorkflowError, 500, "corrupt-workflow"),
     (DuplicateWorkflowError, 409, "duplicate-workflow"),
@@ -90,16 +92,33 @@ def problem_of(exc: Exception) -> Problem:
     return _problem(500, "internal-error", "the server failed; the error has been logged")
 
 
+#: Problem types of the errors the HTTP layer raises itself (no route, wrong method, a body
+#: too large or unreadable): the same type as the project's error of that kind.
+HTTP_TYPES: dict[int, str] = {
+    400: "malformed-request",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "limit-exceeded",
+    422: "invalid-value",
+}
+
+
 def problem(status: int, detail: str, problems: list[str] | None = None) -> Problem:
     """Build a problem for a status raised by the HTTP layer itself (404 route, 405, 422)."""
-    slug = HTTPStatus(status).phrase.lower().replace(" ", "-")
+    slug = HTTP_TYPES.get(status) or HTTPStatus(status).phrase.lower().replace(" ", "-")
     return _problem(status, slug, detail, problems)
 
 
 def invalid_request(errors: Iterable[Any]) -> Problem:
-    """Build the 422 problem of a request FastAPI refused, listing every error it found."""
+    """Build the problem of a request FastAPI refused, listing every error it found.
+
+    A body that is not JSON at all is 400 (malformed-request); any other invalid input
+    is 422 (invalid-value), the type an invalid value found by the engine has too.
+    """
+    errors = list(errors)
     found = [_describe(error) for error in errors]
-    return problem(422, found[0] if found else "invalid request", found)
+    status = 400 if any(error.get("type") == "json_invalid" for error in errors) else 422
+    return problem(status, found[0] if found else "invalid request", found)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -9,14 +9,14 @@ routes show the ledger, and the operations routes serve metrics and health.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
 from chameleon_workflow import read_models as queries
 from chameleon_workflow.checkpoints.store import latest_checkpoint
-from chameleon_workflow.errors import InvalidValueError
+from chameleon_workflow.engine.listing import instance_of
 from chameleon_workflow.server import auth
 from chameleon_workflow.server import schemas as s
 from chameleon_workflow.server.dependencies import (
@@ -25,6 +25,8 @@ from chameleon_workflow.server.dependencies import (
     Caller,
     MetricsReader,
     RawBody,
+    Reader,
+    Services,
     Svc,
 )
 from chameleon_workflow.server.metrics import CONTENT_TYPE
@@ -61,14 +63,16 @@ def import_workflow(
     body: RawBody,
     request: Request,
     instance: Annotated[
-        uuid.UUID | None, Query(description="Instance id, when the body is YAML.")
+        str | None,
+        Query(max_length=s.NAME_MAX, description="Instance name or id, when the body is YAML."),
     ] = None,
 ) -> s.Created:
     """Validate a YAML workflow and import it (YAML body, or JSON ``{instance, yaml}``)."""
     form = s.workflow_request(request.headers.get("content-type", ""), body, instance)
     # Text only: a body such as "/etc/passwd.yaml" is YAML (a string), never a path to read.
     definition = parse_workflow_text(form.yaml, "<request>")
-    return s.Created(id=svc.engine.import_workflow(form.instance, definition))
+    instance_id = _instance(svc, form.instance)
+    return s.Created(id=svc.engine.import_workflow(instance_id, definition))
 
 
 @router.post(
@@ -77,7 +81,11 @@ def import_workflow(
 def register_actor(body: s.ActorCreate, svc: Svc, _: Admin) -> s.ActorCreated:
     """Register an actor; its bearer token is in this response only."""
     actor_id = svc.engine.register_actor(
-        body.instance_id, body.identity_key, body.name, body.actor_type, body.capabilities
+        _instance(svc, body.instance_id),
+        body.identity_key,
+        body.name,
+        body.actor_type,
+        body.capabilities,
     )
     return s.ActorCreated(actor_id=actor_id, token=auth.issue_token(svc.session_factory, actor_id))
 
@@ -105,17 +113,43 @@ def assign_role(actor_id: uuid.UUID, body: s.RoleAssign, svc: Svc, _: Admin) -> 
     return s.RoleAssigned(actor_id=actor_id, role_id=role_id)
 
 
+@router.delete(
+    "/actors/{actor_id}/roles/{role}",
+    status_code=204,
+    tags=["admin"],
+    responses=E(401, 403, 404, 422, 503),
+)
+def revoke_role(actor_id: uuid.UUID, role: str, svc: Svc, _: Admin) -> Response:
+    """Take a role (name or id) away from an actor; it can no longer check out for it."""
+    svc.engine.revoke_role(actor_id, s.name_or_id(role))
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/actors/{actor_id}/token",
+    status_code=204,
+    tags=["admin"],
+    responses=E(401, 403, 404, 422, 503),
+)
+def revoke_token(actor_id: uuid.UUID, svc: Svc, _: Admin) -> Response:
+    """Revoke an actor's bearer token: the next request that carries it is refused (401)."""
+    svc.engine.revoke_token(actor_id)
+    return Response(status_code=204)
+
+
 # ---------------------------------------------------------------------------- work
 
 
 @router.post(
-    "/instances/{instance_id}/uows",
+    "/instances/{instance}/uows",
     status_code=201,
     tags=["work"],
     responses=E(400, 401, 403, 404, 413, 422, 503),
 )
-def instantiate(instance_id: uuid.UUID, body: s.UOWCreate, svc: Svc, caller: Caller) -> s.Created:
-    """Start a root UOW of a workflow (admin, or an actor of the instance)."""
+def instantiate(instance: str, body: s.UOWCreate, svc: Svc, caller: Caller) -> s.Created:
+    """Start a root UOW of a workflow in an instance (name or id): the admin or its actors."""
+    auth.require_writer(caller)  # the auditor is refused before any lookup
+    instance_id = _instance(svc, instance)
     auth.require_instance(caller, instance_id)
     workflow = s.name_or_id(body.workflow)
     return s.Created(
@@ -154,6 +188,18 @@ def fail(uow_id: uuid.UUID, body: s.Fail, svc: Svc, actor_id: ActorId) -> s.UOW:
     return s.UOW.of(svc.engine.fail(actor_id, uow_id, body.reason))
 
 
+@router.post(
+    "/uows/{uow_id}/remediate",
+    tags=["work"],
+    responses=E(400, 401, 403, 404, 409, 413, 422, 503),
+)
+def remediate(uow_id: uuid.UUID, body: s.Remediate, svc: Svc, actor_id: ActorId) -> s.UOW:
+    """Send a FAILED UOW back into the flow as PENDING (an actor holding the EPSILON role)."""
+    target = None if body.to_interaction is None else s.name_or_id(body.to_interaction)
+    view = svc.engine.remediate(actor_id, uow_id, body.attributes, target, body.reasoning)
+    return s.UOW.of(view)
+
+
 @router.post("/uows/{uow_id}/heartbeat", tags=["work"], responses=E(401, 403, 404, 409, 422, 503))
 def heartbeat(uow_id: uuid.UUID, svc: Svc, actor_id: ActorId) -> s.UOW:
     """Tell the engine the caller is still working on a UOW it holds."""
@@ -170,16 +216,8 @@ def get_uow(uow_id: uuid.UUID, svc: Svc, caller: Caller) -> s.UOW:
     return s.UOW.of(svc.engine.get_uow(uow_id))
 
 
-@router.get("/uows/{uow_id}/history", tags=["read"], responses=E(401, 403, 404, 422, 503))
-def history(uow_id: uuid.UUID, svc: Svc, caller: Caller) -> list[s.TimelineEntry]:
-    """Return a UOW's ledger in the order of record, with attribute diffs and hashes."""
-    auth.require_uow_reader(svc.session_factory, caller, uow_id)
-    entries = svc.read(lambda session: queries.uow_timeline(session, uow_id, svc.persistence))
-    return s.rows_of(s.TimelineEntry, entries)
-
-
 @router.get("/uows/{uow_id}/verify", tags=["audit"], responses=E(401, 403, 404, 422, 503))
-def verify_uow(uow_id: uuid.UUID, svc: Svc, _: Admin) -> s.Verification:
+def verify_uow(uow_id: uuid.UUID, svc: Svc, _: Reader) -> s.Verification:
     """Verify one UOW: attributes against its hash, its chain, sequences and head."""
     report = svc.read(lambda session: svc.persistence.verify_uow(session, uow_id))
     svc.metrics.record_verification(report)
@@ -187,9 +225,16 @@ def verify_uow(uow_id: uuid.UUID, svc: Svc, _: Admin) -> s.Verification:
 
 
 @router.get("/verify", tags=["audit"], responses=E(401, 403, 422, 503))
-def verify_database(svc: Svc, _: Admin, instance_id: uuid.UUID | None = None) -> s.Verification:
+def verify_database(
+    svc: Svc,
+    _: Reader,
+    instance_id: Annotated[
+        str | None, Query(max_length=s.NAME_MAX, description="Instance name or id.")
+    ] = None,
+) -> s.Verification:
     """Verify every UOW (of one instance if given) and report every finding."""
-    report = svc.read(lambda session: svc.persistence.verify_database(session, instance_id))
+    narrowed = None if instance_id is None else _instance(svc, instance_id)
+    report = svc.read(lambda session: svc.persistence.verify_database(session, narrowed))
     svc.metrics.record_verification(report)
     return s.Verification.of(report)
 
@@ -197,7 +242,10 @@ def verify_database(svc: Svc, _: Admin, instance_id: uuid.UUID | None = None) ->
 @router.get("/logs", tags=["audit"], responses=E(401, 403, 422, 503))
 def logs(
     svc: Svc,
-    _: Admin,
+    _: Reader,
+    instance: Annotated[
+        str | None, Query(max_length=s.NAME_MAX, description="Instance name or id.")
+    ] = None,
     uow_id: uuid.UUID | None = None,
     log_type: Annotated[LogType | None, Query(alias="type")] = None,
     since: datetime | None = None,
@@ -205,11 +253,13 @@ def logs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> s.LogPage:
-    """Return interaction-log rows, newest first, filtered by UOW, type and time range."""
-    lower, upper = _aware(since, "since"), _aware(until, "until")
+    """Return interaction-log rows, newest first, filtered by instance, UOW, type and time."""
+    lower, upper = s.aware(since, "since"), s.aware(until, "until")
+    narrowed = None if instance is None else _instance(svc, instance)
     rows = svc.read(
         lambda session: queries.query_logs(
             session,
+            instance_id=narrowed,
             uow_id=uow_id,
             log_type=None if log_type is None else str(log_type),
             since=lower,
@@ -222,7 +272,7 @@ def logs(
 
 
 @router.get("/checkpoints/latest", tags=["audit"], responses=E(401, 403, 404))
-def checkpoint_latest(svc: Svc, _: Admin) -> s.Checkpoint:
+def checkpoint_latest(svc: Svc, _: Reader) -> s.Checkpoint:
     """Return the newest signed checkpoint (docs/checkpoints.md), to keep outside the database."""
     head = svc.read(lambda session: latest_checkpoint(session.connection()))
     return s.Checkpoint(**head.to_json())
@@ -266,10 +316,6 @@ def health(svc: Svc, response: Response) -> s.Health:
     )
 
 
-def _aware(moment: datetime | None, name: str) -> datetime | None:
-    if moment is None:
-        return None
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise InvalidValueError(f"{name} {moment.isoformat()} is out of range") from None
+def _instance(svc: Services, ref: str) -> uuid.UUID:
+    """Return the id of the instance a request names (by name or id)."""
+    return svc.read(lambda session: instance_of(session, ref))

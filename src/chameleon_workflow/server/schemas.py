@@ -7,7 +7,7 @@ import comes as JSON or as raw YAML text, so its body is parsed here by hand.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -15,7 +15,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from chameleon_workflow.audit.report import VerificationReport
 from chameleon_workflow.background import ServiceHealth
 from chameleon_workflow.engine.views import UOWView
-from chameleon_workflow.errors import InvalidValueError, UnsupportedMediaError
+from chameleon_workflow.errors import (
+    InvalidValueError,
+    MalformedRequestError,
+    UnsupportedMediaError,
+)
 
 #: Upper bounds keep a single request from asking the database for unbounded work. The
 #: configurable limits (attribute sizes and counts, reasoning, metadata) are the engine's.
@@ -63,7 +67,9 @@ class InstanceCreate(_Frozen):
 class WorkflowImport(_Frozen):
     """Import a YAML workflow definition into an instance (JSON form of the request)."""
 
-    instance: uuid.UUID = Field(description="Id of the instance to import into.")
+    instance: Text = Field(
+        min_length=1, max_length=NAME_MAX, description="Name or id of the instance to import into."
+    )
     yaml: Text = Field(min_length=1, max_length=YAML_MAX, description="The YAML definition.")
 
 
@@ -77,7 +83,7 @@ class UOWCreate(_Frozen):
 class ActorCreate(_Frozen):
     """Register an actor in an instance; the response carries its bearer token once."""
 
-    instance_id: uuid.UUID
+    instance_id: Text = Field(min_length=1, max_length=NAME_MAX, description="Name or id.")
     identity_key: Text = Field(min_length=1, max_length=NAME_MAX)
     name: Text = Field(min_length=1, max_length=NAME_MAX)
     actor_type: Literal["HUMAN", "AI_AGENT", "SYSTEM"]
@@ -98,6 +104,18 @@ class Submit(_Frozen):
     """
 
     attributes: Attributes | None = None
+    reasoning: Text | None = None
+
+
+class Remediate(_Frozen):
+    """Send a FAILED (or ZOMBIED_DEAD) UOW back into the flow as PENDING (EPSILON's holders).
+
+    ``to_interaction`` (name or id) picks where it goes; without it, EPSILON's single exit,
+    or else the interaction it failed from.
+    """
+
+    attributes: Attributes | None = None
+    to_interaction: Text | None = Field(default=None, min_length=1, max_length=NAME_MAX)
     reasoning: Text | None = None
 
 
@@ -299,13 +317,17 @@ WORKFLOW_BODY: dict[str, Any] = {
 }
 
 
-def workflow_request(content_type: str, body: bytes, instance: uuid.UUID | None) -> WorkflowImport:
+def workflow_request(content_type: str, body: bytes, instance: str | None) -> WorkflowImport:
     """Read a workflow import from a JSON body, or from YAML text plus ``?instance=``."""
     media = content_type.split(";", 1)[0].strip().lower()
     if media == "application/json":
         try:
             return WorkflowImport.model_validate_json(body)
         except ValidationError as exc:
+            if any(error["type"] == "json_invalid" for error in exc.errors()):
+                raise MalformedRequestError(
+                    f"the body is not valid JSON: {_first_error(exc)}"
+                ) from None
             raise InvalidValueError(_first_error(exc)) from None
     if media not in YAML_MEDIA_TYPES:
         raise UnsupportedMediaError(
@@ -335,3 +357,13 @@ def name_or_id(value: str) -> uuid.UUID | str:
         return uuid.UUID(value)
     except ValueError:
         return value
+
+
+def aware(moment: datetime | None, name: str) -> datetime | None:
+    """Return a query time in UTC (a time without offset is taken as local to the server)."""
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidValueError(f"{name} {moment.isoformat()} is out of range") from None

@@ -23,6 +23,8 @@ class ServerSettings(Settings):
     model_config = SettingsConfigDict(env_prefix="CHAMELEON_", extra="ignore", frozen=True)
 
     admin_token: SecretStr | None = None
+    #: A read-only token: every GET of the API, never a write.
+    auditor_token: SecretStr | None = None
     #: When set, ``/metrics`` wants this token (or the admin token) as a bearer token.
     metrics_token: SecretStr | None = None
     host: str = "127.0.0.1"
@@ -32,7 +34,7 @@ class ServerSettings(Settings):
     checkpoint_interval_s: float = Field(default=0.0, ge=0)  # 0: no background checkpoints
     max_request_bytes: int = Field(default=1_048_576, ge=1)
 
-    @field_validator("admin_token", "metrics_token")
+    @field_validator("admin_token", "auditor_token", "metrics_token")
     @classmethod
     def _long_enough(cls, token: SecretStr | None) -> SecretStr | None:
         """Refuse a token short enough to guess."""

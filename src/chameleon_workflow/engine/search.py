@@ -1,0 +1,157 @@
+"""Finding UOWs: by instance, workflow, status, attribute values and time of last change.
+
+Pages are in creation order with the cursors of ``paging``. An attribute filter is
+checked in Python on each batch read, so both back ends compare values the same way (as
+canonical JSON: ``1`` matches ``1.0`` but neither ``true`` nor ``"1"``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Select, and_, func, select
+from sqlalchemy.orm import Session
+
+from chameleon_workflow.db import translated_errors
+from chameleon_workflow.engine.paging import Page, after_cursor, check_limit, encode_cursor
+from chameleon_workflow.engine.views import UOWView, make_view
+from chameleon_workflow.errors import InvalidValueError
+from chameleon_workflow.hashing import canonical_json
+from chameleon_workflow.models import LocalInteraction, UnitsOfWork, UOWAttribute
+from chameleon_workflow.states import UOWStatus
+
+#: UOWs read per round while an attribute filter is applied.
+SCAN_BATCH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class UOWFilter:
+    """Which UOWs a list shows; every given condition must hold."""
+
+    instance_id: uuid.UUID | None = None
+    workflow_id: uuid.UUID | None = None
+    statuses: tuple[str, ...] = ()
+    attributes: tuple[tuple[str, Any], ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def uow_statuses(given: Iterable[str]) -> tuple[str, ...]:
+    """Return the statuses asked for, or raise InvalidValueError naming an unknown one."""
+    known = {status.value for status in UOWStatus}
+    wanted = tuple(str(status).upper() for status in given)
+    for status in wanted:
+        if status not in known:
+            raise InvalidValueError(
+                f"unknown status {status!r} (one of: {', '.join(sorted(known))})"
+            )
+    return wanted
+
+
+def list_uows(session: Session, where: UOWFilter, cursor: str | None, limit: int) -> Page[UOWView]:
+    """Return a page of UOWs matching every condition of ``where``, in creation order."""
+    check_limit(limit)
+    query = _uow_query(where)
+    batch = SCAN_BATCH if where.attributes else limit + 1
+    found: list[UOWView] = []
+    position = cursor
+    while True:
+        paged = after_cursor(query, UnitsOfWork.created_at, UnitsOfWork.uow_id, position)
+        with translated_errors():
+            rows = session.execute(paged.limit(batch)).all()
+            attributes = current_attributes(session, [row[0].uow_id for row in rows])
+        for uow, interaction in rows:
+            attrs = attributes.get(uow.uow_id, {})
+            if not _matches(attrs, where.attributes):
+                continue
+            if len(found) == limit:
+                last = found[-1]
+                return Page(tuple(found), _uow_position(session, last))
+            found.append(make_view(uow, interaction, attrs))
+        if len(rows) < batch:
+            return Page(tuple(found), None)
+        last_uow = rows[-1][0]
+        position = encode_cursor(last_uow.created_at.isoformat(), last_uow.uow_id)
+
+
+def _uow_position(session: Session, view: UOWView) -> str:
+    with translated_errors():
+        created = session.scalar(
+            select(UnitsOfWork.created_at).where(UnitsOfWork.uow_id == view.uow_id)
+        )
+    return encode_cursor(created.isoformat() if created else "", view.uow_id)
+
+
+def _uow_query(where: UOWFilter) -> Select[UnitsOfWork, str]:
+    table = UnitsOfWork
+    query = select(table, LocalInteraction.name).outerjoin(
+        LocalInteraction, LocalInteraction.interaction_id == table.current_interaction_id
+    )
+    if where.instance_id is not None:
+        query = query.where(table.instance_id == where.instance_id)
+    if where.workflow_id is not None:
+        query = query.where(table.local_workflow_id == where.workflow_id)
+    if where.statuses:
+        query = query.where(table.status.in_([UOWStatus(s) for s in where.statuses]))
+    if where.since is not None:
+        query = query.where(table.updated_at >= where.since)
+    if where.until is not None:
+        query = query.where(table.updated_at < where.until)
+    return query
+
+
+def current_attributes(
+    session: Session, uow_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """Return the current attributes (latest non-deleted version of each key) of many UOWs."""
+    if not uow_ids:
+        return {}
+    table = UOWAttribute
+    latest = (
+        select(table.uow_id, table.key, func.max(table.version).label("version"))
+        .where(table.uow_id.in_(uow_ids))
+        .group_by(table.uow_id, table.key)
+        .subquery()
+    )
+    query = (
+        select(table.uow_id, table.key, table.value)
+        .join(
+            latest,
+            and_(
+                table.uow_id == latest.c.uow_id,
+                table.key == latest.c.key,
+                table.version == latest.c.version,
+            ),
+        )
+        .where(table.is_deleted.is_(False))
+        .order_by(table.uow_id, table.key)
+    )
+    found: dict[uuid.UUID, dict[str, Any]] = {}
+    for uow_id, key, value in session.execute(query):
+        found.setdefault(uow_id, {})[key] = value
+    return found
+
+
+def parse_attribute_filter(text: str) -> tuple[str, Any]:
+    """Read ``key=value``: the value as JSON when it parses, else as the text itself."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise InvalidValueError(f"attribute filter {text!r}: write key=value")
+    try:
+        value: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        value = raw
+    return key, value
+
+
+def _matches(attributes: dict[str, Any], wanted: tuple[tuple[str, Any], ...]) -> bool:
+    # Canonical JSON tells 1 from true and from "1", which Python's == does not.
+    return all(
+        key in attributes and canonical_json(attributes[key]) == canonical_json(value)
+        for key, value in wanted
+    )
