@@ -6,6 +6,7 @@ whose tokens the tests hand to clients, workers and MCP servers.
 
 from __future__ import annotations
 
+import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -13,8 +14,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from chameleon_workflow.client import ChameleonClient, RetryPolicy
 from chameleon_workflow.testing import INVOICE_YAML, ServerProcess
@@ -36,6 +35,7 @@ class World:
 
     server: ServerProcess
     admin: ChameleonClient
+    auditor_token: str
     instance_id: str
     tokens: dict[str, str]
     actor_ids: dict[str, str]
@@ -55,7 +55,9 @@ def live_world(
     database_url: str, log: Path, actors: tuple[str, ...] = ("agent",)
 ) -> Iterator[World]:
     """Start a server on the database, set up the invoice workflow and actors; stop it after."""
-    server = ServerProcess(database_url, log, FAST).start()
+    auditor_token = secrets.token_urlsafe(32)
+    env = {**FAST, "CHAMELEON_AUDITOR_TOKEN": auditor_token}
+    server = ServerProcess(database_url, log, env).start()
     admin = ChameleonClient(server.url, server.admin_token, retry=QUICK)
     try:
         instance = admin.create_instance(f"invoices-{log.parent.name[-12:]}")
@@ -66,7 +68,7 @@ def live_world(
             for role in WALK:
                 admin.assign_role(created.actor_id, role)
             tokens[name], actor_ids[name] = created.token, str(created.actor_id)
-        yield World(server, admin, str(instance), tokens, actor_ids)
+        yield World(server, admin, auditor_token, str(instance), tokens, actor_ids)
     finally:
         admin.close()
         clean = server.stop_cleanly()
@@ -82,12 +84,6 @@ def wait_until(check: Callable[[], bool], timeout_s: float = 60.0, what: str = "
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def has_route(world: World, method: str, path: str) -> bool:
-    """Tell whether the server's OpenAPI document lists a route (one merged later may not)."""
-    document = httpx.get(f"{world.server.url}/openapi.json", timeout=10).json()
-    return method.lower() in document.get("paths", {}).get(path, {})
 
 
 def chameleon_command(*args: str) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_types import CallToolResult
-from surface_world import World, has_route, live_world
+from surface_world import World, live_world
 
 TOOLS = {"checkout", "get_uow", "history", "submit", "fail", "heartbeat", "remediate", "verify_uow"}
 
@@ -79,7 +79,7 @@ def test_an_agent_drives_an_invoice_to_completed_over_mcp(world: World) -> None:
             "verify": data(await client.call_tool("verify_uow", {"uow_id": uow_id})),
         }
 
-    seen = agent_session(world, walk, CHAMELEON_AUDITOR_TOKEN=world.server.admin_token)
+    seen = agent_session(world, walk, CHAMELEON_AUDITOR_TOKEN=world.auditor_token)
     assert [e["new_status"] for e in seen["history"]][-1] == "COMPLETED"
     assert {e["actor"] for e in seen["history"][1:]} == {"Agent"}
     assert seen["history"][-1]["reasoning"] == "approved by the agent"
@@ -115,8 +115,6 @@ def test_tool_errors_are_structured_problems(world: World) -> None:
 
 def test_an_agent_remediates_a_failed_invoice_over_mcp(world: World) -> None:
     """Failed by the agent, remediated with a fix by the agent, then completed: all over MCP."""
-    if not has_route(world, "post", "/uows/{uow_id}/remediate"):
-        pytest.xfail("waiting for POST /uows/{uow_id}/remediate on this server")
     uow_id = world.invoice("agent", invoice_id="M-3", amount=80)
 
     async def walk(client: Client) -> str:

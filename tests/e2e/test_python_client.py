@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from surface_world import World, has_route, live_world
+from surface_world import World, live_world
 
 from chameleon_workflow.client import ChameleonClient
 from chameleon_workflow.errors import (
@@ -68,8 +68,6 @@ def test_client_drives_an_invoice_to_completed(world: World) -> None:
 
 def test_client_drives_a_failed_invoice_through_remediation(world: World) -> None:
     """FAILED at triage, remediated by a client call with the missing vendor, then COMPLETED."""
-    if not has_route(world, "post", "/uows/{uow_id}/remediate"):
-        pytest.xfail("waiting for POST /uows/{uow_id}/remediate on this server")
     uow_id = world.invoice("agent", invoice_id="I-2", amount=40)
     with world.client("agent") as client:
         held = client.checkout("triage")
@@ -119,3 +117,55 @@ def test_client_reports_a_server_that_is_not_there() -> None:
     client.transport.retry = type(client.transport.retry)(attempts=2, first_wait_s=0.01)
     with pytest.raises(ServerUnreachableError, match=f"GET {url}/uows/.*ConnectError"):
         client.get_uow(uuid.uuid4())
+
+
+def test_client_lists_and_reads_what_the_api_lists(world: World) -> None:
+    """Instances, workflows with role ids, actors and filtered UOWs, page by page, typed."""
+    instance = world.admin.get_instance(world.instance_id)
+    assert [i.instance_id for i in world.admin.instances(page_size=1)] == [instance.instance_id]
+    assert world.admin.get_instance(instance.name) == instance
+    (workflow,) = world.admin.workflows(instance.name)
+    detail = world.admin.get_workflow(workflow.workflow_id)
+    assert {r.name: r.role_type for r in detail.roles}["remediation"] == "EPSILON"
+    assert len(detail.interactions) == 4
+    small = [world.invoice("agent", invoice_id=f"L-{n}", amount=n, vendor="V") for n in (1, 2, 3)]
+    large = world.invoice("agent", invoice_id="L-big", amount=50_000, vendor="V")
+    with world.client("agent") as client:
+        found = client.uows(status=["PENDING"], attributes={"vendor": "V"}, page_size=2)
+        assert [str(u.uow_id) for u in found] == [*small, large]
+        assert [str(u.uow_id) for u in client.uows(attributes={"amount": 50_000})] == [large]
+        (me,) = client.actors()
+    assert {r.name for r in me.roles} == {"triage", "manual_review", "approval", "remediation"}
+    assert (str(me.actor_id), me.has_token) == (world.actor_ids["agent"], True)
+
+
+def test_client_revokes_roles_and_tokens(world: World) -> None:
+    """A revoked role refuses checkout at once; a revoked token stops authenticating at once."""
+    agent = world.actor_ids["agent"]
+    world.admin.revoke_role(agent, "approval")
+    assert {r.name for r in world.admin.get_actor(agent).roles} == {
+        "triage",
+        "manual_review",
+        "remediation",
+    }
+    with world.client("agent") as client:
+        with pytest.raises(NotAuthorizedError):
+            client.checkout("approval")
+        world.admin.revoke_token(agent)
+        with pytest.raises(NotAuthenticatedError):
+            client.checkout("triage")
+    assert world.admin.get_actor(agent).has_token is False
+    renewed = world.admin.rotate_token(agent)
+    with ChameleonClient(world.server.url, renewed.token) as client:
+        assert client.checkout("triage") is None
+
+
+def test_auditor_reads_and_verifies_but_cannot_write(world: World) -> None:
+    """The auditor token reads history, logs and verification; a write is refused with 403."""
+    uow_id = world.invoice("agent", invoice_id="A-1", amount=9, vendor="V")
+    with ChameleonClient(world.server.url, world.auditor_token) as auditor:
+        assert [e.new_status for e in auditor.history(uow_id)] == ["PENDING"]
+        assert auditor.verify(world.instance_id).ok
+        assert auditor.verify_uow(uow_id).uows_checked == 1
+        with pytest.raises(NotAuthorizedError):
+            auditor.create_instance("not allowed")

@@ -259,25 +259,27 @@ class ChameleonClient:
             limit=page_size,
         )
 
-    def instances(self) -> Iterator[Instance]:
+    def instances(self, *, page_size: int = 100) -> Iterator[Instance]:
         """Yield the instances the caller may see."""
-        return self._pages("/instances", Instance)
+        return self._pages("/instances", Instance, limit=page_size)
 
     def get_instance(self, instance: Ref) -> Instance:
         """Return an instance by name or id."""
         return self._get(f"/instances/{instance}", Instance)
 
-    def workflows(self, instance: Ref | None = None) -> Iterator[Workflow]:
+    def workflows(self, instance: Ref | None = None, *, page_size: int = 100) -> Iterator[Workflow]:
         """Yield the imported workflows (every version), of one instance if given."""
-        return self._pages("/workflows", Workflow, instance=instance and str(instance))
+        where = None if instance is None else str(instance)
+        return self._pages("/workflows", Workflow, instance=where, limit=page_size)
 
-    def get_workflow(self, workflow_id: Ref) -> Workflow:
-        """Return a workflow with its roles (ids and names) and interactions."""
-        return self._get(f"/workflows/{workflow_id}", Workflow)
+    def get_workflow(self, workflow: Ref) -> Workflow:
+        """Return a workflow (name or id) with its roles (ids and names) and interactions."""
+        return self._get(f"/workflows/{workflow}", Workflow)
 
-    def actors(self, instance: Ref | None = None) -> Iterator[Actor]:
+    def actors(self, instance: Ref | None = None, *, page_size: int = 100) -> Iterator[Actor]:
         """Yield the actors the caller may see, of one instance if given."""
-        return self._pages("/actors", Actor, instance=instance and str(instance))
+        where = None if instance is None else str(instance)
+        return self._pages("/actors", Actor, instance=where, limit=page_size)
 
     def get_actor(self, actor_id: Ref) -> Actor:
         """Return one actor and the roles it holds."""
@@ -291,7 +293,8 @@ class ChameleonClient:
 
     def verify(self, instance_id: Ref | None = None) -> Verification:
         """Verify every UOW (of one instance if given)."""
-        return self._get("/verify", Verification, instance_id=instance_id and str(instance_id))
+        where = None if instance_id is None else str(instance_id)
+        return self._get("/verify", Verification, instance_id=where)
 
     def logs(
         self,
@@ -308,9 +311,9 @@ class ChameleonClient:
         return self._get(
             "/logs",
             LogPage,
-            uow_id=uow_id and str(uow_id),
+            uow_id=None if uow_id is None else str(uow_id),
             type=log_type,
-            instance=instance and str(instance),
+            instance=None if instance is None else str(instance),
             since=since,
             until=until,
             limit=limit,

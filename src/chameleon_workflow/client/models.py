@@ -123,6 +123,8 @@ class HistoryEntry(Model):
     new_status: str
     previous_interaction: str | None = None
     new_interaction: str | None = None
+    previous_interaction_id: uuid.UUID | None = None
+    new_interaction_id: uuid.UUID | None = None
     actor: str | None = None
     reasoning: str | None = None
     changes: Any = None
