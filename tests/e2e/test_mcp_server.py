@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import socket
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult
-from surface_world import World, live_world
+from surface_world import World, live_world, wait_until
+
+from chameleon_workflow.testing import free_port
 
 TOOLS = {"checkout", "get_uow", "history", "submit", "fail", "heartbeat", "remediate", "verify_uow"}
 
@@ -130,3 +137,44 @@ def test_an_agent_remediates_a_failed_invoice_over_mcp(world: World) -> None:
 
     assert agent_session(world, walk) == "COMPLETED"
     assert world.admin.verify_uow(uow_id).ok
+
+
+def test_agents_share_the_http_transport_each_with_its_token(world: World, tmp_path: Path) -> None:
+    """Over streamable HTTP each request's bearer token is its agent; none is a 401 problem."""
+    port = free_port()
+    log = tmp_path / "mcp.log"
+    env = {**os.environ, "CHAMELEON_SERVER_URL": world.server.url}
+    command = [sys.executable, "-m", "chameleon_workflow", "mcp", "--transport", "http"]
+    with log.open("wb") as out:
+        process = subprocess.Popen([*command, "--port", str(port)], env=env, stdout=out, stderr=out)
+    endpoint = f"http://127.0.0.1:{port}/mcp"
+    uow_id = world.invoice("agent", invoice_id="M-4", amount=10, vendor="V")
+
+    async def as_agent(token: str | None) -> CallToolResult:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        http = httpx2.AsyncClient(headers=headers)
+        async with http, Client(streamable_http_client(endpoint, http_client=http)) as client:
+            return await client.call_tool("checkout", {"role": "triage"})
+
+    try:
+        wait_until(lambda: _listening(port), what="the MCP HTTP server")
+        anonymous = asyncio.run(as_agent(None))
+        claimed = asyncio.run(as_agent(world.tokens["agent"]))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0, log.read_text()
+    assert anonymous.is_error
+    assert anonymous.structured_content == {
+        "type": "urn:chameleon:problem:not-authenticated",
+        "title": "Unauthorized",
+        "status": 401,
+        "detail": "send your actor token as Authorization: Bearer <token>",
+    }
+    assert data(claimed)["uow"]["uow_id"] == uow_id
+    assert str(world.admin.get_uow(uow_id).held_by) == world.actor_ids["agent"]
+    assert "Traceback" not in log.read_text()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0

@@ -19,7 +19,8 @@ from pydantic import BaseModel
 
 from chameleon_workflow.client.api import ChameleonClient
 from chameleon_workflow.client.models import Problem
-from chameleon_workflow.errors import ChameleonError
+from chameleon_workflow.client.problems import PREFIX
+from chameleon_workflow.errors import ChameleonError, NotAuthenticatedError, ServerUnreachableError
 
 #: How a tool finds the client to act through: one per agent (stdio), or per request (HTTP).
 ClientSource = Callable[[Context], ChameleonClient]
@@ -42,13 +43,28 @@ def ok(value: Any) -> CallToolResult:
     )
 
 
+#: Errors raised before any answer from the HTTP API, as the problem an agent is shown.
+LOCAL_PROBLEMS: tuple[tuple[type[ChameleonError], int, str, str], ...] = (
+    (NotAuthenticatedError, 401, "not-authenticated", "Unauthorized"),
+    (ServerUnreachableError, 502, "server-unreachable", "Bad Gateway"),
+    (ChameleonError, 500, "internal-error", "Internal Server Error"),
+)
+
+
+def problem_of(error: ChameleonError) -> Problem:
+    """Return the problem the HTTP API answered, or one for an error raised on this side."""
+    answered = getattr(error, "problem", None)
+    if isinstance(answered, Problem):
+        return answered
+    status, slug, title = next(
+        (s, k, t) for kind, s, k, t in LOCAL_PROBLEMS if isinstance(error, kind)
+    )
+    return Problem(type=f"{PREFIX}{slug}", title=title, status=status, detail=str(error))
+
+
 def refused(error: ChameleonError) -> CallToolResult:
-    """Return an error result carrying the problem the server answered (or the error's text)."""
-    problem = getattr(error, "problem", None)
-    if not isinstance(problem, Problem):
-        problem = Problem(
-            type="about:blank", title=type(error).__name__, status=0, detail=str(error)
-        )
+    """Return an error result carrying the problem (type, title, status, detail)."""
+    problem = problem_of(error)
     body = problem.model_dump(mode="json", exclude_none=True)
     text = f"{problem.title}: {problem.detail}"
     return CallToolResult(

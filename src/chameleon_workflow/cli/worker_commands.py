@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -114,7 +115,29 @@ def mcp(
             build_server(lambda _ctx: agent, auditor).run("stdio")
             return
         server = build_server(_per_request(server_url, timeout), auditor)
-        server.run("streamable-http", host=host, port=port)
+        with _signals_end_quietly():
+            server.run("streamable-http", host=host, port=port)
+
+
+class _SignalledError(Exception):
+    """SIGTERM or SIGINT arrived; uvicorn re-raises the signal once it has shut down."""
+
+
+@contextmanager
+def _signals_end_quietly() -> Iterator[None]:
+    """Turn the signal uvicorn re-raises after its graceful shutdown into a clean exit 0."""
+
+    def raised(signum: int, _: FrameType | None) -> None:
+        raise _SignalledError(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, raised) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    except _SignalledError as exc:
+        errors.print(f"chameleon mcp: stopped by {exc}", highlight=False)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _per_request(server_url: str, timeout: float) -> Callable[[Any], ChameleonClient]:
