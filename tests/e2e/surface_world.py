@@ -1,19 +1,26 @@
 """A live server with the invoice workflow, driven through the Python client (both back ends).
 
-Shared by the client, worker and MCP tests: an instance, the invoice workflow, and actors
-whose tokens the tests hand to clients, workers and MCP servers.
+Shared by the client, worker and MCP tests: one server per back end and test module
+(starting one is the slow part), and for each test its own instance with the invoice
+workflow and actors whose tokens the tests hand to clients, workers and MCP servers.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psycopg
+import pytest
 
 from chameleon_workflow.client import ChameleonClient, RetryPolicy
 from chameleon_workflow.testing import INVOICE_YAML, ServerProcess
@@ -30,8 +37,17 @@ QUICK = RetryPolicy(attempts=3, first_wait_s=0.05, max_wait_s=0.2)
 
 
 @dataclass(frozen=True)
+class Live:
+    """A running server (one per back end and test module), its admin and auditor tokens."""
+
+    server: ServerProcess
+    admin: ChameleonClient
+    auditor_token: str
+
+
+@dataclass(frozen=True)
 class World:
-    """A running server, its admin client, an instance with the invoice workflow, actors."""
+    """A test's own instance with the invoice workflow and actors, on a shared live server."""
 
     server: ServerProcess
     admin: ChameleonClient
@@ -51,29 +67,55 @@ class World:
 
 
 @contextmanager
-def live_world(
-    database_url: str, log: Path, actors: tuple[str, ...] = ("agent",)
-) -> Iterator[World]:
-    """Start a server on the database, set up the invoice workflow and actors; stop it after."""
-    auditor_token = secrets.token_urlsafe(32)
-    env = {**FAST, "CHAMELEON_AUDITOR_TOKEN": auditor_token}
-    server = ServerProcess(database_url, log, env).start()
-    admin = ChameleonClient(server.url, server.admin_token, retry=QUICK)
+def module_database(request: pytest.FixtureRequest, folder: Path) -> Iterator[str]:
+    """Give a test module a migrated database of the back end named by ``request.param``."""
+    if request.param == "sqlite":
+        target = folder / "chameleon.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        yield f"sqlite:///{target}"
+        return
+    template = request.getfixturevalue("pg_template")  # skips or fails as the other PG tests
+    server = os.environ["CHAMELEON_TEST_POSTGRES_URL"].replace("+psycopg", "").rpartition("/")[0]
+    name = f"chameleon_t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     try:
-        instance = admin.create_instance(f"invoices-{log.parent.name[-12:]}")
-        admin.import_workflow(instance, INVOICE_YAML.read_text())
-        tokens, actor_ids = {}, {}
-        for name in actors:
-            created = admin.register_actor(instance, name, name.title(), "AI_AGENT")
-            for role in WALK:
-                admin.assign_role(created.actor_id, role)
-            tokens[name], actor_ids[name] = created.token, str(created.actor_id)
-        yield World(server, admin, auditor_token, str(instance), tokens, actor_ids)
+        yield f"{server.replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}"
     finally:
-        admin.close()
-        clean = server.stop_cleanly()
-        assert clean, server.log()
-        assert "Traceback" not in server.log()
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def live_server(request: pytest.FixtureRequest, factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """Start a server on a module database with an auditor token; check its log at the end."""
+    folder = factory.mktemp(f"live-{request.param}")
+    with module_database(request, folder) as url:
+        auditor_token = secrets.token_urlsafe(32)
+        env = {**FAST, "CHAMELEON_AUDITOR_TOKEN": auditor_token}
+        server = ServerProcess(url, folder / "server.log", env).start()
+        admin = ChameleonClient(server.url, server.admin_token, retry=QUICK)
+        try:
+            yield Live(server, admin, auditor_token)
+        finally:
+            admin.close()
+            clean = server.stop_cleanly()
+            assert clean, server.log()
+            assert "Traceback" not in server.log()
+
+
+def new_world(live: Live, actors: tuple[str, ...] = ("agent",)) -> World:
+    """Create an instance with the invoice workflow and actors holding every walking role."""
+    admin = live.admin
+    instance = admin.create_instance(f"invoices-{secrets.token_hex(6)}")
+    admin.import_workflow(instance, INVOICE_YAML.read_text())
+    tokens, actor_ids = {}, {}
+    for name in actors:
+        created = admin.register_actor(instance, name, name.title(), "AI_AGENT")
+        for role in WALK:
+            admin.assign_role(created.actor_id, role)
+        tokens[name], actor_ids[name] = created.token, str(created.actor_id)
+    return World(live.server, admin, live.auditor_token, str(instance), tokens, actor_ids)
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float = 60.0, what: str = "") -> None:

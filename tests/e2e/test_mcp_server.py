@@ -18,18 +18,26 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult
-from surface_world import World, live_world, wait_until
+from surface_world import Live, World, live_server, new_world, wait_until
 
 from chameleon_workflow.testing import free_port
 
 TOOLS = {"checkout", "get_uow", "history", "submit", "fail", "heartbeat", "remediate", "verify_uow"}
 
 
-@pytest.fixture
-def world(database_url: str, tmp_path: Path) -> Iterator[World]:
-    """Run a server with the invoice workflow and one agent."""
-    with live_world(database_url, tmp_path / "server.log") as running:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Live]:
+    """Run one server per back end for this module's tests."""
+    with live_server(request, tmp_path_factory) as running:
         yield running
+
+
+@pytest.fixture
+def world(live: Live) -> World:
+    """Give the test its own instance with the invoice workflow and one agent."""
+    return new_world(live)
 
 
 def agent_session(world: World, body: Callable[[Client], Awaitable[Any]], **env: str) -> Any:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from surface_world import World, live_world
+from surface_world import Live, World, live_server, new_world
 
 from chameleon_workflow.client import ChameleonClient
 from chameleon_workflow.errors import (
@@ -21,11 +20,19 @@ from chameleon_workflow.errors import (
 from chameleon_workflow.testing import INVOICE_YAML, free_port
 
 
-@pytest.fixture
-def world(database_url: str, tmp_path: Path) -> Iterator[World]:
-    """Run a server with the invoice workflow and one agent holding every walking role."""
-    with live_world(database_url, tmp_path / "server.log") as running:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Live]:
+    """Run one server per back end for this module's tests."""
+    with live_server(request, tmp_path_factory) as running:
         yield running
+
+
+@pytest.fixture
+def world(live: Live) -> World:
+    """Give the test its own instance with the invoice workflow and one agent."""
+    return new_world(live)
 
 
 def test_client_drives_an_invoice_to_completed(world: World) -> None:
@@ -122,7 +129,7 @@ def test_client_reports_a_server_that_is_not_there() -> None:
 def test_client_lists_and_reads_what_the_api_lists(world: World) -> None:
     """Instances, workflows with role ids, actors and filtered UOWs, page by page, typed."""
     instance = world.admin.get_instance(world.instance_id)
-    assert [i.instance_id for i in world.admin.instances(page_size=1)] == [instance.instance_id]
+    assert instance in list(world.admin.instances(page_size=1))
     assert world.admin.get_instance(instance.name) == instance
     (workflow,) = world.admin.workflows(instance.name)
     detail = world.admin.get_workflow(workflow.workflow_id)
@@ -134,6 +141,7 @@ def test_client_lists_and_reads_what_the_api_lists(world: World) -> None:
         found = client.uows(status=["PENDING"], attributes={"vendor": "V"}, page_size=2)
         assert [str(u.uow_id) for u in found] == [*small, large]
         assert [str(u.uow_id) for u in client.uows(attributes={"amount": 50_000})] == [large]
+        assert list(client.instances()) == [instance]
         (me,) = client.actors()
     assert {r.name for r in me.roles} == {"triage", "manual_review", "approval", "remediation"}
     assert (str(me.actor_id), me.has_token) == (world.actor_ids["agent"], True)

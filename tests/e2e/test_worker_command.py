@@ -9,14 +9,30 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from surface_world import EXAMPLES, World, chameleon_command, live_world, wait_until
+from surface_world import (
+    EXAMPLES,
+    Live,
+    World,
+    chameleon_command,
+    live_server,
+    new_world,
+    wait_until,
+)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Live]:
+    """Run one server per back end for this module's tests."""
+    with live_server(request, tmp_path_factory) as running:
+        yield running
 
 
 @pytest.fixture
-def world(database_url: str, tmp_path: Path) -> Iterator[World]:
-    """Run a server with the invoice workflow and two agents."""
-    with live_world(database_url, tmp_path / "server.log", ("triager", "approver")) as running:
-        yield running
+def world(live: Live) -> World:
+    """Give the test its own instance with the invoice workflow and two agents."""
+    return new_world(live, ("triager", "approver"))
 
 
 def start_worker(world: World, actor: str, log: Path, *options: str) -> subprocess.Popen[bytes]:

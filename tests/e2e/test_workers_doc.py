@@ -19,10 +19,7 @@ from typing import Any
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
-from surface_world import FAST, REPO, live_world, wait_until
-
-from chameleon_workflow.client import ChameleonClient
-from chameleon_workflow.testing import ServerProcess
+from surface_world import REPO, Live, live_server, new_world, wait_until
 
 DOC = REPO / "docs" / "workers.md"
 BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.DOTALL)
@@ -55,20 +52,21 @@ def chameleon_lines(subcommand: str) -> list[list[str]]:
     return found
 
 
-@pytest.fixture
-def served(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    """Run a server on the test's database (the doc sets its own instance up)."""
-    server = ServerProcess(database_url, tmp_path / "server.log", FAST).start()
-    yield server
-    assert server.stop_cleanly(), server.log()
-    assert "Traceback" not in server.log()
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Live]:
+    """Run one server per back end for this module's tests."""
+    with live_server(request, tmp_path_factory) as running:
+        yield running
 
 
 def test_every_python_example_prints_what_the_doc_shows(
-    served: ServerProcess, monkeypatch: pytest.MonkeyPatch
+    live: Live, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each Python block runs in order (one namespace) and prints exactly the text after it."""
     monkeypatch.chdir(REPO)
+    served = live.server
     monkeypatch.setenv("CHAMELEON_SERVER_URL", served.url)
     monkeypatch.setenv("CHAMELEON_ADMIN_TOKEN", served.admin_token)
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
@@ -82,75 +80,78 @@ def test_every_python_example_prints_what_the_doc_shows(
         if shown is not None:
             assert printed.getvalue() == shown
     assert printed.getvalue() == "COMPLETED\n"
-    with ChameleonClient(served.url, served.admin_token) as admin:
-        assert admin.verify().ok
+    assert live.admin.verify(namespace["instance"]).ok
 
 
-def test_the_worker_commands_complete_every_invoice(database_url: str, tmp_path: Path) -> None:
+def test_the_worker_commands_complete_every_invoice(live: Live, tmp_path: Path) -> None:
     """The doc's worker commands, run as shown, complete invoices; a failed one is remediated."""
     commands = chameleon_lines("worker")
     assert [c[:3] for c in commands] == [
         ["worker", "--role", "triage"],
         ["worker", "--role", "approval"],
     ]
-    with live_world(database_url, tmp_path / "server.log") as world:
-        invoices = [
-            world.invoice("agent", invoice_id=f"W-{n}", amount=n * 10, vendor="V")
-            for n in (1, 2, 3)
-        ]
-        broken = world.invoice("agent", invoice_id="W-9", amount=5)
-        env = {
-            **os.environ,
-            "CHAMELEON_SERVER_URL": world.server.url,
-            "CHAMELEON_ACTOR_TOKEN": world.tokens["agent"],
-        }
-        logs = [tmp_path / f"worker-{n}.log" for n in range(len(commands))]
-        workers = []
-        for args, log in zip(commands, logs, strict=True):
-            with log.open("wb") as out:
-                command = [sys.executable, "-m", "chameleon_workflow", *args]
-                workers.append(
-                    subprocess.Popen(
-                        command, cwd=REPO / "examples", env=env, stdout=out, stderr=out
-                    )
-                )
-        try:
-            wait_until(lambda: world.admin.get_uow(broken).status == "FAILED", what="the failure")
-            with world.client("agent") as client:
-                client.remediate(broken, {"vendor": "ACME"}, reasoning="vendor looked up")
-            wait_until(
-                lambda: all(
-                    world.admin.get_uow(u).status == "COMPLETED" for u in [*invoices, broken]
-                ),
-                what="every invoice to complete",
+    world = new_world(live)
+    invoices = [
+        world.invoice("agent", invoice_id=f"W-{n}", amount=n * 10, vendor="V") for n in (1, 2, 3)
+    ]
+    broken = world.invoice("agent", invoice_id="W-9", amount=5)
+    env = {
+        **os.environ,
+        "CHAMELEON_SERVER_URL": world.server.url,
+        "CHAMELEON_ACTOR_TOKEN": world.tokens["agent"],
+    }
+    logs = [tmp_path / f"worker-{n}.log" for n in range(len(commands))]
+    workers = []
+    for args, log in zip(commands, logs, strict=True):
+        with log.open("wb") as out:
+            command = [sys.executable, "-m", "chameleon_workflow", *args]
+            workers.append(
+                subprocess.Popen(command, cwd=REPO / "examples", env=env, stdout=out, stderr=out)
             )
-        finally:
-            for worker in workers:
-                worker.send_signal(signal.SIGTERM)
-            codes = [worker.wait(60) for worker in workers]
-        assert codes == [0, 0], [log.read_text() for log in logs]
-        assert "chameleon worker: 4 submitted, 1 failed, 0 refused" in logs[0].read_text()
-        assert "chameleon worker: 4 submitted, 0 failed, 0 refused" in logs[1].read_text()
+    try:
+        wait_until(lambda: world.admin.get_uow(broken).status == "FAILED", what="the failure")
+        with world.client("agent") as client:
+            client.remediate(broken, {"vendor": "ACME"}, reasoning="vendor looked up")
+        wait_until(
+            lambda: all(world.admin.get_uow(u).status == "COMPLETED" for u in [*invoices, broken]),
+            what="every invoice to complete",
+        )
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        codes = [worker.wait(60) for worker in workers]
+    assert codes == [0, 0], [log.read_text() for log in logs]
+    assert "chameleon worker: 4 submitted, 1 failed, 0 refused" in logs[0].read_text()
+    assert "chameleon worker: 4 submitted, 0 failed, 0 refused" in logs[1].read_text()
 
 
-def test_the_mcp_host_configuration_starts_the_server(database_url: str, tmp_path: Path) -> None:
+def test_the_mcp_host_configuration_starts_the_server(live: Live) -> None:
     """The doc's JSON host configuration, with a real URL and token, serves the eight tools."""
     (config,) = [json.loads(text) for language, text in blocks() if language == "json"]
     entry = config["mcpServers"]["chameleon"]
     assert chameleon_lines("mcp") == [
         ["mcp", "--transport", "http", "--host", "127.0.0.1", "--port", "8765"]
     ]
-    with live_world(database_url, tmp_path / "server.log") as world:
-        env = {
-            **entry["env"],
-            "CHAMELEON_SERVER_URL": world.server.url,
-            "CHAMELEON_ACTOR_TOKEN": world.tokens["agent"],
-        }
-        command = str(Path(sys.executable).parent / entry["command"])
-        params = StdioServerParameters(command=command, args=entry["args"], env=env)
+    world = new_world(live)
+    env = {
+        **entry["env"],
+        "CHAMELEON_SERVER_URL": world.server.url,
+        "CHAMELEON_ACTOR_TOKEN": world.tokens["agent"],
+    }
+    command = str(Path(sys.executable).parent / entry["command"])
+    params = StdioServerParameters(command=command, args=entry["args"], env=env)
 
-        async def tools() -> set[str]:
-            async with Client(params) as client:
-                return {tool.name for tool in (await client.list_tools()).tools}
+    async def tools() -> set[str]:
+        async with Client(params) as client:
+            return {tool.name for tool in (await client.list_tools()).tools}
 
-        assert len(asyncio.run(tools())) == 8
+    assert asyncio.run(tools()) == {
+        "checkout",
+        "get_uow",
+        "history",
+        "submit",
+        "fail",
+        "heartbeat",
+        "remediate",
+        "verify_uow",
+    }
