@@ -2,8 +2,9 @@
 
 The **owner** role owns every table and runs the migrations. The **application** role,
 which the engine and the server log in as, can read every table, insert everywhere, and
-update only the tables that change by design (UOW rows, instances, actors, tokens…):
-never UPDATE, DELETE or TRUNCATE on a ledger table, and, not being the owner, it cannot
+update only the tables that change by design (UOW rows, instances, actors, tokens…),
+delete only role assignments (revoking a role): never UPDATE, DELETE or TRUNCATE on a
+ledger table, and, not being the owner, it cannot
 ``ALTER TABLE … DISABLE TRIGGER`` or drop the append-only triggers. (A superuser can do
 all of that; only a signed checkpoint taken before catches what one does.)
 
@@ -32,6 +33,8 @@ WHERE s.relkind = 'S' AND t.relname = ANY(%s) ORDER BY s.relname
 """
 #: The migrations' bookkeeping table: the application only ever reads it.
 _READ_ONLY = frozenset({"alembic_version"})
+#: The one table the application deletes from: revoking a role removes its assignment.
+_REVOCABLE = frozenset({"actor_role_assignments"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,8 @@ def _privileges(table: str) -> str:
         return "SELECT"
     if table in PROTECTED_TABLES:
         return "SELECT, INSERT"
+    if table in _REVOCABLE:
+        return "SELECT, INSERT, UPDATE, DELETE"
     return "SELECT, INSERT, UPDATE"
 
 

@@ -81,6 +81,8 @@ def test_the_application_role_runs_the_engine(database_url: str, roles: RolePlan
     assert view is not None
     assert view.uow_id == uow_id
     flow.submit(bot, uow_id, {"checked": True}, reasoning="fine")
+    flow.revoke_role(bot, "triage")  # the one DELETE the application may run
+    flow.revoke_token(bot)
     assert flow.flush_telemetry() > 0
     with factory() as session:
         report = audit.verify(session)

@@ -112,11 +112,14 @@ def instance_of(session: Session, ref: str | uuid.UUID) -> uuid.UUID:
 def workflow_of(
     session: Session, ref: str | uuid.UUID, instance_id: uuid.UUID | None = None
 ) -> uuid.UUID:
-    """Return the id of a workflow named or identified by ``ref`` (in one instance if given)."""
-    query = select(LocalWorkflow.local_workflow_id).where(
-        _id_or_name(ref, LocalWorkflow.local_workflow_id, LocalWorkflow.name)
-    )
-    if instance_id is not None:
+    """Return the id of a workflow identified by ``ref``, or named by it (in one instance if given).
+
+    An id is found wherever it is, so that the caller can tell "not yours" (403) from
+    "no such workflow" (404); a name is looked up in ``instance_id`` only.
+    """
+    wanted = _id_or_name(ref, LocalWorkflow.local_workflow_id, LocalWorkflow.name)
+    query = select(LocalWorkflow.local_workflow_id).where(wanted)
+    if instance_id is not None and _maybe_id(ref) is None:
         query = query.where(LocalWorkflow.instance_id == instance_id)
     with translated_errors():
         found = list(session.scalars(query.limit(2)))
@@ -130,10 +133,19 @@ def workflow_of(
 
 
 def _id_or_name(ref: str | uuid.UUID, id_column: Any, name_column: Any) -> ColumnElement[bool]:
+    if isinstance(ref, str) and "\x00" in ref:
+        raise InvalidValueError("a name must not contain NUL (\\u0000)")
+    ident = _maybe_id(ref)
+    return id_column == ident if ident is not None else name_column == ref  # type: ignore[no-any-return]
+
+
+def _maybe_id(ref: str | uuid.UUID) -> uuid.UUID | None:
+    if isinstance(ref, uuid.UUID):
+        return ref
     try:
-        return id_column == (ref if isinstance(ref, uuid.UUID) else uuid.UUID(ref))  # type: ignore[no-any-return]
+        return uuid.UUID(ref)
     except ValueError:
-        return name_column == ref  # type: ignore[no-any-return]
+        return None
 
 
 # ---------------------------------------------------------------------- instances

@@ -29,6 +29,7 @@ from chameleon_workflow.db import make_engine, make_session_factory
 from chameleon_workflow.engine.service import WorkflowEngine
 from chameleon_workflow.errors import ChameleonError
 from chameleon_workflow.server.dependencies import Services
+from chameleon_workflow.server.docs import install_docs
 from chameleon_workflow.server.metrics import CountingBuffer, ServerMetrics
 from chameleon_workflow.server.middleware import (
     BodyTooLargeError,
@@ -71,10 +72,14 @@ def create_app(
         summary="Workflow engine with an append-only, hash-chained, verifiable history.",
         version="0.1.0",
         lifespan=lifespan,
+        # The docs are served from local files (``docs``), never from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = services
     app.include_router(router)
     app.include_router(read_router)
+    install_docs(app)
     # One traceback per distinct error and app: an outage must not flood the log.
     failures = FailureLog(logging.getLogger("chameleon_workflow.server"))
     _install_error_handlers(app, failures)

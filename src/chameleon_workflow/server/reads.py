@@ -38,16 +38,20 @@ READ_ERRORS = E(401, 403, 404, 422, 503)
 
 
 def scope(svc: Svc, caller: auth.Principal, instance: str | None) -> uuid.UUID | None:
-    """Return the instance a list is narrowed to: the one asked for (if the caller may), or
-    the caller's own when it reads only its own."""
+    """Return the one instance a list shows (asked for, or the caller's own), or None for all."""
     if instance is None:
         return auth.scope_of(caller)
+    return readable_instance(svc, caller, instance)
+
+
+def readable_instance(svc: Svc, caller: auth.Principal, instance: str) -> uuid.UUID:
+    """Return the id of an instance (name or id) the caller may read; 403 or 404 if not."""
     instance_id = svc.read(lambda session: listing.instance_of(session, instance))
     auth.require_instance_reader(caller, instance_id, f"instance {instance!r}")
     return instance_id
 
 
-@router.get("/instances", responses=READ_ERRORS)
+@router.get("/instances", responses=E(401, 422, 503))
 def list_instances(
     svc: Svc, caller: Caller, cursor: Cursor = None, limit: Limit = PAGE_DEFAULT
 ) -> p.InstancePage:
@@ -63,8 +67,7 @@ def list_instances(
 @router.get("/instances/{instance}", responses=READ_ERRORS)
 def get_instance(instance: str, svc: Svc, caller: Caller) -> p.Instance:
     """Return one instance, by name or id."""
-    instance_id = scope(svc, caller, instance)
-    assert instance_id is not None  # a given instance always resolves to an id
+    instance_id = readable_instance(svc, caller, instance)
     return p.body_of(
         p.Instance, svc.read(lambda session: listing.get_instance(session, instance_id))
     )

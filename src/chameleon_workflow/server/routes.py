@@ -54,7 +54,7 @@ def create_instance(body: s.InstanceCreate, svc: Svc, _: Admin) -> s.Created:
     "/workflows",
     status_code=201,
     tags=["admin"],
-    responses=E(401, 403, 404, 409, 413, 415, 422, 503),
+    responses=E(400, 401, 403, 404, 409, 413, 415, 422, 503),
     openapi_extra=s.WORKFLOW_BODY,
 )
 def import_workflow(
@@ -163,7 +163,7 @@ def instantiate(instance: str, body: s.UOWCreate, svc: Svc, caller: Caller) -> s
     response_model=s.UOW,
     responses={
         204: {"description": "No UOW is waiting for this role."},
-        **E(401, 403, 404, 409, 503),
+        **E(401, 403, 404, 409, 422, 503),
     },
 )
 def checkout(role: str, svc: Svc, actor_id: ActorId) -> s.UOW | Response:
@@ -224,7 +224,7 @@ def verify_uow(uow_id: uuid.UUID, svc: Svc, _: Reader) -> s.Verification:
     return s.Verification.of(report)
 
 
-@router.get("/verify", tags=["audit"], responses=E(401, 403, 422, 503))
+@router.get("/verify", tags=["audit"], responses=E(401, 403, 404, 422, 503))
 def verify_database(
     svc: Svc,
     _: Reader,
@@ -239,7 +239,7 @@ def verify_database(
     return s.Verification.of(report)
 
 
-@router.get("/logs", tags=["audit"], responses=E(401, 403, 422, 503))
+@router.get("/logs", tags=["audit"], responses=E(401, 403, 404, 422, 503))
 def logs(
     svc: Svc,
     _: Reader,
@@ -271,7 +271,7 @@ def logs(
     return s.LogPage(items=s.rows_of(s.LogEntry, rows), limit=limit, offset=offset)
 
 
-@router.get("/checkpoints/latest", tags=["audit"], responses=E(401, 403, 404))
+@router.get("/checkpoints/latest", tags=["audit"], responses=E(401, 403, 404, 503))
 def checkpoint_latest(svc: Svc, _: Reader) -> s.Checkpoint:
     """Return the newest signed checkpoint (docs/checkpoints.md), to keep outside the database."""
     head = svc.read(lambda session: latest_checkpoint(session.connection()))
