@@ -74,6 +74,7 @@ BY_KIND: dict[str, Factory] = {
     "integrity-violation": _plain(IntegrityViolationError),
     "invalid-workflow": _listing(InvalidWorkflowError),
     "invalid-value": _plain(InvalidValueError),
+    "malformed-request": _plain(InvalidValueError),
     "invalid-expression": _plain(ExpressionError),
     "database-unavailable": _plain(DatabaseUnavailableError),
 }
