@@ -14,7 +14,7 @@ import pytest
 
 from chameleon_workflow.client import UOW, ChameleonClient, RetryPolicy
 from chameleon_workflow.client.transport import Transport
-from chameleon_workflow.errors import ConfigurationError, NotAuthorizedError
+from chameleon_workflow.errors import ConfigurationError, NotAuthorizedError, ServerError
 from chameleon_workflow.worker import Result, Worker, WorkerOptions, load_handler, result_of
 
 BASE = "http://chameleon.test"
@@ -206,3 +206,65 @@ def test_a_role_not_held_stops_the_worker_with_the_error() -> None:
 
     with pytest.raises(NotAuthorizedError, match="does not hold role triage"):
         Worker(connect, lambda _: None, options()).run()
+
+
+class RecordingStop(threading.Event):
+    """A stop event whose waits return at once, recording each timeout; it sets itself after n."""
+
+    def __init__(self, waits: int) -> None:
+        super().__init__()
+        self.timeouts: list[float | None] = []
+        self.waits = waits
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Record the timeout instead of waiting."""
+        self.timeouts.append(timeout)
+        if len(self.timeouts) >= self.waits:
+            self.set()
+        return self.is_set()
+
+
+def test_an_idle_worker_waits_longer_each_time_up_to_the_cap() -> None:
+    """No work: the waits between checkouts double from the shortest up to --max-idle."""
+    server = FakeServer(waiting=0)
+    worker = Worker(server.connect, lambda _: None, options(idle_min_s=0.25, idle_max_s=2.0))
+    stop = RecordingStop(waits=6)
+    worker._stopping = stop
+    worker.run()
+    assert stop.timeouts == [0.25, 0.5, 1.0, 2.0, 2.0, 2.0]
+    assert len(server.actions("checkout")) == 6
+
+
+def test_idle_waits_start_again_at_the_shortest_once_work_comes() -> None:
+    """After a UOW is found, the next idle wait is the shortest again."""
+    server = FakeServer(waiting=0)
+    worker = Worker(server.connect, lambda _: None, options(idle_min_s=0.25, idle_max_s=2.0))
+    stop = RecordingStop(waits=5)
+    worker._stopping = stop
+
+    def arrive(timeout: float | None = None) -> bool:
+        if len(stop.timeouts) == 2:
+            server.waiting.append(uuid.uuid4())
+        return RecordingStop.wait(stop, timeout)
+
+    stop.wait = arrive  # type: ignore[method-assign]
+    worker.run()
+    assert stop.timeouts == [0.25, 0.5, 1.0, 0.25, 0.5]  # work arrived during the third wait
+    assert worker.stats.submitted == 1
+
+
+def test_a_bug_in_a_slot_stops_the_worker_with_an_error() -> None:
+    """An unexpected exception in a slot (not the handler's) ends run() with a ServerError."""
+
+    def connect() -> ChameleonClient:
+        raise RuntimeError("cannot build the client")
+
+    with pytest.raises(ServerError, match="a worker slot failed: RuntimeError: cannot build"):
+        Worker(connect, lambda _: None, options()).run()
+
+
+@pytest.mark.parametrize("url", ["localhost:8000", "ftp://host", "http://", "not a url at all"])
+def test_a_server_url_that_is_not_http_is_refused(url: str) -> None:
+    """A URL without http(s) and a host is a ConfigurationError naming it, before any call."""
+    with pytest.raises(ConfigurationError, match="server URL"):
+        ChameleonClient(url, "chm_x")

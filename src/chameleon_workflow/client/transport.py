@@ -24,7 +24,7 @@ from tenacity import (
 )
 
 from chameleon_workflow.client.problems import error_of
-from chameleon_workflow.errors import ChameleonError, ServerUnreachableError
+from chameleon_workflow.errors import ChameleonError, ConfigurationError, ServerUnreachableError
 
 #: Errors raised before the request left this process: nothing reached the server.
 UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -66,6 +66,20 @@ class RetryPolicy:
 NO_RETRY = RetryPolicy(attempts=1)
 
 
+def checked_url(base_url: str) -> str:
+    """Return the server's base URL without a trailing slash; refuse one that is not http(s)."""
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL as exc:
+        raise ConfigurationError(f"server URL {base_url!r} is not a URL: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(
+            f"server URL {base_url!r} must be http:// or https:// with a host, "
+            "e.g. http://127.0.0.1:8000"
+        )
+    return base_url.rstrip("/")
+
+
 def _seconds(value: str | None) -> float:
     try:
         return max(0.0, float(value)) if value else 0.0
@@ -87,7 +101,7 @@ class Transport:
     ) -> None:
         """Talk to ``base_url`` as ``token``; every call times out after ``timeout_s``."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.base_url = base_url.rstrip("/")
+        self.base_url = checked_url(base_url)
         self.retry = retry or RetryPolicy()
         self.http = http or httpx.Client(
             base_url=self.base_url, timeout=httpx.Timeout(timeout_s), headers=headers

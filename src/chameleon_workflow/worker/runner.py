@@ -20,6 +20,7 @@ from chameleon_workflow.errors import (
     NotAuthenticatedError,
     NotAuthorizedError,
     NotFoundError,
+    ServerError,
 )
 from chameleon_workflow.worker.handlers import Handler, result_of
 
@@ -131,6 +132,14 @@ class Worker:
         return self.stats
 
     def _slot(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # a bug in a slot stops the worker with one line, not a hang
+            log.exception("worker slot failed")
+            self._fatal = ServerError(f"a worker slot failed: {type(exc).__name__}: {exc}")
+            self._stopping.set()
+
+    def _loop(self) -> None:
         idle = self.options.idle_min_s
         with self.connect() as client:
             while not self._stopping.is_set() and self._reserve():
