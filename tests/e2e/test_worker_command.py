@@ -160,3 +160,41 @@ def test_worker_refuses_bad_setup_with_one_line(world: World, tmp_path: Path) ->
         .strip()
         .startswith("error: --handler 'nowhere:triage': cannot import nowhere")
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (
+            ["worker", "--role", "triage", "--handler", "invoice_worker:triage"],
+            {"CHAMELEON_SERVER_URL": "http://127.0.0.1:9"},
+            "error: CHAMELEON_ACTOR_TOKEN is not set (the actor's bearer token)",
+        ),
+        (
+            ["worker", "--role", "triage", "--handler", "invoice_worker:triage"],
+            {"CHAMELEON_SERVER_URL": "localhost:8000", "CHAMELEON_ACTOR_TOKEN": "chm_x"},
+            "error: server URL 'localhost:8000' must be http:// or https:// with a host, "
+            "e.g. http://127.0.0.1:8000",
+        ),
+        (
+            ["mcp", "--transport", "sse"],
+            {"CHAMELEON_SERVER_URL": "http://127.0.0.1:9", "CHAMELEON_ACTOR_TOKEN": "chm_x"},
+            "error: --transport 'sse': choose stdio or http",
+        ),
+    ],
+)
+def test_bad_settings_are_one_line_errors(
+    args: list[str], env: dict[str, str], message: str
+) -> None:
+    """A missing token, a URL that is not http(s) or an unknown transport: exit 2, one line."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CHAMELEON_")}
+    done = subprocess.run(
+        chameleon_command(*args),
+        cwd=EXAMPLES,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr.strip()) == (2, "", message)

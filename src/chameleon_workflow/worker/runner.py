@@ -134,6 +134,9 @@ class Worker:
     def _slot(self) -> None:
         try:
             self._loop()
+        except ChameleonError as exc:  # the client could not be made (a malformed URL)
+            self._fatal = exc
+            self._stopping.set()
         except Exception as exc:  # a bug in a slot stops the worker with one line, not a hang
             log.exception("worker slot failed")
             self._fatal = ServerError(f"a worker slot failed: {type(exc).__name__}: {exc}")
