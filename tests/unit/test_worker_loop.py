@@ -88,6 +88,10 @@ def test_results_are_read_from_what_a_handler_returns() -> None:
     assert result_of(Result({"b": 2}, "why")) == Result({"b": 2}, "why")
     with pytest.raises(TypeError, match="not int"):
         result_of(3)
+    with pytest.raises(TypeError, match="attributes are not JSON: Object of type set"):
+        result_of({"tags": {1, 2}})
+    with pytest.raises(TypeError, match="attributes are not JSON: Out of range float"):
+        result_of(Result({"ratio": float("nan")}))
 
 
 def test_handlers_load_as_function_or_class(

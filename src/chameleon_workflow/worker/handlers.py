@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,10 +34,13 @@ def result_of(returned: object) -> Result:
     """Read a handler's return value as a Result; anything else is a clear error."""
     if returned is None:
         return Result()
-    if isinstance(returned, Result):
-        return returned
-    if isinstance(returned, Mapping):
-        return Result(attributes=dict(returned))
+    result = Result(attributes=dict(returned)) if isinstance(returned, Mapping) else returned
+    if isinstance(result, Result):
+        try:
+            json.dumps(dict(result.attributes), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"the handler's attributes are not JSON: {exc}") from None
+        return result
     raise TypeError(
         "a handler returns a Result, a mapping of attributes or None, "
         f"not {type(returned).__name__}"
