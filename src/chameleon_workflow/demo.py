@@ -107,7 +107,7 @@ def run_demo(
             _flush_if_full(engine)
     run.report()
     _drive(run)
-    engine.flush_telemetry()
+    engine.close_telemetry()
     elapsed = time.perf_counter() - started
     return _summarize(session_factory, engine, run, elapsed)
 

@@ -340,6 +340,34 @@ class InteractionLog(Base):
     log_type: Mapped[LogType] = mapped_column(_enum(LogType, "log_type"))
     event_details: Mapped[Any] = mapped_column(JSONDoc, nullable=True)
     error_metadata: Mapped[Any] = mapped_column(JSONDoc, nullable=True)
+    # The writer's stream (NULL only on rows written before streams, sealed by migration 0006).
+    stream_id: Mapped[uuid.UUID | None] = mapped_column(GUID())
+    stream_seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    chain_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AdminEvent(Base):
+    """The admin ledger: who set up or changed what outside the flow of work; append-only.
+
+    Rows run 1..n with no gap; each links to the one before it with a MAC under the ledger
+    key (``admin_ledger``), like history rows do.
+    """
+
+    __tablename__ = "admin_events"
+
+    sequence: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    principal: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(GUID())
+    action: Mapped[str] = mapped_column(String(40))
+    instance_id: Mapped[uuid.UUID | None] = mapped_column(GUID())
+    subject_id: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[Any] = mapped_column(JSONDoc, nullable=True)
+    key_id: Mapped[str] = mapped_column(String(64))
+    chain_hash: Mapped[str] = mapped_column(String(64))
 
 
 # The seed's spellings, kept so code written against the prototype still imports.

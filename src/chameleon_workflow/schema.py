@@ -95,6 +95,7 @@ PROTECTED_TABLES: dict[str, tuple[tuple[str, ...], ...]] = {
     "ledger_leaves": (("position",), ("kind", "row_id")),
     "ledger_nodes": (("level", "node_index"),),
     "checkpoints": (("tree_size",),),
+    "admin_events": (("sequence",),),
 }
 
 _PG_FUNCTION = """

@@ -133,3 +133,21 @@ class LogType(enum.StrEnum):
     GUARDIAN_DECISION = "GUARDIAN_DECISION"
     STATE_TRANSITION = "STATE_TRANSITION"
     TELEMETRY_LOSS = "TELEMETRY_LOSS"
+    #: The first row of a writer's stream: who writes it (host, process, writer name).
+    STREAM_OPENED = "STREAM_OPENED"
+    #: The last row of a stream, written when its writer shuts down cleanly.
+    STREAM_CLOSED = "STREAM_CLOSED"
+
+
+class AdminAction(enum.StrEnum):
+    """What an admin-ledger row records."""
+
+    INSTANCE_CREATED = "INSTANCE_CREATED"
+    WORKFLOW_IMPORTED = "WORKFLOW_IMPORTED"
+    ACTOR_REGISTERED = "ACTOR_REGISTERED"
+    ROLE_GRANTED = "ROLE_GRANTED"
+    ROLE_REVOKED = "ROLE_REVOKED"
+    TOKEN_ISSUED = "TOKEN_ISSUED"  # noqa: S105 - an action name, not a secret
+    TOKEN_REVOKED = "TOKEN_REVOKED"  # noqa: S105 - an action name, not a secret
+    UOW_REMEDIATED = "UOW_REMEDIATED"
+    CHECKPOINT_SEALED = "CHECKPOINT_SEALED"

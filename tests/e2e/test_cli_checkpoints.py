@@ -61,19 +61,28 @@ def _history_id(database_url: str) -> str:
 
 
 def test_checkpoint_command_seals_and_writes_the_file(sealed: Path, tmp_path: Path) -> None:
-    """The command reports what it sealed and writes the signed head; a rerun adds nothing."""
+    """The command reports what it sealed and writes the signed head.
+
+    The seal is recorded in the admin ledger; a rerun seals only that record (and records
+    nothing), a third run adds nothing.
+    """
     head = read_checkpoint(sealed)
     signer = load_signing_key(tmp_path / "key.pem")
     assert (head.tree_size, head.key_id, head.signed_by(signer.public_key)) == (
-        1 + 3 + 1 + 2 + 2,  # workflow, interactions, history row, attributes, key ledger
+        # workflow, interactions, history row, attributes, log seal, key ledger
+        1 + 3 + 1 + 2 + 1 + 2,
         signer.key_id,
         True,
     )
     code, output = _cli("checkpoint", "--output", str(sealed))
     assert code == 0
+    assert output.startswith("sealed 1 new rows in ")
+    second = read_checkpoint(sealed)
+    assert second.tree_size == 11
+    code, output = _cli("checkpoint", "--output", str(sealed))
     assert output.startswith("sealed 0 new rows in ")
-    assert f"checkpoint of 9 leaves, root {head.root_hash}, key {signer.key_id}" in output
-    assert read_checkpoint(sealed) == head
+    assert f"checkpoint of 11 leaves, root {second.root_hash}, key {signer.key_id}" in output
+    assert read_checkpoint(sealed) == second
 
 
 def test_keys_export_writes_the_public_half(sealed: Path, tmp_path: Path) -> None:
@@ -117,7 +126,7 @@ def test_documented_standalone_verifier_checks_a_real_proof(
 
     assert run(str(tmp_path / "proof.json")) == (
         0,
-        f"OK: uow_history row {history_id} is leaf {proof['leaf_index']} of 9, "
+        f"OK: uow_history row {history_id} is leaf {proof['leaf_index']} of 10, "
         f"signed {head['timestamp']} by key {head['key_id']}",
     )
     forged = dict(proof, leaf_data=proof["leaf_data"].replace('"sequence":1', '"sequence":2'))

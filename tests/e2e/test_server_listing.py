@@ -188,7 +188,13 @@ def test_history_pages_carry_ids_hashes_and_links(database_url: str, tmp_path: P
         assert {r["definition_hash"] for r in rows} == {workflow["definition_hash"]}
         detail = call(http, "GET", f"/workflows/{workflow['workflow_id']}", token, 200)
         role_ids = {r["name"]: r["role_id"] for r in detail["roles"]}
-        assert rows[2]["role_id"] == role_ids["triage"]  # routed: the row names its role
+        assert [r["role_id"] for r in rows] == [
+            role_ids["intake"],  # created under ALPHA
+            role_ids["triage"],  # checked out from `submitted`, which only triage consumes
+            role_ids["triage"],  # routed: the row's metadata names the role
+            role_ids["approval"],
+            role_ids["approval"],
+        ]
         assert (rows[2]["new_interaction"], rows[2]["new_interaction_id"]) == (
             "ready_for_approval",
             {i["name"]: i["interaction_id"] for i in detail["interactions"]}["ready_for_approval"],

@@ -25,11 +25,12 @@ def _recorded(metrics: str) -> int:
     return sum(int(float(value)) for value in found)
 
 
-def _log_rows(database_url: str) -> int:
+def _log_rows(database_url: str, where: str) -> int:
     engine = create_engine(normalize_url(database_url))
     try:
         with engine.connect() as conn:
-            return int(conn.execute(text("SELECT count(*) FROM interaction_logs")).scalar_one())
+            query = f"SELECT count(*) FROM interaction_logs WHERE {where}"
+            return int(conn.execute(text(query)).scalar_one())
     finally:
         engine.dispose()
 
@@ -53,4 +54,7 @@ def test_sigterm_writes_every_recorded_entry(database_url: str, tmp_path: Path) 
     finally:
         assert server.stop_cleanly(), server.log()
     assert recorded == pending == 60  # one STATE_TRANSITION each, none flushed before SIGTERM
-    assert _log_rows(database_url) == recorded
+    assert _log_rows(database_url, "log_type = 'STATE_TRANSITION'") == recorded
+    # The drain ended the server's stream cleanly: its open row, then its close row.
+    assert _log_rows(database_url, "log_type = 'STREAM_OPENED'") == 1
+    assert _log_rows(database_url, "log_type = 'STREAM_CLOSED' AND stream_seq > 0") == 1

@@ -14,6 +14,7 @@ from chameleon_workflow.errors import ConcurrencyError, DatabaseError
 from chameleon_workflow.models import InstanceContext, InteractionLog
 from chameleon_workflow.telemetry.buffer import TelemetryBuffer
 from chameleon_workflow.telemetry.entry import TelemetryEntry
+from chameleon_workflow.telemetry.streams import Streams
 from chameleon_workflow.telemetry.writers import write_entries
 
 
@@ -22,8 +23,12 @@ def _entries(n: int) -> list[TelemetryEntry]:
 
 
 def _count(factory: sessionmaker[Session], model: type) -> int:
+    """Count the rows of ``model``; of the log, the entries' rows (not the streams' own)."""
+    query = select(func.count()).select_from(model)
+    if model is InteractionLog:
+        query = query.where(InteractionLog.log_type == "TELEMETRY")
     with factory() as session:
-        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+        return int(session.scalar(query) or 0)
 
 
 def test_flush_leaves_the_callers_pending_work_pending(
@@ -48,8 +53,8 @@ def test_failed_flush_keeps_the_callers_work_and_its_entries(
 ) -> None:
     """A flush that fails rolls back its own transaction only; the caller still commits."""
 
-    def failing(session: Session, entries: Sequence[TelemetryEntry]) -> None:
-        write_entries(session, entries)
+    def failing(session: Session, entries: Sequence[TelemetryEntry], streams: Streams) -> None:
+        write_entries(session, entries, streams)
         raise DatabaseError("injected failure after writing")
 
     buffer = TelemetryBuffer(writer=failing)

@@ -63,8 +63,13 @@ def test_a_transaction_broken_before_commit_is_retried_whole(
     with desk.factory() as session:
         kinds = Counter(str(row.log_type) for row in session.query(InteractionLog).all())
     # instantiate, checkout (its TTL gate) and submit (its router) each once: the broken
-    # attempt left no telemetry behind
-    assert kinds == {"STATE_TRANSITION": 3, "GUARDIAN_DECISION": 2}
+    # attempt left no telemetry behind (besides the stream's open row and the log seal)
+    assert kinds == {
+        "STATE_TRANSITION": 3,
+        "GUARDIAN_DECISION": 2,
+        "STREAM_OPENED": 1,
+        "STREAM_CLOSED": 1,
+    }
 
 
 def test_a_connection_that_stays_lost_is_a_chameleon_error(

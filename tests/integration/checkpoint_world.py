@@ -38,9 +38,11 @@ from chameleon_workflow.telemetry.entry import TelemetryEntry
 from chameleon_workflow.testing import INVOICE_YAML, append_only_disabled, make_playground, make_uow
 from chameleon_workflow.workflow.loading import load_workflow
 
-#: Ledger rows the world holds: 28 definition rows, 14 history, 8 attribute versions, 4 logs,
-#: and the key ledger's seal of the rows written before keyed links.
-WORLD_ROWS = 55
+#: Ledger rows the world holds: 28 definition rows, 14 history, 8 attribute versions, 4 logs
+#: after their stream's open row, the log seal of rows written before streams, the key
+#: ledger's seal of the rows written before keyed links, and 2 admin events (the instance
+#: created, the workflow imported).
+WORLD_ROWS = 59
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from chameleon_workflow.audit.verify import verify
 from chameleon_workflow.engine.service import WorkflowEngine
 from chameleon_workflow.errors import NotAuthorizedError, NotFoundError
-from chameleon_workflow.models import LocalActor
+from chameleon_workflow.models import AdminEvent, LocalActor
 from chameleon_workflow.telemetry.buffer import TelemetryBuffer
 
 INVOICE = (files("chameleon_workflow") / "examples" / "invoice_approval.yaml").read_text()
@@ -42,6 +43,14 @@ def test_revoked_role_holds_in_another_engine(session_factory: sessionmaker[Sess
     claimed_again = first.checkout(bot, "triage")
     assert claimed_again is not None
     assert claimed_again.uow_id == waiting
+    with session_factory() as session:
+        events = session.execute(
+            select(AdminEvent.action, AdminEvent.subject_id).order_by(AdminEvent.sequence)
+        ).all()
+        report = verify(session)
+    assert [action for action, _ in events][-3:] == ["ROLE_GRANTED", "ROLE_REVOKED", "ROLE_GRANTED"]
+    assert events[-2][1] == str(bot)
+    assert (report.ok, report.findings) == (True, ())
 
 
 def test_revoked_token_is_forgotten(session_factory: sessionmaker[Session]) -> None:
@@ -55,5 +64,10 @@ def test_revoked_token_is_forgotten(session_factory: sessionmaker[Session]) -> N
     with session_factory() as session:
         stored = session.scalar(select(LocalActor.token_hash).where(LocalActor.actor_id == bot))
     assert stored is None
+    with session_factory() as session:
+        last = session.execute(
+            select(AdminEvent.action, AdminEvent.subject_id).order_by(AdminEvent.sequence.desc())
+        ).first()
+    assert tuple(last or ()) == ("TOKEN_REVOKED", str(bot))
     with pytest.raises(NotFoundError, match="no actor with id"):
         engine.revoke_token(instance)

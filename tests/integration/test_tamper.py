@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from typing import Any
 
 import pytest
@@ -18,10 +17,11 @@ from chameleon_workflow.errors import (
     InvalidTransitionError,
     StateDriftError,
 )
-from chameleon_workflow.hashing import format_timestamp
 from chameleon_workflow.ledger.service import UOWPersistenceService
-from chameleon_workflow.models import UnitsOfWork, utcnow
+from chameleon_workflow.models import UnitsOfWork
 from chameleon_workflow.states import check_transition
+from chameleon_workflow.telemetry.buffer import TelemetryBuffer
+from chameleon_workflow.telemetry.entry import TelemetryEntry
 from chameleon_workflow.testing import append_only_disabled
 
 
@@ -49,12 +49,9 @@ def _kinds(service: UOWPersistenceService, session: Session) -> list[tuple[str, 
 def test_database_refuses_update_and_delete(service, engine, session, play, sql) -> None:
     """Raw UPDATE and DELETE on the ledger, the attributes and the logs are refused."""
     walked(service, session, play)
-    _raw(
-        engine,
-        "INSERT INTO interaction_logs (log_id, timestamp, log_type) VALUES (:id, :ts, 'TELEMETRY')",
-        id=_uuid_param(engine),
-        ts=_ts_param(engine),
-    )
+    buffer = TelemetryBuffer()
+    buffer.record(TelemetryEntry(None, None, None, None, None, "TELEMETRY"))
+    buffer.close(session)
     with pytest.raises(AppendOnlyViolationError, match="append-only"):
         _raw(engine, sql)
     assert _kinds(service, session) == []
@@ -187,18 +184,6 @@ def test_drift_is_never_laundered(service, engine, session, session_factory, pla
             FindingKind.DRIFT,
             FindingKind.ATTRIBUTE_MISMATCH,
         ]
-
-
-def _uuid_param(engine: Engine) -> Any:
-    value = uuid.uuid4()
-    return str(value) if engine.dialect.name == "sqlite" else value
-
-
-def _ts_param(engine: Engine) -> Any:
-    now = utcnow()
-    if engine.dialect.name == "sqlite":
-        return format_timestamp(now)
-    return now
 
 
 def test_deleted_uow_row_leaves_its_ledger_orphaned_and_reported(

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chameleon_workflow.errors import ChameleonError
 from chameleon_workflow.models import InteractionLog
+from chameleon_workflow.states import LogType
 from chameleon_workflow.telemetry.adapter import ShadowLoggerTelemetryAdapter
 from chameleon_workflow.telemetry.buffer import TelemetryBuffer
 from chameleon_workflow.telemetry.entry import TelemetryEntry
@@ -37,10 +38,16 @@ def _entry(seq: int, log_type: str = "TELEMETRY", **details: Any) -> TelemetryEn
     )
 
 
+#: Rows of the streams themselves (their open and close rows, the seal of older rows).
+STREAM_KINDS = (LogType.STREAM_OPENED, LogType.STREAM_CLOSED)
+_ENTRIES = InteractionLog.log_type.not_in(STREAM_KINDS)
+
+
 def _rows(session: Session) -> list[InteractionLog]:
-    """Read every row, then end the read transaction so later writers are not blocked."""
+    """Read every entry's row, then end the read transaction so later writers are not blocked."""
     session.expire_all()
-    rows = list(session.scalars(select(InteractionLog).order_by(InteractionLog.timestamp)))
+    query = select(InteractionLog).where(_ENTRIES).order_by(InteractionLog.timestamp)
+    rows = list(session.scalars(query))
     session.expunge_all()
     session.rollback()
     return rows
@@ -51,7 +58,8 @@ def _seqs(session: Session) -> list[int]:
 
 
 def _count(session: Session) -> int:
-    count = int(session.scalar(select(func.count()).select_from(InteractionLog)) or 0)
+    query = select(func.count()).select_from(InteractionLog).where(_ENTRIES)
+    count = int(session.scalar(query) or 0)
     session.rollback()
     return count
 

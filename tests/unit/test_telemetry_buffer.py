@@ -15,6 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chameleon_workflow.errors import DatabaseError, InvalidValueError
+from chameleon_workflow.keys import Keyring, LedgerKey
+from chameleon_workflow.log_links import log_link
 from chameleon_workflow.states import LogType
 from chameleon_workflow.telemetry.buffer import (
     TelemetryBuffer,
@@ -22,7 +24,8 @@ from chameleon_workflow.telemetry.buffer import (
     reset_telemetry_buffer,
 )
 from chameleon_workflow.telemetry.entry import TelemetryEntry
-from chameleon_workflow.telemetry.writers import render_json, sqlite_rows
+from chameleon_workflow.telemetry.streams import Stream
+from chameleon_workflow.telemetry.writers import link_rows, render_json
 
 
 class FakeSession:
@@ -34,7 +37,7 @@ class FakeSession:
         self.fail_next = False
         self.rollbacks = 0
 
-    def write(self, session: Any, entries: Sequence[TelemetryEntry]) -> None:
+    def write(self, session: Any, entries: Sequence[TelemetryEntry], streams: Any) -> None:
         """Stage entries, failing once after partial work when asked."""
         self.staged.extend(entries[: len(entries) // 2])
         if self.fail_next:
@@ -236,8 +239,11 @@ def test_sqlite_rows_convert_ids_time_and_invalid_ids() -> None:
     entry = TelemetryEntry(
         uid, str(uid).upper(), "junk", None, uid, "ERROR", {"a": 1}, None, moment
     )
-    (row,) = sqlite_rows([entry])
-    assert row[1:] == (
+    keys = Keyring.of(LedgerKey.of(b"k" * 32))
+    stream = Stream(uuid.uuid4(), keys)
+    linked = link_rows([entry], stream, 7, None, "sqlite")
+    (row,) = linked.rows
+    assert row[1:10] == (
         str(uid),
         str(uid),
         None,
@@ -249,6 +255,34 @@ def test_sqlite_rows_convert_ids_time_and_invalid_ids() -> None:
         '{"original":null,"invalid_ids":{"actor_id":"\'junk\'"}}',
     )
     assert uuid.UUID(row[0]).version == 4
+    assert row[10:13] == (str(stream.stream_id), 7, keys.current_id)
+    # The link is the MAC of the row's canonical form, which verification recomputes.
+    values = {
+        "log_id": row[0],
+        "instance_id": str(uid),
+        "uow_id": str(uid),
+        "actor_id": None,
+        "role_id": None,
+        "interaction_id": str(uid),
+        "timestamp": "2024-05-06T07:08:09.000010Z",
+        "log_type": "ERROR",
+        "event_details": {"a": 1},
+        "error_metadata": {"original": None, "invalid_ids": {"actor_id": "'junk'"}},
+        "stream_id": str(stream.stream_id),
+        "stream_seq": 7,
+        "key_id": keys.current_id,
+    }
+    assert row[13] == linked.last_link == log_link(keys, None, values)
+    assert linked.next_seq == 8
+
+
+def test_a_value_json_cannot_hold_exactly_is_stored_as_a_marker_and_still_linked() -> None:
+    """An integer beyond 2**53 cannot be linked canonically: the row keeps a marker instead."""
+    keys = Keyring.of(LedgerKey.of(b"k" * 32))
+    entry = TelemetryEntry(None, None, None, None, None, "ERROR", {"big": 2**60})
+    (row,) = link_rows([entry], Stream(uuid.uuid4(), keys), 0, None, "sqlite").rows
+    assert orjson.loads(row[8])["__unlinkable__"].startswith("a value JSON cannot hold")
+    assert str(2**60) in orjson.loads(row[8])["repr"]
 
 
 def test_singleton_get_and_reset() -> None:

@@ -24,6 +24,8 @@ class FindingKind(enum.StrEnum):
     ATTRIBUTE_MISMATCH = "ATTRIBUTE_MISMATCH"
     UNKNOWN_KEY = "UNKNOWN_KEY"
     KEY_LEDGER = "KEY_LEDGER"
+    LOG_STREAM = "LOG_STREAM"
+    ADMIN_LEDGER = "ADMIN_LEDGER"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,14 @@ class VerificationReport:
     attribute_rows_checked: int
     findings: tuple[Finding, ...]
     elapsed_s: float
+    #: What else a whole-database run checked (0 when the run was scoped).
+    log_rows_checked: int = 0
+    streams_checked: int = 0
+    admin_events_checked: int = 0
+    definitions_checked: int = 0
+    #: What is worth knowing but is not tampering: streams whose writer stopped without
+    #: closing them (telemetry lost), streams still open.
+    notices: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -77,6 +87,11 @@ class Tally:
     legacy_attributes: int = 0
     #: Keyed rows whose key the keyring does not hold, per key id.
     unknown_keys: dict[str, int] = field(default_factory=dict)
+    log_rows: int = 0
+    streams: int = 0
+    admin_events: int = 0
+    definitions: int = 0
+    notices: list[str] = field(default_factory=list)
 
     def add(self, kind: FindingKind, uow_id: str, sequence: int | None, detail: str) -> None:
         self.findings.append(Finding(kind, uow_id, sequence, detail))

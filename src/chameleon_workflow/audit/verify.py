@@ -6,7 +6,8 @@ and the history row committing to it, that history sequences run 1..n without ga
 that every row's ``chain_hash`` is the link (format 1) or the MAC under the ledger key
 (format 2) from the row before it, that each row starts where the previous one ended
 (status, interaction, state hash), and that the UOW row agrees with its history. The key
-ledger (and on whole-database runs its seal of unkeyed rows) is checked too. Rows are
+ledger (and on whole-database runs its seal of unkeyed rows) is checked too, and on
+whole-database runs every log stream (``audit.streams``) and the admin ledger. Rows are
 streamed page by page straight from the driver, so memory stays flat and the pace is set
 by hashing, not by the ORM. One process does it all: on a 2-core machine, worker
 processes never beat it.
@@ -20,12 +21,14 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
+from chameleon_workflow.audit.admin import check_admin_ledger
 from chameleon_workflow.audit.checks import check_orphans, verify_page
 from chameleon_workflow.audit.definitions import check_definitions
 from chameleon_workflow.audit.keyledger import check_key_ledger, report_unknown_keys
 from chameleon_workflow.audit.protection import check_protection
 from chameleon_workflow.audit.reader import VerifyReader
 from chameleon_workflow.audit.report import Tally, VerificationReport
+from chameleon_workflow.audit.streams import check_streams
 from chameleon_workflow.db import translated_errors
 from chameleon_workflow.keys import KeyProvider, find_keys
 
@@ -59,7 +62,10 @@ def verify(
             check_orphans(reader, tally)
             check_key_ledger(reader, keys, tally, whole=scope is None)
             check_protection(reader.raw, conn.dialect.name, tally)
-            check_definitions(conn, instance_id, tally)
+            tally.definitions = check_definitions(conn, instance_id, tally)
+        if uow_id is None and scope is None:
+            check_streams(conn, keys, tally)
+            check_admin_ledger(conn, keys, tally)
         report_unknown_keys(keys, tally)
     return VerificationReport(
         tally.uows,
@@ -67,4 +73,9 @@ def verify(
         tally.attributes,
         tuple(tally.findings),
         time.perf_counter() - started,
+        log_rows_checked=tally.log_rows,
+        streams_checked=tally.streams,
+        admin_events_checked=tally.admin_events,
+        definitions_checked=tally.definitions,
+        notices=tuple(tally.notices),
     )

@@ -23,13 +23,10 @@ from psycopg.types.json import set_json_dumps
 from chameleon_workflow.benchmarks.figures import ROUNDS, BenchContext, Figure, figure
 from chameleon_workflow.telemetry.buffer import TelemetryBuffer
 from chameleon_workflow.telemetry.entry import TelemetryEntry
-from chameleon_workflow.telemetry.writers import postgres_rows, sqlite_rows
+from chameleon_workflow.telemetry.streams import Stream
+from chameleon_workflow.telemetry.writers import PG_COPY, PG_TYPES, SQLITE_INSERT, link_rows
 
 BATCH = 1000
-_COLUMNS = (
-    "log_id, instance_id, uow_id, actor_id, role_id, interaction_id, "
-    '"timestamp", log_type, event_details, error_metadata'
-)
 
 
 def _best_rate(count: int, run: Callable[[], None], rounds: int = ROUNDS) -> float:
@@ -114,21 +111,18 @@ def bench_memory(ctx: BenchContext) -> list[Figure]:
 
 
 def _raw_sqlite(raw: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    insert = f"INSERT INTO interaction_logs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     for start in range(0, len(rows), BATCH):
         raw.execute("BEGIN")
-        raw.executemany(insert, rows[start : start + BATCH])
+        raw.executemany(SQLITE_INSERT, rows[start : start + BATCH])
         raw.execute("COMMIT")
 
 
 def _raw_postgres(raw: psycopg.Connection[Any], rows: Sequence[tuple[Any, ...]]) -> None:
-    types = ["uuid"] * 6 + ["timestamptz", "text", "jsonb", "jsonb"]
-    copy_sql = f"COPY interaction_logs ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
     for start in range(0, len(rows), BATCH):
         with raw.cursor() as cursor:
             set_json_dumps(lambda data: data, context=cursor)
-            with cursor.copy(copy_sql) as copy:
-                copy.set_types(types)
+            with cursor.copy(PG_COPY) as copy:
+                copy.set_types(PG_TYPES)
                 for row in rows[start : start + BATCH]:
                     copy.write_row(row)
         raw.commit()
@@ -151,7 +145,9 @@ def bench_flush(ctx: BenchContext) -> list[Figure]:
             started = time.perf_counter()
             buffer.flush_all(session)
             ours_times.append(time.perf_counter() - started)
-        rows = sqlite_rows(entries) if sqlite else postgres_rows(entries)  # fresh log ids
+        # The same rows, linked in a stream of their own (fresh log ids), ready for the driver.
+        stream = Stream(uuid.uuid4(), buffer.streams.for_session(session).keys)
+        rows = link_rows(entries, stream, 0, None, engine.dialect.name).rows
         connection = engine.raw_connection()
         try:
             started = time.perf_counter()

@@ -4,10 +4,11 @@ A leaf's data is the canonical JSON (``hashing.canonical_json``, RFC 8785) of
 ``{"row": {column: value, ...}, "table": name}`` with **every** column of the row as
 the models declare it, read through SQLAlchemy Core: ids (UUIDs) as their lowercase
 text, times as ``hashing.format_timestamp`` text, enumerations as their value, JSON
-columns decoded, SQL NULL as ``null``. A column added to one of these tables is covered
-from the next seal on without a change here; the same row gives the same bytes on SQLite
-and PostgreSQL (where SQLite already stores an id or a time as that text, the text is
-read as stored).
+columns decoded, SQL NULL as ``null`` (except in a column of ``LATE_COLUMNS``, left out
+while NULL). A column added to one of these tables is covered from the next seal on; if
+rows of the table may already be sealed, the column joins ``LATE_COLUMNS``. The same row
+gives the same bytes on SQLite and PostgreSQL (where SQLite already stores an id or a
+time as that text, the text is read as stored).
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ from chameleon_workflow.hashing import canonical_json, canonical_record, format_
 from chameleon_workflow.models import Base
 
 LEAVES: Table = LedgerLeaf.__table__  # type: ignore[assignment]
+#: Columns a table gained after rows of it could be sealed: left out of a leaf while NULL,
+#: so a row sealed before its table grew keeps the bytes it was sealed with.
+LATE_COLUMNS: dict[str, frozenset[str]] = {
+    "interaction_logs": frozenset({"stream_id", "stream_seq", "key_id", "chain_hash"}),
+}
 #: Rows fetched per query when looking rows up by id.
 ID_CHUNK = 1000
 
@@ -74,6 +80,7 @@ LEDGER_TABLES: tuple[LedgerTable, ...] = (
     LedgerTable("uow_attributes", ("attribute_id",)),
     LedgerTable("interaction_logs", ("timestamp", "log_id")),
     LedgerTable("ledger_keys", ("sequence",)),
+    LedgerTable("admin_events", ("sequence",)),
 )
 BY_KIND: dict[str, LedgerTable] = {t.name: t for t in LEDGER_TABLES}
 
@@ -108,7 +115,12 @@ def leaf_data(table: str, row: Mapping[Any, Any]) -> bytes:
     The same bytes as ``canonical_json({"row": columns, "table": table})``: "row" sorts
     before "table", and the row itself takes the fast path for flat records.
     """
-    columns = {name: plain(value, f"{table}.{name}") for name, value in row.items()}
+    late = LATE_COLUMNS.get(table, frozenset())
+    columns = {
+        name: plain(value, f"{table}.{name}")
+        for name, value in row.items()
+        if value is not None or name not in late
+    }
     nested = tuple(name for name, value in columns.items() if type(value) not in _FLAT)
     body = canonical_record(columns, nested)
     return b'{"row":' + body + b',"table":' + canonical_json(table, "table") + b"}"

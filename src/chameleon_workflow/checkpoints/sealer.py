@@ -4,8 +4,8 @@ Writers never touch a global counter: a transaction that appends a history row, 
 attribute version or a log row writes only its own rows. The sealer, one at a time
 (``store.sealing``), finds the rows that have no position yet, table by table in the
 order of ``leaves.LEDGER_TABLES``, appends them to the tree after the last position,
-and stores the signed head in the same transaction. A row committed while it runs is
-not seen and is sealed by the next run.
+and stores the signed head in the same transaction, with a CHECKPOINT_SEALED row in the
+admin ledger. A row committed while it runs is not seen and is sealed by the next run.
 
 Before growing the tree it checks what it grows from: the newest checkpoint's frontier
 must fold to that checkpoint's root, its signature must be ours (when it was signed by
@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row
 
+from chameleon_workflow.admin_ledger import SYSTEM, record_admin_event
 from chameleon_workflow.checkpoints import store
 from chameleon_workflow.checkpoints.heads import Checkpoint, write_checkpoint
 from chameleon_workflow.checkpoints.keys import Signer
@@ -38,6 +39,7 @@ from chameleon_workflow.db import translated_errors
 from chameleon_workflow.errors import CheckpointError
 from chameleon_workflow.hashing import format_timestamp
 from chameleon_workflow.models import utcnow
+from chameleon_workflow.states import AdminAction
 
 #: Rows read and positions inserted per round trip.
 SEAL_PAGE = 2000
@@ -61,12 +63,13 @@ def seal(engine: Engine, signer: Signer, clock: Callable[[], datetime] = utcnow)
     with translated_errors(), store.sealing(engine) as connection:
         latest = store.newest(connection)
         frontier, size = _grown_from(connection, latest, signer)
-        first = size
+        first, news = size, 0
         for ledger in LEDGER_TABLES:
             for page in unsealed(connection, ledger, SEAL_PAGE):
                 positions, nodes = [], []
                 for row in page:
                     mapping = row._mapping
+                    news += not _records_a_seal(ledger.name, mapping)
                     digest = leaf_hash(leaf_data(ledger.name, mapping))
                     nodes += append_leaf_keeping(frontier, size, digest, store.NODE_LEVEL)
                     positions.append(
@@ -88,7 +91,32 @@ def seal(engine: Engine, signer: Signer, clock: Callable[[], datetime] = utcnow)
             signer, size, frontier_root(frontier), format_timestamp(moment)
         )
         store.add_checkpoint(connection, checkpoint, moment, frontier)
+        if news:
+            _record(connection, checkpoint, signer)
     return SealResult(checkpoint, size - first, time.perf_counter() - started)
+
+
+def _records_a_seal(table: str, row: Any) -> bool:
+    return table == "admin_events" and row["action"] == AdminAction.CHECKPOINT_SEALED
+
+
+def _record(connection: Connection, checkpoint: Checkpoint, signer: Signer) -> None:
+    """Record the seal in the admin ledger (the next seal covers that row).
+
+    A seal that covered nothing but the record of the seal before it is not recorded
+    again, so an idle ledger settles after one more seal instead of growing forever.
+    """
+    record_admin_event(
+        connection,
+        AdminAction.CHECKPOINT_SEALED,
+        principal=SYSTEM,
+        subject_id=checkpoint.tree_size,
+        details={
+            "tree_size": checkpoint.tree_size,
+            "root_hash": checkpoint.root_hash,
+            "key_id": signer.key_id,
+        },
+    )
 
 
 def seal_to_file(

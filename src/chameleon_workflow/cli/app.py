@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import typer
 
-from chameleon_workflow.cli import commands, ledger_commands, long_running, worker_commands
+from chameleon_workflow.cli import (
+    commands,
+    export_commands,
+    ledger_commands,
+    long_running,
+    worker_commands,
+)
 
 app = typer.Typer(
     help="Chameleon: a workflow engine with an append-only, hash-chained, verifiable history.",
@@ -23,6 +29,7 @@ app.command()(commands.verify)
 app.command()(commands.logs)
 app.command()(ledger_commands.checkpoint)
 app.command()(ledger_commands.prove)
+app.command()(export_commands.export)
 app.command()(long_running.serve)
 app.command()(worker_commands.worker)
 app.command()(worker_commands.mcp)

@@ -104,11 +104,20 @@ def print_report(report: VerificationReport) -> None:
     """Print a verification report: one line when clean, else every finding."""
     line = (
         f"verified {report.uows_checked:,} UOWs, {report.history_rows_checked:,} history rows, "
-        f"{report.attribute_rows_checked:,} attribute rows in {report.elapsed_s:.2f} s"
+        f"{report.attribute_rows_checked:,} attribute rows"
     )
+    if report.streams_checked or report.log_rows_checked:
+        line += (
+            f", {report.log_rows_checked:,} log rows in {report.streams_checked:,} streams, "
+            f"{report.admin_events_checked:,} admin events, "
+            f"{report.definitions_checked:,} workflow definitions"
+        )
+    line += f" in {report.elapsed_s:.2f} s"
     if report.ok:
         console.print(f"[bold green]verification clean[/]: {line}")
-        return
-    console.print(f"[bold red]{len(report.findings)} finding(s)[/]: {line}")
-    for finding in report.findings:
-        console.print(Text("  - ") + shown(finding), highlight=False)
+    else:
+        console.print(f"[bold red]{len(report.findings)} finding(s)[/]: {line}")
+        for finding in report.findings:
+            console.print(Text("  - ") + shown(finding), highlight=False)
+    for notice in report.notices:
+        console.print(Text("  note: ") + shown(notice), highlight=False)

@@ -1,11 +1,15 @@
 """A UOW's ledger as the HTTP API pages it: every row with its ids, hashes and link.
 
 Each entry carries what a client needs to follow the chain (``history_id``, both state
-hashes, ``chain_hash`` and its ``link_version``) and names resolved for reading. The
-ledger row records no role column: ``role_id`` is the role its metadata names (routing
-and failure rows) and null otherwise. ``definition_hash`` is the hash of the workflow
-definition the routing decision was made under when the row records one, else the hash
-of the UOW's workflow as imported.
+hashes, ``chain_hash`` and its ``link_version``) and names resolved for reading.
+
+The ledger row has no role column, so ``role_id`` is the role the row's metadata names
+(routing and failure rows), else the one the workflow's definition leaves no doubt about:
+ALPHA for the creation, EPSILON for a remediation, TAU for a zombie reclaim, and for a
+checkout, heartbeat or finished step the only role consuming the interaction the UOW
+was in; null when the definition leaves it open. ``definition_hash`` is the hash of the
+definition a routing decision was made under when the row records one, else the hash of
+the UOW's workflow as imported.
 """
 
 from __future__ import annotations
@@ -23,12 +27,18 @@ from chameleon_workflow.engine.paging import Page, check_limit, decode_cursor, e
 from chameleon_workflow.errors import InvalidValueError, NotFoundError
 from chameleon_workflow.models import (
     LocalActor,
+    LocalComponent,
     LocalInteraction,
     LocalRole,
     LocalWorkflow,
     UnitsOfWork,
     UnitsOfWorkHistory,
 )
+from chameleon_workflow.states import Direction, RoleType, UOWStatus
+
+S = UOWStatus
+#: Statuses a reclaim by the TAU role moves a UOW into or out of.
+ZOMBIE = frozenset({S.ZOMBIED_SOFT, S.ZOMBIED_DEAD})
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +110,8 @@ class _Names:
     interactions: dict[uuid.UUID, str]
     actors: dict[uuid.UUID, str]
     roles: dict[str, uuid.UUID]
+    role_of_type: dict[str, uuid.UUID]
+    consumers: dict[uuid.UUID, tuple[uuid.UUID, ...]]
     definition_hash: str | None
 
     @classmethod
@@ -118,8 +130,14 @@ class _Names:
             select(LocalActor.actor_id, LocalActor.name).where(LocalActor.actor_id.in_(actor_ids))
         ).all()
         roles = session.execute(
-            select(LocalRole.name, LocalRole.role_id).where(
+            select(LocalRole.name, LocalRole.role_id, LocalRole.role_type).where(
                 LocalRole.local_workflow_id == workflow_id
+            )
+        ).all()
+        inbound = session.execute(
+            select(LocalComponent.interaction_id, LocalComponent.role_id).where(
+                LocalComponent.local_workflow_id == workflow_id,
+                LocalComponent.direction == Direction.INBOUND,
             )
         ).all()
         definition = session.scalar(
@@ -127,12 +145,33 @@ class _Names:
                 LocalWorkflow.local_workflow_id == workflow_id
             )
         )
+        consumers: dict[uuid.UUID, tuple[uuid.UUID, ...]] = {}
+        for interaction_id, role_id in inbound:
+            consumers[interaction_id] = (*consumers.get(interaction_id, ()), role_id)
         return cls(
             {row[0]: row[1] for row in interactions},
             {row[0]: row[1] for row in actors},
             {row[0]: row[1] for row in roles},
+            {str(row[2]): row[1] for row in roles},
+            consumers,
             definition,
         )
+
+    def role_of(self, row: UnitsOfWorkHistory, named: object) -> uuid.UUID | None:
+        """Return the role a row was made under, when the metadata or the definition says."""
+        if isinstance(named, str):
+            return self.roles.get(named)
+        before, after = row.previous_status, row.new_status
+        if before is None:
+            return self.role_of_type.get(RoleType.ALPHA)
+        if after in ZOMBIE or (before in ZOMBIE and after == S.PENDING):
+            return self.role_of_type.get(RoleType.TAU)
+        if before in (S.FAILED, S.ZOMBIED_DEAD) and after == S.PENDING:
+            return self.role_of_type.get(RoleType.EPSILON)
+        if S.ACTIVE in (before, after) and row.previous_interaction_id is not None:
+            only = self.consumers.get(row.previous_interaction_id, ())
+            return only[0] if len(only) == 1 else None
+        return None
 
     def entry(self, row: UnitsOfWorkHistory) -> HistoryEntry:
         """Build the entry of one row."""
@@ -155,7 +194,7 @@ class _Names:
             new_interaction=self._name(self.interactions, row.new_interaction_id),
             actor_id=row.actor_id,
             actor=self._name(self.actors, row.actor_id),
-            role_id=self.roles.get(role_name) if isinstance(role_name, str) else None,
+            role_id=self.role_of(row, role_name),
             reasoning=row.reasoning,
             changes=row.changes,
             metadata=metadata,

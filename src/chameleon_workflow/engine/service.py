@@ -25,12 +25,7 @@ from chameleon_workflow.config import Settings, load_settings
 from chameleon_workflow.engine import setup
 from chameleon_workflow.engine.facts import KnownFacts
 from chameleon_workflow.engine.limits import Limits
-from chameleon_workflow.engine.lookups import (
-    Queue,
-    actor_role_ids,
-    get_uow_row,
-    require_holder,
-)
+from chameleon_workflow.engine.lookups import Queue, actor_role_ids, get_uow_row, require_holder
 from chameleon_workflow.engine.runner import TransactionRunner
 from chameleon_workflow.engine.steps import Move, Steps
 from chameleon_workflow.engine.txn import Transition, TxnLog
@@ -90,13 +85,16 @@ class WorkflowEngine:
         self._queue = Queue.for_engine(bind)
         self._known = KnownFacts()
         self._steps = Steps(self.persistence, self.clock, self.settings)
+        self._keys = self.persistence.ledger_keys(bind)
 
     # ------------------------------------------------------------ set-up
 
     def create_instance(self, name: str, description: str | None = None) -> uuid.UUID:
         """Create an instance (an isolation container) and return its id."""
         try:
-            return self._write(lambda session, _: setup.create_instance(session, name, description))
+            return self._write(
+                lambda session, _: setup.create_instance(session, name, description, self._keys)
+            )
         except IntegrityViolationError as exc:
             # The driver's wording differs per back end; the unique name is what broke.
             raise IntegrityViolationError(f"an instance named {name!r} already exists") from exc
@@ -112,7 +110,9 @@ class WorkflowEngine:
         """Validate a workflow (YAML text, never read as a path) and import it, all or nothing."""
         definition = setup.definition_of(source)
         return self._write(
-            lambda session, _: import_workflow(session, instance_id, definition).local_workflow_id
+            lambda session, _: setup.record_import(
+                session, self._keys, instance_id, import_workflow(session, instance_id, definition)
+            )
         )
 
     def register_actor(
@@ -128,7 +128,7 @@ class WorkflowEngine:
         try:
             return self._write(
                 lambda session, _: setup.add_actor(
-                    session, instance_id, identity_key, name, actor_type, capabilities
+                    session, instance_id, identity_key, name, actor_type, capabilities, self._keys
                 )
             )
         except IntegrityViolationError as exc:
@@ -138,29 +138,15 @@ class WorkflowEngine:
 
     def assign_role(self, actor_id: uuid.UUID, role: uuid.UUID | str) -> uuid.UUID:
         """Grant an actor a role (name or id) of its instance; return the role id."""
-
-        def work(session: Session, _: TxnLog) -> uuid.UUID:
-            actor = self._known.actor(session, actor_id)
-            role_facts = self._known.role(session, actor.instance_id, role)
-            setup.grant_role(session, actor, role_facts)
-            return role_facts.role_id
-
-        return self._write(work)
+        return self._change_role(actor_id, role, setup.grant_role)
 
     def revoke_role(self, actor_id: uuid.UUID, role: uuid.UUID | str) -> uuid.UUID:
         """Take a role (name or id) away from an actor at once; return the role id."""
-
-        def work(session: Session, _: TxnLog) -> uuid.UUID:
-            actor = self._known.actor(session, actor_id)
-            role_facts = self._known.role(session, actor.instance_id, role)
-            setup.withdraw_role(session, actor, role_facts)
-            return role_facts.role_id
-
-        return self._write(work)
+        return self._change_role(actor_id, role, setup.withdraw_role)
 
     def revoke_token(self, actor_id: uuid.UUID) -> None:
         """Revoke an actor's bearer token: from the commit on, it authenticates nobody."""
-        self._write(lambda session, _: setup.clear_token(session, actor_id))
+        self._write(lambda session, _: setup.clear_token(session, actor_id, self._keys))
 
     def instantiate(
         self,
@@ -301,6 +287,7 @@ class WorkflowEngine:
             metadata = {"remediated_from": str(origin) if origin else None, "to": str(target)}
             move = Move(S.PENDING, actor.actor_id, why, epsilon.role_id, target, metadata, None)
             self._steps.move(session, txn, uow, move)
+            setup.record_remediation(session, self._keys, actor, uow, metadata)
             view = self._steps.view(session, compiled, uow)
             self.limits.check_attribute_count(len(view.attributes))
             return view
@@ -350,6 +337,10 @@ class WorkflowEngine:
         """Write every buffered telemetry entry now; return how many were written."""
         return self.read(self.telemetry.flush_all)
 
+    def close_telemetry(self) -> int:
+        """Write every buffered entry and end this engine's log stream cleanly (at shutdown)."""
+        return self.read(self.telemetry.close)
+
     # ------------------------------------------------------------ internals
 
     def _workflow_id(
@@ -361,6 +352,17 @@ class WorkflowEngine:
                 raise NotFoundError(f"workflow {workflow} is not in instance {instance_id}")
             return workflow
         return find_local_workflow(session, instance_id, workflow)
+
+    def _change_role(
+        self, actor_id: uuid.UUID, role: uuid.UUID | str, change: Callable[..., None]
+    ) -> uuid.UUID:
+        def work(session: Session, _: TxnLog) -> uuid.UUID:
+            actor = self._known.actor(session, actor_id)
+            facts = self._known.role(session, actor.instance_id, role)
+            change(session, actor, facts, self._keys)
+            return facts.role_id
+
+        return self._write(work)
 
     def _held(
         self, session: Session, txn: TxnLog, actor_id: uuid.UUID, uow_id: uuid.UUID

@@ -1,5 +1,7 @@
 """The engine's set-up writes: instances, workflows, actors, role grants and revocations.
 
+Each one is recorded in the admin ledger in the same transaction (``admin_ledger``).
+
 Each function works in the caller's session (``WorkflowEngine`` owns the transaction)
 and checks what it refers to first, so an unknown id is a ``NotFoundError`` naming it,
 never a foreign-key failure reported as a conflict.
@@ -13,21 +15,59 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from chameleon_workflow.admin_ledger import ACTOR, record_admin_event
 from chameleon_workflow.engine.lookups import actor_role_ids
 from chameleon_workflow.engine.views import ActorFacts, RoleFacts
 from chameleon_workflow.errors import InvalidValueError, NotFoundError
-from chameleon_workflow.models import ActorRoleAssignment, InstanceContext, LocalActor, as_uuid
-from chameleon_workflow.states import ActorType
+from chameleon_workflow.keys import KeyProvider
+from chameleon_workflow.models import (
+    ActorRoleAssignment,
+    InstanceContext,
+    LocalActor,
+    LocalWorkflow,
+    UnitsOfWork,
+    as_uuid,
+)
+from chameleon_workflow.states import ActorType, AdminAction
 from chameleon_workflow.workflow.definition import WorkflowDefinition
 from chameleon_workflow.workflow.loading import parse_workflow_text
 
 
-def create_instance(session: Session, name: str, description: str | None) -> uuid.UUID:
-    """Add an instance and return its id."""
+def create_instance(
+    session: Session, name: str, description: str | None, keys: KeyProvider
+) -> uuid.UUID:
+    """Add an instance, recorded in the admin ledger, and return its id."""
     instance = InstanceContext(instance_id=uuid.uuid4(), name=name, description=description)
     session.add(instance)
     session.flush()
+    record_admin_event(
+        session,
+        AdminAction.INSTANCE_CREATED,
+        instance_id=instance.instance_id,
+        subject_id=instance.instance_id,
+        details={"name": name},
+        keys=keys,
+    )
     return instance.instance_id
+
+
+def record_import(
+    session: Session, keys: KeyProvider, instance_id: uuid.UUID, workflow: LocalWorkflow
+) -> uuid.UUID:
+    """Record an imported workflow version in the admin ledger; return the workflow's id."""
+    record_admin_event(
+        session,
+        AdminAction.WORKFLOW_IMPORTED,
+        instance_id=instance_id,
+        subject_id=workflow.local_workflow_id,
+        details={
+            "name": workflow.name,
+            "version": workflow.version,
+            "definition_hash": workflow.definition_hash,
+        },
+        keys=keys,
+    )
+    return workflow.local_workflow_id
 
 
 def find_instance(session: Session, name: str) -> uuid.UUID | None:
@@ -61,8 +101,9 @@ def add_actor(
     name: str,
     actor_type: ActorType | str,
     capabilities: Any,
+    keys: KeyProvider,
 ) -> uuid.UUID:
-    """Add an actor to an existing instance and return its id."""
+    """Add an actor to an existing instance (recorded in the admin ledger); return its id."""
     try:
         kind = ActorType(actor_type)
     except ValueError:
@@ -78,11 +119,19 @@ def add_actor(
     )
     session.add(actor)
     session.flush()
+    record_admin_event(
+        session,
+        AdminAction.ACTOR_REGISTERED,
+        instance_id=instance_id,
+        subject_id=actor.actor_id,
+        details={"identity_key": identity_key, "name": name, "actor_type": str(kind)},
+        keys=keys,
+    )
     return actor.actor_id
 
 
-def grant_role(session: Session, actor: ActorFacts, role: RoleFacts) -> None:
-    """Give an actor a role of its instance, unless it holds it already."""
+def grant_role(session: Session, actor: ActorFacts, role: RoleFacts, keys: KeyProvider) -> None:
+    """Give an actor a role of its instance, unless it holds it already (a grant is recorded)."""
     if role.role_id in actor_role_ids(session, actor.actor_id):
         return
     session.add(
@@ -91,10 +140,38 @@ def grant_role(session: Session, actor: ActorFacts, role: RoleFacts) -> None:
         )
     )
     session.flush()
+    record_admin_event(
+        session,
+        AdminAction.ROLE_GRANTED,
+        instance_id=actor.instance_id,
+        subject_id=actor.actor_id,
+        details={"role_id": str(role.role_id), "role": role.name},
+        keys=keys,
+    )
 
 
-def withdraw_role(session: Session, actor: ActorFacts, role: RoleFacts) -> None:
-    """Take a role away from an actor; NotFoundError when it does not hold it."""
+def record_remediation(
+    session: Session,
+    keys: KeyProvider,
+    actor: ActorFacts,
+    uow: UnitsOfWork,
+    moved: dict[str, str | None],
+) -> None:
+    """Record a remediation (an EPSILON actor sending a failed UOW back) in the admin ledger."""
+    record_admin_event(
+        session,
+        AdminAction.UOW_REMEDIATED,
+        principal=ACTOR,
+        actor_id=actor.actor_id,
+        instance_id=uow.instance_id,
+        subject_id=uow.uow_id,
+        details=moved,
+        keys=keys,
+    )
+
+
+def withdraw_role(session: Session, actor: ActorFacts, role: RoleFacts, keys: KeyProvider) -> None:
+    """Take a role away from an actor (recorded); NotFoundError when it does not hold it."""
     removed = session.execute(
         delete(ActorRoleAssignment).where(
             ActorRoleAssignment.actor_id == actor.actor_id,
@@ -103,12 +180,21 @@ def withdraw_role(session: Session, actor: ActorFacts, role: RoleFacts) -> None:
     )
     if removed.rowcount == 0:  # type: ignore[attr-defined]
         raise NotFoundError(f"actor {actor.identity_key!r} does not hold role {role.name!r}")
+    record_admin_event(
+        session,
+        AdminAction.ROLE_REVOKED,
+        instance_id=actor.instance_id,
+        subject_id=actor.actor_id,
+        details={"role_id": str(role.role_id), "role": role.name},
+        keys=keys,
+    )
 
 
-def clear_token(session: Session, actor_id: uuid.UUID) -> None:
-    """Forget an actor's token hash, so the token names nobody; NotFoundError if no actor."""
+def clear_token(session: Session, actor_id: uuid.UUID, keys: KeyProvider) -> None:
+    """Forget an actor's token hash (recorded), so the token names nobody; 404 if no actor."""
     changed = session.execute(
         update(LocalActor).where(LocalActor.actor_id == actor_id).values(token_hash=None)
     )
     if changed.rowcount == 0:  # type: ignore[attr-defined]
         raise NotFoundError(f"no actor with id {actor_id}")
+    record_admin_event(session, AdminAction.TOKEN_REVOKED, subject_id=actor_id, keys=keys)

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from chameleon_workflow.admin_ledger import record_admin_event
 from chameleon_workflow.db import translated_errors
 from chameleon_workflow.errors import NotAuthenticatedError, NotAuthorizedError, NotFoundError
 from chameleon_workflow.models import LocalActor, UnitsOfWork
+from chameleon_workflow.states import AdminAction
 
 __all__ = [
     "ADMIN",
@@ -86,6 +88,7 @@ def issue_token(session_factory: sessionmaker[Session], actor_id: uuid.UUID) -> 
         result = session.execute(change.values(token_hash=hash_token(token)))
         if result.rowcount == 0:  # type: ignore[attr-defined]
             raise NotFoundError(f"no actor with id {actor_id}")
+        record_admin_event(session, AdminAction.TOKEN_ISSUED, subject_id=actor_id)
         session.commit()
     return token
 

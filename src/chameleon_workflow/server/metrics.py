@@ -24,6 +24,7 @@ from chameleon_workflow.background import ServiceHealth
 from chameleon_workflow.states import LogType
 from chameleon_workflow.telemetry.buffer import TelemetryBuffer
 from chameleon_workflow.telemetry.entry import TelemetryEntry
+from chameleon_workflow.telemetry.streams import Streams
 from chameleon_workflow.telemetry.writers import write_entries
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -65,8 +66,10 @@ class CountingBuffer(TelemetryBuffer):
                 dict(self.transitions_by_status),
             )
 
-    def _write_counted(self, session: Session, entries: Sequence[TelemetryEntry]) -> None:
-        write_entries(session, entries)
+    def _write_counted(
+        self, session: Session, entries: Sequence[TelemetryEntry], streams: Streams
+    ) -> None:
+        write_entries(session, entries, streams)
         self._in_flight = Tally(e.log_type for e in entries)
 
     def flush(self, session: Session, max_entries: int | None = None) -> int:

@@ -98,7 +98,10 @@ class HistoryEntry(_Frozen):
     actor_id: uuid.UUID | None
     actor: str | None
     role_id: uuid.UUID | None = Field(
-        description="The role the row's metadata names (routing, failure); null otherwise."
+        description=(
+            "The role the row's metadata names, else the one the definition implies "
+            "(see docs/server.md); null when it leaves it open."
+        )
     )
     reasoning: str | None
     changes: Any

@@ -33,12 +33,15 @@ from chameleon_workflow.config import load_settings
 from chameleon_workflow.db import translate_error
 from chameleon_workflow.errors import InvalidValueError
 from chameleon_workflow.hashing import format_timestamp
+from chameleon_workflow.keys import KeyProvider
 from chameleon_workflow.states import LogType
 from chameleon_workflow.telemetry.entry import TelemetryEntry
+from chameleon_workflow.telemetry.streams import Streams, close_entry
 from chameleon_workflow.telemetry.writers import write_entries
 
-#: Writes entries through the session's connection; must not commit.
-RowWriter = Callable[[Session, Sequence[TelemetryEntry]], None]
+#: Writes entries through the session's connection into the database's stream (staging
+#: the stream's new position in ``Streams``); must not commit.
+RowWriter = Callable[[Session, Sequence[TelemetryEntry], Streams], None]
 
 
 @dataclass(slots=True)
@@ -57,12 +60,15 @@ class TelemetryBuffer:
         max_queue_size: int = 10000,
         *,
         writer: RowWriter | None = None,
+        keys: KeyProvider | None = None,
     ) -> None:
         if batch_size < 1 or max_queue_size < 1:
             raise InvalidValueError("batch_size and max_queue_size must be at least 1")
         self.batch_size = batch_size
         self.max_queue_size = max_queue_size
         self._write = writer or write_entries
+        #: This buffer's stream in each database it writes to (keys: found per database).
+        self.streams = Streams(keys)
         self._queue: deque[TelemetryEntry] = deque()
         # Admission is lock-free: a ticket per attempt, minus slots given back (rejections and
         # committed entries). Slots are given back late, so the estimate only errs towards full.
@@ -164,9 +170,11 @@ class TelemetryBuffer:
     def _commit(self, session: Session, rows: Sequence[TelemetryEntry], loss: _Loss | None) -> None:
         own = _own_session(session)
         try:
-            self._write(own, rows)
+            self._write(own, rows, self.streams)
             own.commit()
+            self.streams.commit()
         except BaseException as exc:
+            self.streams.discard()
             self._undo(own, loss)
             if isinstance(exc, psycopg.Error | sqlite3.Error):
                 # Wrap raw driver errors as SQLAlchemy would, so one translation table applies.
@@ -207,6 +215,20 @@ class TelemetryBuffer:
         while (written := self.flush(session)) > 0:
             total += written
         return total
+
+    def close(self, session: Session) -> int:
+        """Flush everything, then end this buffer's stream in the session's database.
+
+        The STREAM_CLOSED row tells verification the stream ended cleanly; a stream that
+        was never opened (nothing written) is left alone. Returns the entries flushed.
+        """
+        written = self.flush_all(session)
+        with self._flush_lock:
+            stream = self.streams.for_session(session)
+            if stream.opened:
+                self._commit(session, [close_entry(stream, stream.next_seq)], None)
+            self.streams.forget(session)
+        return written
 
 
 def _own_session(session: Session) -> Session:

@@ -3,7 +3,8 @@
 The flusher is a ``BackgroundService``: a flush that fails (the database is down, a
 connection was lost) keeps its entries buffered, is logged as one line, and is retried
 after a backoff; ``health()`` reports it failing meanwhile. On ``stop`` it drains what
-is left within a deadline that holds even when the database hangs.
+is left within a deadline that holds even when the database hangs, then closes the
+buffer's stream (``streams``) so verification sees a clean end.
 """
 
 from __future__ import annotations
@@ -83,3 +84,13 @@ class TelemetryFlusher(BackgroundService):
         ):
             if not self.iterate():
                 time.sleep(min(self.backoff(), max(0.0, self._drain_until - time.monotonic())))
+        if buffer.get_pending_count() == 0 and not buffer.loss_pending:
+            self._close_stream()
+
+    def _close_stream(self) -> None:
+        """End the buffer's stream with its close row (a failure leaves it to read as lost)."""
+        try:
+            with self.session_factory() as session:
+                self.buffer.close(session)
+        except Exception as exc:  # noqa: BLE001 - shutdown goes on; the gap is recorded later
+            self.failure_log.failure(f"{self.name}: could not close its stream", exc)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -19,16 +21,20 @@ import psycopg
 from psycopg.types.json import set_json_dumps
 from sqlalchemy.orm import Session
 
+from chameleon_workflow.errors import ConfigurationError, InvalidValueError
 from chameleon_workflow.hashing import format_timestamp
+from chameleon_workflow.log_links import LOG_LINK_FIELDS, log_body
 from chameleon_workflow.telemetry.entry import IdLike, TelemetryEntry
+from chameleon_workflow.telemetry.streams import Stream, Streams, lost_streams, open_entry
 
 _COLUMNS = (
     "log_id, instance_id, uow_id, actor_id, role_id, interaction_id, "
-    '"timestamp", log_type, event_details, error_metadata'
+    '"timestamp", log_type, event_details, error_metadata, stream_id, stream_seq, key_id, '
+    "chain_hash"
 )
-_PG_COPY = f"COPY interaction_logs ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-_PG_TYPES = ["uuid"] * 6 + ["timestamptz", "text", "jsonb", "jsonb"]
-_SQLITE_INSERT = f"INSERT INTO interaction_logs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+PG_COPY = f"COPY interaction_logs ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+PG_TYPES = ["uuid"] * 6 + ["timestamptz", "text", "jsonb", "jsonb", "uuid", "int8", "text", "text"]
+SQLITE_INSERT = f"INSERT INTO interaction_logs ({_COLUMNS}) VALUES ({', '.join('?' * 14)})"
 _ID_FIELDS = ("instance_id", "uow_id", "actor_id", "role_id", "interaction_id")
 
 
@@ -113,27 +119,86 @@ def _id_converter(text: bool) -> tuple[Callable[[IdLike], Any], list[IdLike]]:
     return convert, bad
 
 
-def _rows(entries: Iterable[TelemetryEntry], text: bool) -> list[tuple[Any, ...]]:
-    """Convert entries to driver tuples: text UUIDs/time/JSON for SQLite, native for COPY."""
-    convert, bad = _id_converter(text)
+@dataclass(slots=True)
+class LinkedRows:
+    """Rows in driver form, linked into a stream from ``first_seq``, and the last link."""
+
+    rows: list[tuple[Any, ...]]
+    next_seq: int
+    last_link: str | None
+
+
+_UNLINKABLE = "a value JSON cannot hold exactly (such as an integer beyond 2**53)"
+
+
+def _rows(
+    entries: Iterable[TelemetryEntry],
+    stream: Stream,
+    first_seq: int,
+    previous: str | None,
+    text: bool,
+) -> LinkedRows:
+    """Convert entries to driver tuples (text for SQLite, native for COPY), linking each."""
+    as_text, bad = _id_converter(True)
+    native = _id_converter(False)[0]
+    keys, key_id = stream.keys, stream.keys.current_id
+    fixed = {"stream_id": str(stream.stream_id), "key_id": key_id}
     rows = []
+    seq = first_seq
     for e in entries:
-        ids = [
-            convert(i) for i in (e.instance_id, e.uow_id, e.actor_id, e.role_id, e.interaction_id)
-        ]
+        ids = _ids_of(e)
+        text_ids = [as_text(i) for i in ids]
         meta = _note_bad_ids(e) if bad else e.error_metadata
-        details, metadata = render_json(e.event_details), render_json(meta)
-        moment = _timestamp(e)
+        log_id, moment = uuid.uuid4(), _timestamp(e)
+        head = (str(log_id), *text_ids, format_timestamp(moment), e.log_type)
+        values = dict(zip(LOG_LINK_FIELDS, head, strict=False))
+        values.update(fixed, stream_seq=seq)
+        details, metadata, body = _linked(values, previous, e.event_details, meta)
+        link = keys.mac(key_id, body)
+        if link is None:
+            raise ConfigurationError(f"the current ledger key {key_id} is not held")
         if text:
-            details_text, metadata_text = (
-                details and details.decode(),
-                metadata and metadata.decode(),
-            )
-            log_id, when = str(uuid.uuid4()), format_timestamp(moment)
-            rows.append((log_id, *ids, when, e.log_type, details_text, metadata_text))
+            row = (*head, _text(details), _text(metadata), fixed["stream_id"], seq, key_id, link)
         else:
-            rows.append((uuid.uuid4(), *ids, moment, e.log_type, details, metadata))
-    return rows
+            native_ids = (native(i) for i in ids)
+            row = (log_id, *native_ids, moment, e.log_type, details, metadata)
+            row += (stream.stream_id, seq, key_id, link)
+        rows.append(row)
+        previous = link
+        seq += 1
+    return LinkedRows(rows, seq, previous)
+
+
+_ids_of = attrgetter("instance_id", "uow_id", "actor_id", "role_id", "interaction_id")
+
+
+def _linked(
+    values: dict[str, Any], previous: str | None, details: Any, metadata: Any
+) -> tuple[bytes | None, bytes | None, bytes]:
+    """Render the JSON columns into ``values``; return them and what the link covers.
+
+    A value JSON cannot hold exactly (an integer beyond 2**53) cannot be put in canonical
+    form, so the row keeps a marker with its ``repr`` instead: every row stays linkable.
+    """
+    stored = render_json(details), render_json(metadata)
+    values["event_details"], values["error_metadata"] = (_decoded(d) for d in stored)
+    try:
+        return (*stored, log_body(previous, values))
+    except InvalidValueError:
+        stored = (
+            render_json({"__unlinkable__": _UNLINKABLE, "repr": _safe_repr(details)}),
+            render_json({"__unlinkable__": _UNLINKABLE, "repr": _safe_repr(metadata)}),
+        )
+        values["event_details"], values["error_metadata"] = (_decoded(d) for d in stored)
+        return (*stored, log_body(previous, values))
+
+
+def _decoded(data: bytes | None) -> Any:
+    return None if data is None else orjson.loads(data)
+
+
+def _text(data: bytes | None) -> str | None:
+    return None if data is None else data.decode()
 
 
 def _timestamp(entry: TelemetryEntry) -> datetime:
@@ -141,14 +206,15 @@ def _timestamp(entry: TelemetryEntry) -> datetime:
     return entry.timestamp
 
 
-def sqlite_rows(entries: Iterable[TelemetryEntry]) -> list[tuple[Any, ...]]:
-    """Convert entries to the tuples SQLite stores (text UUIDs, canonical time, JSON text)."""
-    return _rows(entries, text=True)
-
-
-def postgres_rows(entries: Iterable[TelemetryEntry]) -> list[tuple[Any, ...]]:
-    """Convert entries to the tuples binary COPY sends (UUIDs, aware datetimes, JSON bytes)."""
-    return _rows(entries, text=False)
+def link_rows(
+    entries: Iterable[TelemetryEntry],
+    stream: Stream,
+    first_seq: int,
+    previous: str | None,
+    dialect: str,
+) -> LinkedRows:
+    """Convert and link entries for ``dialect`` (SQLite: text; PostgreSQL: binary COPY)."""
+    return _rows(entries, stream, first_seq, previous, text=dialect == "sqlite")
 
 
 def _passthrough(data: Any) -> Any:
@@ -160,22 +226,36 @@ def copy_postgres(raw: psycopg.Connection[Any], rows: Sequence[tuple[Any, ...]])
     with raw.cursor() as cursor:
         # JSON is serialized already; this cursor's adapters only prefix jsonb's version byte.
         set_json_dumps(_passthrough, context=cursor)
-        with cursor.copy(_PG_COPY) as copy:
-            copy.set_types(_PG_TYPES)
+        with cursor.copy(PG_COPY) as copy:
+            copy.set_types(PG_TYPES)
             for row in rows:
                 copy.write_row(row)
 
 
 def insert_sqlite(raw: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert rows with ``executemany`` on an open sqlite3 connection (inside its transaction)."""
-    raw.executemany(_SQLITE_INSERT, rows)
+    raw.executemany(SQLITE_INSERT, rows)
 
 
-def write_entries(session: Session, entries: Sequence[TelemetryEntry]) -> None:
-    """Write entries through the session's connection, inside its transaction, without commit."""
+def write_entries(session: Session, entries: Sequence[TelemetryEntry], streams: Streams) -> None:
+    """Write entries into the database's stream, inside the session's transaction, no commit.
+
+    A stream's first flush opens it: the STREAM_OPENED row is written first (so on SQLite
+    the transaction holds the write lock before it reads), then a TELEMETRY_LOSS row for
+    each stream this writer left unclosed before, then the entries. The stream moves on
+    only when the buffer commits (``Streams.commit``).
+    """
     connection = session.connection()
     raw: Any = connection.connection.driver_connection
-    if connection.dialect.name == "sqlite":
-        insert_sqlite(raw, sqlite_rows(entries))
-    else:
-        copy_postgres(raw, postgres_rows(entries))
+    dialect = connection.dialect.name
+    write = insert_sqlite if dialect == "sqlite" else copy_postgres
+    stream = streams.for_session(session)
+    seq, previous = stream.next_seq, stream.last_link
+    if not stream.opened:
+        opening = link_rows([open_entry(stream)], stream, seq, previous, dialect)
+        write(raw, opening.rows)
+        seq, previous = opening.next_seq, opening.last_link
+        entries = [*lost_streams(session, streams), *entries]
+    linked = link_rows(entries, stream, seq, previous, dialect)
+    write(raw, linked.rows)
+    streams.stage(stream, linked.next_seq, linked.last_link)
