@@ -73,6 +73,8 @@ OTHER_VARIABLES: tuple[str, ...] = (
     "CHAMELEON_APP_PASSWORD",  # chameleon db roles
     "CHAMELEON_AUDITOR_TOKEN",  # the server's read-only token
     "CHAMELEON_WRITER_NAME",  # names this process's log stream
+    "CHAMELEON_SERVER_URL",  # chameleon worker and chameleon mcp: the server they talk to
+    "CHAMELEON_ACTOR_TOKEN",  # chameleon worker and chameleon mcp: the actor they act as
     "CHAMELEON_TEST_POSTGRES_URL",  # tests
     "CHAMELEON_REQUIRE_POSTGRES",  # tests
     "CHAMELEON_PG_BINDIR",  # tests (the fault suite's own cluster)

@@ -125,3 +125,11 @@ class UnsupportedMediaError(ChameleonError):
 
 class CheckpointError(ChameleonError):
     """A checkpoint, key or proof is malformed, or the ledger cannot be sealed as it stands."""
+
+
+class ServerError(ChameleonError):
+    """The HTTP server failed in a way the client cannot name (an unexpected status, a 500)."""
+
+
+class ServerUnreachableError(ServerError):
+    """The HTTP server could not be reached, or its answer was lost, after every retry."""

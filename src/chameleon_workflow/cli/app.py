@@ -19,6 +19,7 @@ from chameleon_workflow.cli import (
     listing_commands,
     long_running,
     oversight_commands,
+    worker_commands,
 )
 from chameleon_workflow.cli.common import check_environment, console, handled
 
@@ -70,6 +71,8 @@ app.command()(ledger_commands.checkpoint)
 app.command()(ledger_commands.prove)
 app.command()(export_commands.export)
 app.command()(long_running.serve)
+app.command()(worker_commands.worker)
+app.command()(worker_commands.mcp)
 database = typer.Typer(help="Manage the database: its schema and roles.", no_args_is_help=True)
 database.command("upgrade")(commands.db_upgrade)
 database.command("roles")(commands.db_roles)
