@@ -30,6 +30,7 @@ from chameleon_workflow.engine.service import WorkflowEngine
 from chameleon_workflow.errors import ChameleonError
 from chameleon_workflow.server.dependencies import Services
 from chameleon_workflow.server.docs import install_docs
+from chameleon_workflow.server.export_routes import router as export_router
 from chameleon_workflow.server.metrics import CountingBuffer, ServerMetrics
 from chameleon_workflow.server.middleware import (
     BodyTooLargeError,
@@ -81,6 +82,7 @@ def create_app(
     app.include_router(router)
     app.include_router(oversight_router)
     app.include_router(read_router)
+    app.include_router(export_router)
     install_docs(app)
     # One traceback per distinct error and app: an outage must not flood the log.
     failures = FailureLog(logging.getLogger("chameleon_workflow.server"))
