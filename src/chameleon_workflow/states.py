@@ -159,4 +159,6 @@ class AdminAction(enum.StrEnum):
     TOKEN_ISSUED = "TOKEN_ISSUED"  # noqa: S105 - an action name, not a secret
     TOKEN_REVOKED = "TOKEN_REVOKED"  # noqa: S105 - an action name, not a secret
     UOW_REMEDIATED = "UOW_REMEDIATED"
+    INSTANCE_PAUSED = "INSTANCE_PAUSED"
+    INSTANCE_RESUMED = "INSTANCE_RESUMED"
     CHECKPOINT_SEALED = "CHECKPOINT_SEALED"

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 from po_world import PurchaseOrders, make_world
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from chameleon_workflow.errors import (
@@ -16,6 +16,7 @@ from chameleon_workflow.errors import (
     NotAuthorizedError,
 )
 from chameleon_workflow.ledger.service import UOWPersistenceService
+from chameleon_workflow.models import AdminEvent
 from chameleon_workflow.states import HistoryEvent, UOWStatus
 from chameleon_workflow.testing import append_only_disabled
 
@@ -128,6 +129,16 @@ def test_pause_during_checkout(po: PurchaseOrders) -> None:
     assert po.engine.get_uow(waiting).status == UOWStatus.PENDING
     assert po.history(waiting)[-1].event_type == HistoryEvent.RESUME
     assert po.step("split") == waiting
+    with po.factory() as session:
+        switches = session.execute(
+            select(AdminEvent.action, AdminEvent.actor_id, AdminEvent.details).where(
+                AdminEvent.action.in_(("INSTANCE_PAUSED", "INSTANCE_RESUMED"))
+            )
+        ).all()
+    assert [tuple(s) for s in switches] == [
+        ("INSTANCE_PAUSED", po.pilot, {"reasoning": "agent misbehaving", "uows": 1}),
+        ("INSTANCE_RESUMED", po.pilot, {"reasoning": "fixed the prompt", "uows": 1}),
+    ]
     po.verify_clean()
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from chameleon_workflow.engine.facts import KnownFacts
 from chameleon_workflow.engine.limits import Limits
 from chameleon_workflow.engine.lookups import get_uow_row, parked_note, require_holder
+from chameleon_workflow.engine.setup import record_switch
 from chameleon_workflow.engine.steps import Intent, Move, Steps
 from chameleon_workflow.engine.txn import TxnLog
 from chameleon_workflow.engine.views import ActorFacts, ParkedUOW, UOWView
@@ -298,6 +299,7 @@ class Oversight:
                 self._steps.move(session, txn, uow, move)
                 moved += 1
             session.flush()
+            record_switch(session, self._persistence, pilot, instance_id, why, moved, pause=pause)
             return moved
 
         result: int = self._write(work)

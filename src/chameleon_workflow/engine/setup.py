@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.admin_ledger import ACTOR, record_admin_event
@@ -20,6 +20,7 @@ from chameleon_workflow.engine.lookups import actor_role_ids
 from chameleon_workflow.engine.views import ActorFacts, RoleFacts
 from chameleon_workflow.errors import InvalidValueError, NotFoundError
 from chameleon_workflow.keys import KeyProvider
+from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.models import (
     ActorRoleAssignment,
     InstanceContext,
@@ -198,3 +199,31 @@ def clear_token(session: Session, actor_id: uuid.UUID, keys: KeyProvider) -> Non
     if changed.rowcount == 0:  # type: ignore[attr-defined]
         raise NotFoundError(f"no actor with id {actor_id}")
     record_admin_event(session, AdminAction.TOKEN_REVOKED, subject_id=actor_id, keys=keys)
+
+
+def record_switch(
+    session: Session,
+    persistence: UOWPersistenceService,
+    pilot: ActorFacts,
+    instance_id: uuid.UUID,
+    reasoning: str,
+    moved: int,
+    *,
+    pause: bool,
+) -> None:
+    """Record a pilot pausing or resuming an instance in the admin ledger.
+
+    The instance's status is a plain column; this row is what the ledger keeps of it (the
+    UOWs it parked or let go carry PAUSE or RESUME history rows of their own).
+    """
+    bind = session.get_bind()
+    record_admin_event(
+        session,
+        AdminAction.INSTANCE_PAUSED if pause else AdminAction.INSTANCE_RESUMED,
+        principal=ACTOR,
+        actor_id=pilot.actor_id,
+        instance_id=instance_id,
+        subject_id=instance_id,
+        details={"reasoning": reasoning, "uows": moved},
+        keys=persistence.ledger_keys(bind if isinstance(bind, Engine) else bind.engine),
+    )
