@@ -10,11 +10,16 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from chameleon_workflow.cli.common import EXIT_ERROR, UrlOption, errors, handled, size_option
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from chameleon_workflow.server.settings import ServerSettings
 
 
 def serve(
@@ -49,12 +54,20 @@ def serve(
     with handled(), _stopped_by_signals():
         settings = load_server_settings(database_url=database_url, host=host, port=port)
         try:
-            run_server(settings=settings)
+            run_server(settings=settings, extend=_with_mcp)
         except SystemExit as exc:  # uvicorn exits 1 when it cannot start (port in use)
             if exc.code in (0, None):
                 return
             errors.print("[bold red]error:[/] the server could not start (see above)")
             raise typer.Exit(EXIT_ERROR) from None
+
+
+def _with_mcp(app: FastAPI, base_url: str, settings: ServerSettings) -> None:
+    """Serve the MCP tools for AI agents at /mcp of the API's own server (docs/workers.md)."""
+    from chameleon_workflow.agents.mount import mount_mcp  # noqa: PLC0415 - pulls in the MCP SDK
+
+    token = settings.auditor_token
+    mount_mcp(app, base_url, token.get_secret_value() if token else None, settings.host)
 
 
 class _StoppedError(Exception):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from chameleon_workflow.cli.common import errors, handled, shown
-from chameleon_workflow.errors import ConfigurationError, NotAuthenticatedError
+from chameleon_workflow.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from chameleon_workflow.client.api import ChameleonClient
@@ -104,6 +104,7 @@ def mcp(
     request carries its agent's token as ``Authorization: Bearer`` (path /mcp).
     """
     from chameleon_workflow.agents import build_server  # noqa: PLC0415 - pulls in the MCP SDK
+    from chameleon_workflow.agents.mount import per_request_clients  # noqa: PLC0415 - same
 
     with handled():
         if transport not in ("stdio", "http"):
@@ -114,7 +115,7 @@ def mcp(
             agent = _client(server_url, _actor_token(), timeout)
             build_server(lambda _ctx: agent, auditor).run("stdio")
             return
-        server = build_server(_per_request(server_url, timeout), auditor)
+        server = build_server(per_request_clients(server_url, timeout), auditor)
         with _signals_end_quietly():
             server.run("streamable-http", host=host, port=port)
 
@@ -138,22 +139,6 @@ def _signals_end_quietly() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _per_request(server_url: str, timeout: float) -> Callable[[Any], ChameleonClient]:
-    clients: dict[str, ChameleonClient] = {}
-
-    def source(ctx: Any) -> ChameleonClient:
-        headers = getattr(ctx, "headers", None) or {}
-        scheme, _, token = str(headers.get("authorization", "")).partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise NotAuthenticatedError("send your actor token as Authorization: Bearer <token>")
-        token = token.strip()
-        if token not in clients:
-            clients[token] = _client(server_url, token, timeout)
-        return clients[token]
-
-    return source
 
 
 def _actor_token() -> str:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
+from collections.abc import Callable
 
 import uvicorn
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from chameleon_workflow.config import Settings
@@ -23,11 +25,21 @@ from chameleon_workflow.schema import upgrade_database
 from chameleon_workflow.server.app import create_app
 from chameleon_workflow.server.settings import ServerSettings, load_server_settings
 
+#: Adds to the app before it serves: given the app, its own base URL and the settings.
+Extension = Callable[[FastAPI, str, ServerSettings], None]
+
 
 def serve(
-    host: str | None = None, port: int | None = None, settings: Settings | None = None
+    host: str | None = None,
+    port: int | None = None,
+    settings: Settings | None = None,
+    extend: Extension | None = None,
 ) -> None:
-    """Migrate the database, then serve the API until SIGTERM/SIGINT (blocks)."""
+    """Migrate the database, then serve the API until SIGTERM/SIGINT (blocks).
+
+    ``extend`` adds to the app (``chameleon serve`` mounts the MCP server with it); it is
+    given the URL the server answers on over loopback.
+    """
     config = ServerSettings.of(settings)
     db = make_engine(config.database_url, config)
     upgrade_database(db)
@@ -38,10 +50,14 @@ def serve(
         # Shown once on stderr, like an actor token; set CHAMELEON_ADMIN_TOKEN to fix it.
         print(f"chameleon: generated admin token {generated}", file=sys.stderr, flush=True)
     app = create_app(config, make_session_factory(db))
+    bind_host, bind_port = host or config.host, config.port if port is None else port
+    if extend is not None:
+        local = "127.0.0.1" if bind_host in ("0.0.0.0", "::", "") else bind_host  # noqa: S104
+        extend(app, f"http://{local}:{bind_port}", config)
     uvicorn.run(
         app,
-        host=host or config.host,
-        port=config.port if port is None else port,
+        host=bind_host,
+        port=bind_port,
         log_level="info",
         timeout_graceful_shutdown=int(config.telemetry_drain_deadline_s) + 1,
     )
