@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 from http_world import AUDITOR_TOKEN, Documented, bearer, served
+from oversight_world import UOW_ACTIONS, oversight_statuses, setup_oversight
 
 from chameleon_workflow.testing import INVOICE_YAML, setup_invoice
 
@@ -24,12 +25,17 @@ ENV = {"CHAMELEON_MAX_REQUEST_BYTES": str(LIMIT), "CHAMELEON_METRICS_TOKEN": MET
 #: Every route that reads or writes the database answers 503 when it is unreachable
 #: (tests/faults provokes it); a UOW change can lose its compare-and-set race (409,
 #: tests/integration/test_races.py); a sealed checkpoint is read in test_server_checkpoints.
+#: A pilot's action moves UOWs through the same compare-and-set write, which also refuses
+#: a UOW whose attributes drifted from their hash (409 state-drift, test_tamper.py).
 DATABASE_DOWN = 503
 DERIVED: dict[tuple[str, str], set[int]] = {
     ("POST", "/roles/{role}/checkout"): {409},
     ("POST", "/uows/{uow_id}/submit"): {409},
     ("POST", "/uows/{uow_id}/fail"): {409},
     ("POST", "/uows/{uow_id}/heartbeat"): {409},
+    **{("POST", f"/uows/{{uow_id}}/{action}"): {409} for action in UOW_ACTIONS},
+    ("POST", "/instances/{instance_id}/pause"): {409},
+    ("POST", "/instances/{instance_id}/resume"): {409},
     ("GET", "/checkpoints/latest"): {200},
 }
 NO_DATABASE = {("GET", "/metrics")}
@@ -88,11 +94,14 @@ class World:
         """Start empty; ``setup_world`` fills it in."""
         self.tokens: dict[str, str] = {}
         self.ids: dict[str, str] = {}
+        #: The purchasing instance's ids (``oversight_world.setup_oversight``).
+        self.oversight: dict[str, str] = {}
         self.battery: Battery | None = None
 
 
 def setup_world(http: httpx.Client, admin: str) -> World:
-    """Two invoice instances, a fixer and a spare actor, and UOWs in every state needed."""
+    """Two invoice instances, a fixer and a spare actor, UOWs in every state needed, and
+    a purchasing instance with an agent, a pilot and orders waiting for the pilot."""
     world = World()
     header = bearer(admin)
     home, away = setup_invoice(http, header, actors=1), setup_invoice(http, header, actors=1)
@@ -124,6 +133,8 @@ def setup_world(http: httpx.Client, admin: str) -> World:
     ).raise_for_status()
     workflows = http.get("/workflows", params={"instance": home.instance_id}, headers=header)
     world.ids["workflow"] = workflows.json()["items"][0]["workflow_id"]
+    world.oversight, pilots = setup_oversight(http, admin)
+    world.tokens.update(pilots)
     return world
 
 
@@ -233,6 +244,7 @@ def run(b: Battery, world: World) -> None:
     b.expect(404, "POST", f"/uows/{ghost}/heartbeat", "worker")
     b.expect(422, "POST", "/uows/not-an-id/heartbeat", "worker")
 
+    oversight_statuses(b, world.oversight, ghost, LIMIT)
     reads(b, world, ghost)
 
 

@@ -23,8 +23,13 @@ from chameleon_workflow.server.problems import error_responses
 
 E = error_responses
 router = APIRouter(tags=["oversight"])
-#: What an oversight action may answer besides 200.
+#: What an oversight action on a UOW may answer besides 200.
 ACTION = E(400, 401, 403, 404, 409, 413, 422, 503)
+#: What a pause or resume may answer besides 200. Neither it nor the queue answers 404:
+#: the path's instance is the pilot's own (which exists) or another one (403), and every
+#: UOW a pause moves sits in an interaction some role consumes (the importer refuses a
+#: workflow where one does not).
+SWITCH = E(400, 401, 403, 409, 413, 422, 503)
 
 
 class _Body(BaseModel):
@@ -91,7 +96,7 @@ class Switched(_Body):
     uows: int
 
 
-@router.get("/instances/{instance_id}/pilot-queue", responses=E(401, 403, 404, 422, 503))
+@router.get("/instances/{instance_id}/pilot-queue", responses=E(401, 403, 422, 503))
 def pilot_queue(instance_id: uuid.UUID, svc: Svc, actor_id: ActorId) -> list[Parked]:
     """List the instance's UOWs waiting for a pilot, oldest first (pilots of the instance)."""
     return [Parked.of(p) for p in svc.engine.oversight.queue(actor_id, instance_id)]
@@ -128,14 +133,14 @@ def answer(uow_id: uuid.UUID, body: Answer, svc: Svc, actor_id: ActorId) -> s.UO
     return s.UOW.of(svc.engine.oversight.answer(actor_id, uow_id, body.answer))
 
 
-@router.post("/instances/{instance_id}/pause", responses=ACTION)
+@router.post("/instances/{instance_id}/pause", responses=SWITCH)
 def pause(instance_id: uuid.UUID, body: Reasoning, svc: Svc, actor_id: ActorId) -> Switched:
     """Pause an instance: no checkout until resumed; its waiting UOWs become PAUSED."""
     moved = svc.engine.oversight.pause(actor_id, instance_id, body.reasoning)
     return Switched(instance_id=instance_id, status="PAUSED", uows=moved)
 
 
-@router.post("/instances/{instance_id}/resume", responses=ACTION)
+@router.post("/instances/{instance_id}/resume", responses=SWITCH)
 def resume(instance_id: uuid.UUID, body: Reasoning, svc: Svc, actor_id: ActorId) -> Switched:
     """Resume a paused instance: its PAUSED UOWs wait again (PENDING)."""
     moved = svc.engine.oversight.resume(actor_id, instance_id, body.reasoning)
