@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 import typer
-from rich.table import Table
+from rich.text import Text
 from sqlalchemy import select
 
 from chameleon_workflow import read_models
@@ -78,19 +78,22 @@ def queue(instance: InstanceOption, pilot_key: PilotOption, database_url: UrlOpt
     """List the UOWs waiting for a pilot, oldest first."""
     with handled():
         waiting = _run(database_url, instance, pilot_key, lambda e, p, i: e.oversight.queue(p, i))
-        table = Table(title="Waiting for a pilot")
-        for column in ("UOW", "since", "kind", "where", "rule / question"):
-            table.add_column(column)
+        console.print(shown(f"{len(waiting)} waiting for a pilot, oldest first"))
+        # One block per UOW, never a table: a table would cut the ids at the terminal's width.
         for item in waiting:
-            table.add_row(
-                shown(item.uow_id),
-                shown(item.since.isoformat(timespec="seconds")),
-                shown(item.kind),
-                shown(f"{item.workflow} / {item.interaction}"),
-                shown(item.question if item.kind == "clarification" else item.rule),
+            head = shown(f"{item.uow_id}  {item.kind}")
+            head.stylize("bold")
+            console.print()
+            console.print(head, soft_wrap=True)
+            since = item.since.strftime("%Y-%m-%d %H:%M:%S")
+            place = f"{item.workflow} / {item.interaction}, waiting since {since} UTC"
+            console.print(Text("    ") + shown(place), soft_wrap=True)
+            what = (
+                f"question: {item.question}"
+                if item.kind == "clarification"
+                else f"rule: {item.rule}"
             )
-        console.print(table)
-        console.print(shown(f"{len(waiting)} waiting"))
+            console.print(Text("    ") + shown(what), soft_wrap=True)
 
 
 @pilot.command()
