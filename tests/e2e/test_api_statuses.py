@@ -271,6 +271,12 @@ def reads(b: Battery, world: World, ghost: str) -> None:
     b.expect(404, "GET", "/logs", "admin", params={"instance": "nowhere"})
     b.expect(422, "GET", "/logs", "admin", params={"type": "NOPE"})
 
+    b.expect(200, "GET", "/export", "auditor", params={"what": "admin", "instance": home})
+    b.expect(401, "GET", "/export", None)
+    b.expect(403, "GET", "/export", "worker")
+    b.expect(404, "GET", "/export", "admin", params={"instance": "nowhere"})
+    b.expect(422, "GET", "/export", "admin", params={"format": "csv"})
+
     b.expect(401, "GET", "/checkpoints/latest", None)
     b.expect(403, "GET", "/checkpoints/latest", "worker")
     b.expect(404, "GET", "/checkpoints/latest", "auditor")
