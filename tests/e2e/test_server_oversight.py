@@ -93,7 +93,7 @@ def test_pilot_routes_end_to_end(server: ServerProcess) -> None:
         done = _ok(client.post(f"/uows/{uow}/approve", json={"reasoning": "ok by CFO"},
                                headers=pilot))  # fmt: skip
         assert done["status"] == "COMPLETED"
-        history = _ok(client.get(f"/uows/{uow}/history", headers=admin))
+        history = _ok(client.get(f"/uows/{uow}/history", headers=admin))["items"]
         assert history[-1]["event_type"] == "PILOT_APPROVAL"
 
         paused = _ok(client.post(f"/instances/{instance}/pause",

@@ -46,8 +46,9 @@ def test_checkpointer_survives_a_failed_iteration(
     with engine.connect() as connection:
         newest = latest_checkpoint(connection)
     assert read_checkpoint(target) == newest
-    # workflow, interactions, history, attribute, and the key ledger's seal row
-    assert newest.tree_size == 1 + 3 + 1 + 1 + 1
+    # workflow, interactions, history, attribute, the log seal, the key ledger's seal row,
+    # and the admin record of the first seal, which the second (failed) iteration sealed
+    assert newest.tree_size == 1 + 3 + 1 + 1 + 1 + 1 + 1
     assert sorted(p.name for p in place.iterdir()) == [
         "a-directory",
         "checkpoint.json",
