@@ -14,12 +14,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from chameleon_workflow.audit.report import FindingKind, VerificationReport
 from chameleon_workflow.audit.verify import verify
 from chameleon_workflow.db import translated_errors
+from chameleon_workflow.errors import DatabaseError
 from chameleon_workflow.hashing import format_timestamp
 from chameleon_workflow.log_links import LEGACY_STREAM_ID
 from chameleon_workflow.models import InteractionLog
 from chameleon_workflow.states import LogType
 from chameleon_workflow.telemetry.buffer import TelemetryBuffer
 from chameleon_workflow.telemetry.entry import TelemetryEntry
+from chameleon_workflow.telemetry.writers import write_entries
 from chameleon_workflow.testing import append_only_disabled
 
 
@@ -219,3 +221,28 @@ def test_a_row_forged_into_a_stream_without_the_key_is_found(
         **params,
     )
     assert _kinds(_report(session_factory)) == [(FindingKind.LOG_STREAM.value, 3)]
+
+
+def test_a_flush_that_fails_after_writing_leaves_no_gap_in_its_stream(
+    session_factory: sessionmaker[Session],
+) -> None:
+    """A flush rolled back after its rows were written does not move the stream on."""
+    calls: list[int] = []
+
+    def fails_once(session: Session, entries: Any, streams: Any) -> None:
+        write_entries(session, entries, streams)
+        calls.append(len(entries))
+        if len(calls) == 1:
+            raise DatabaseError("injected failure after writing")
+
+    buffer = TelemetryBuffer(batch_size=4, writer=fails_once)
+    for entry in _entries(3):
+        buffer.record(entry)
+    with session_factory() as session:
+        with pytest.raises(DatabaseError):
+            buffer.flush(session)
+        buffer.close(session)
+    rows = [row for row in _rows(session_factory) if row[0] != LEGACY_STREAM_ID]
+    assert [row[1] for row in rows] == list(range(5))  # open, three entries, close
+    report = _report(session_factory)
+    assert (report.ok, report.notices) == (True, ())
