@@ -1,0 +1,167 @@
+"""The audit console in a real Chromium, on SQLite and PostgreSQL: sign in, find, read, verify.
+
+Each step a reviewer takes is driven through Debian's Chromium by Playwright; the run
+saves screenshots (docs/console.md shows copies of them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from console_world import CHROMIUM, IMAGE, SCRIPT, TEMPLATE, World, require_chromium, served_world
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from sqlalchemy import text
+
+from chameleon_workflow.config import Settings
+from chameleon_workflow.db import make_engine
+from chameleon_workflow.testing import append_only_disabled
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """Serve the console's world (one server per back end for the module)."""
+    require_chromium()
+    with served_world(request, tmp_path_factory) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def browser(world: World) -> Iterator[Browser]:
+    """Launch Debian's Chromium, headless (no sandbox: CI runs as root)."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """Open a fresh browser context (no cookies) and fail on any dialog a script opens."""
+    context = browser.new_context(accept_downloads=True)
+    opened = context.new_page()
+    dialogs: list[str] = []
+    opened.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    yield opened
+    context.close()
+    assert dialogs == []
+
+
+def sign_in(page: Page, world: World, token: str) -> None:
+    """Sign in through the form."""
+    page.goto(f"{world.console}/")
+    expect(page).to_have_url(f"{world.console}/signin")
+    page.fill("#token", token)
+    page.click("#signin")
+    expect(page).to_have_url(f"{world.console}/uows")
+
+
+def shot(page: Page, world: World, name: str) -> None:
+    """Save a screenshot of the page for the docs."""
+    page.screenshot(path=str(world.screenshots / f"{name}.png"), full_page=True)
+
+
+def test_sign_in_filter_and_read_a_timeline(page: Page, world: World) -> None:
+    """The auditor signs in, finds an invoice by attribute and reads its verified, sealed story."""
+    sign_in(page, world, world.auditor_token)
+    expect(page.get_by_test_id("viewer")).to_have_text("signed in as auditor")
+    expect(page.get_by_test_id("counts")).to_contain_text("PENDING 3")
+    shot(page, world, "uows")
+    page.fill("input[name=attribute]", "invoice_id=INV-1")
+    page.click("#filter")
+    expect(page.locator("a.uow")).to_have_count(1)
+    expect(page.locator("a.uow")).to_have_text(world.plain_uow)
+    page.click("a.uow")
+    expect(page).to_have_url(f"{world.console}/uows/{world.plain_uow}")
+    expect(page.get_by_test_id("verdict")).to_have_text("verifies: no finding")
+    rows = page.locator("li.row")
+    expect(rows).to_have_count(3)
+    expect(page.locator("li.row.verified")).to_have_count(3)
+    expect(page.locator("li.row", has_text="checkpoint covers position")).to_have_count(3)
+    expect(rows.nth(1)).to_contain_text("PENDING → ACTIVE")
+    expect(rows.nth(2)).to_contain_text("ACTIVE → PENDING")
+    expect(rows.nth(2)).to_contain_text("submitted → ready_for_approval")
+    expect(rows.nth(2)).to_contain_text("amount_router")
+    expect(rows.nth(0).locator(".changes")).to_contain_text('invoice_id: ∅ → "INV-1"')
+    shot(page, world, "timeline")
+    with page.expect_download() as download:
+        rows.nth(0).locator("a.proof").click()
+    proof = json.loads(Path(download.value.path()).read_text())
+    assert proof["format"] == "chameleon-inclusion-proof/v1"
+    assert proof["table"] == "uow_history"
+
+
+def test_stored_markup_shows_as_text(page: Page, world: World) -> None:
+    """Markup and template syntax in names, attributes and reasoning show as text, never run."""
+    sign_in(page, world, world.auditor_token)
+    page.goto(f"{world.console}/uows/{world.hostile_uow}")
+    expect(page.locator("dl.attrs")).to_contain_text(json.dumps(SCRIPT))
+    expect(page.locator("dl.attrs")).to_contain_text(json.dumps(TEMPLATE))
+    expect(page.locator("dd.reasoning").last).to_have_text(f"triaged {SCRIPT} {IMAGE} {TEMPLATE}")
+    expect(page.locator("dd.actor").first).to_contain_text(f"Agent {SCRIPT}")
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("main img").count() == 0
+    assert page.locator("main script").count() == 0
+    assert page.locator("dl.attrs dd", has_text="49").count() == 0
+    shot(page, world, "escaping")
+    page.goto(f"{world.console}/uows")
+    expect(page.locator("td.attrs").nth(1)).to_contain_text(json.dumps(SCRIPT))
+    assert page.evaluate("window.__pwned") is None
+
+
+def test_a_wrong_token_is_refused(page: Page, world: World) -> None:
+    """A token that names no one shows the sign-in form again with a message."""
+    page.goto(f"{world.console}/signin")
+    page.fill("#token", "chm_not-a-token")
+    page.click("#signin")
+    expect(page.locator("p.error")).to_have_text("That token is not valid.")
+    page.goto(f"{world.console}/uows")
+    expect(page).to_have_url(f"{world.console}/signin")
+
+
+def test_an_actor_sees_its_instance_only(page: Page, world: World) -> None:
+    """An actor signs in and sees the UOWs of its own instance."""
+    sign_in(page, world, world.actor_token)
+    expect(page.get_by_test_id("viewer")).to_have_text("signed in as actor")
+    expect(page.locator("a.uow")).to_have_count(3)
+
+
+def test_verification_finds_a_tampered_row(page: Page, world: World) -> None:
+    """A reasoning rewritten behind the ledger's back is a finding linking to its row."""
+    engine = make_engine(world.database_url, Settings(database_url=world.database_url))
+    try:
+        with append_only_disabled(engine), engine.begin() as connection:
+            connection.execute(
+                text(
+                    "UPDATE uow_history SET reasoning = 'edited' WHERE uow_id = :u AND sequence = 2"
+                ),
+                {"u": world.tampered_uow},
+            )
+    finally:
+        engine.dispose()
+    sign_in(page, world, world.auditor_token)
+    page.click("text=Verify")
+    page.click("#verify")
+    expect(page.get_by_test_id("result")).to_contain_text("finding(s)", timeout=60_000)
+    link = page.locator(f"a[href$='/uows/{world.tampered_uow}#seq-2']").first
+    expect(link).to_be_visible()
+    expect(page.get_by_test_id("extends")).to_contain_text("does NOT extend")
+    shot(page, world, "verification")
+    link.click()
+    expect(page.locator("#seq-2")).to_have_class("row tampered")
+    expect(page.locator("#seq-2")).to_contain_text("NOT verified")
+
+
+def test_sign_out_ends_the_session(page: Page, world: World) -> None:
+    """Signing out returns to the sign-in page, and the old session no longer opens pages."""
+    sign_in(page, world, world.auditor_token)
+    page.click("#signout")
+    expect(page).to_have_url(f"{world.console}/signin")
+    page.goto(f"{world.console}/uows")
+    expect(page).to_have_url(f"{world.console}/signin")
