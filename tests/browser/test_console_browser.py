@@ -7,19 +7,25 @@ saves screenshots (docs/console.md shows copies of them).
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from console_world import CHROMIUM, IMAGE, SCRIPT, TEMPLATE, World, require_chromium, served_world
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import text
 
+from chameleon_workflow.client import ChameleonClient
 from chameleon_workflow.config import Settings
 from chameleon_workflow.db import make_engine
 from chameleon_workflow.testing import append_only_disabled
 
 pytestmark = pytest.mark.timeout(300)
+CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -165,3 +171,89 @@ def test_sign_out_ends_the_session(page: Page, world: World) -> None:
     expect(page).to_have_url(f"{world.console}/signin")
     page.goto(f"{world.console}/uows")
     expect(page).to_have_url(f"{world.console}/signin")
+
+
+@contextmanager
+def signed_in_client(world: World, token: str) -> Iterator[httpx.Client]:
+    """Give an HTTP client holding a console session of ``token``."""
+    with httpx.Client(base_url=world.console, timeout=30.0) as client:
+        form = client.get("/signin")
+        answer = client.post("/signin", data={"csrf": csrf_of(form.text), "token": token})
+        assert answer.status_code == 303
+        yield client
+
+
+def csrf_of(page_text: str) -> str:
+    """Return the CSRF token a page's forms carry."""
+    found = CSRF_FIELD.search(page_text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_cookies_and_headers_are_strict(world: World) -> None:
+    """The session cookie is HttpOnly and SameSite=Strict; pages forbid inline script."""
+    with httpx.Client(base_url=world.console, timeout=30.0) as client:
+        form = client.get("/signin")
+        assert "script-src 'self'" in form.headers["content-security-policy"]
+        assert "unsafe-inline" not in form.headers["content-security-policy"]
+        assert form.headers["x-content-type-options"] == "nosniff"
+        answer = client.post(
+            "/signin", data={"csrf": csrf_of(form.text), "token": world.auditor_token}
+        )
+        cookie = answer.headers["set-cookie"]
+        assert cookie.startswith("chameleon_console=")
+        assert "HttpOnly" in cookie
+        assert "SameSite=strict" in cookie
+        assert "Path=/ui" in cookie
+        assert "Secure" not in cookie  # plain HTTP here; under TLS the cookie is Secure
+
+
+def test_forms_need_the_session_token_and_this_origin(world: World) -> None:
+    """A form without the CSRF token, or posted from another site, changes nothing (403)."""
+    with signed_in_client(world, world.auditor_token) as client:
+        token = csrf_of(client.get("/verify").text)
+        assert client.post("/verify", data={"scope": "all"}).status_code == 403
+        foreign = {"Origin": "https://evil.example"}
+        refused = client.post("/verify", data={"csrf": token, "scope": "all"}, headers=foreign)
+        assert refused.status_code == 403
+        assert client.post("/signout", data={"csrf": "stale"}).status_code == 403
+        assert client.get("/signout").status_code == 405
+        assert client.get("/uows").status_code == 200  # still signed in
+
+
+def test_sign_in_needs_its_form_token(world: World) -> None:
+    """A sign-in posted without the form's own token (login CSRF) is refused."""
+    with httpx.Client(base_url=world.console, timeout=30.0) as client:
+        answer = client.post("/signin", data={"csrf": "forged", "token": world.auditor_token})
+        assert answer.status_code == 403
+        assert "chameleon_console" not in answer.headers.get("set-cookie", "")
+
+
+def test_bad_filters_are_one_line_errors(world: World) -> None:
+    """An unknown status, a bad time or a malformed attribute filter is a 400 page, no traceback."""
+    with signed_in_client(world, world.auditor_token) as client:
+        for query, said in (
+            ({"status": "NAPPING"}, "unknown status &#39;NAPPING&#39;"),
+            ({"since": "yesterday"}, "since: &#39;yesterday&#39; is not a date and time"),
+            ({"attribute": "novalue"}, "write key=value"),
+            ({"instance": "no-such-instance"}, "Error 404"),
+        ):
+            answer = client.get("/uows", params=query)
+            assert answer.status_code == (404 if "instance" in query else 400), answer.text
+            assert said in answer.text
+            assert "Traceback" not in answer.text
+
+
+def test_an_actor_cannot_open_another_instance(world: World) -> None:
+    """An actor of another instance is refused this world's UOWs, lists and proofs (403)."""
+    with ChameleonClient(world.server.url, world.server.admin_token) as admin:
+        other = admin.create_instance(f"other-{secrets.token_hex(4)}")
+        stranger = admin.register_actor(other, "stranger", "Stranger", "HUMAN")
+    with signed_in_client(world, stranger.token) as client:
+        assert client.get(f"/uows/{world.plain_uow}").status_code == 403
+        assert client.get("/uows", params={"instance": world.instance}).status_code == 403
+        listed = client.get("/uows")
+        assert world.plain_uow not in listed.text
+        token = csrf_of(listed.text)
+        run = client.post("/verify", data={"csrf": token, "scope": "uow", "ref": world.plain_uow})
+        assert run.status_code == 403
