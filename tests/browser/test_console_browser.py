@@ -138,6 +138,42 @@ def test_an_actor_sees_its_instance_only(page: Page, world: World) -> None:
     expect(page.locator("a.uow")).to_have_count(3)
 
 
+def test_overview_logs_and_admin_events(page: Page, world: World) -> None:
+    """The overview counts UOWs and shows the services; logs and admin events filter."""
+    sign_in(page, world, world.auditor_token)
+    page.click("text=Overview")
+    expect(page.get_by_test_id("counts")).to_contain_text("PENDING 3")
+    expect(page.get_by_test_id("services")).to_contain_text("flusher")
+    expect(page.get_by_test_id("buffer")).to_contain_text("dropped since start")
+    shot(page, world, "overview")
+    page.click("text=Logs")
+    page.select_option("select[name=type]", "STATE_TRANSITION")
+    page.fill("input[name=uow]", world.plain_uow)
+    page.click("#filter")
+    rows = page.locator("[data-testid=rows] tbody tr")
+    expect(rows).to_have_count(3)  # created, checked out, submitted
+    expect(rows.filter(has_text="STATE_TRANSITION")).to_have_count(3)
+    page.click("text=Admin events")
+    page.select_option("select[name=action]", "ACTOR_REGISTERED")
+    page.fill("input[name=instance]", world.instance)
+    page.click("#filter")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("ACTOR_REGISTERED")
+
+
+def test_the_workflow_drawing_counts_waiting_uows(page: Page, world: World) -> None:
+    """The drawing shows roles, interactions, guardians and the UOWs waiting at each."""
+    sign_in(page, world, world.actor_token)
+    page.click("header >> text=Workflows")
+    page.click("a.workflow")
+    waiting = page.locator("g.interaction[data-name=ready_for_approval] text.detail")
+    expect(waiting).to_have_text("3 waiting")
+    expect(page.locator("g.interaction[data-name=submitted] text.detail")).to_have_text("0 waiting")
+    expect(page.locator("g.role")).to_have_count(6)
+    expect(page.locator("text.guardian", has_text="amount_router")).to_have_count(1)
+    shot(page, world, "workflow")
+
+
 def test_verification_finds_a_tampered_row(page: Page, world: World) -> None:
     """A reasoning rewritten behind the ledger's back is a finding linking to its row."""
     engine = make_engine(world.database_url, Settings(database_url=world.database_url))

@@ -12,7 +12,13 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
-from chameleon_workflow.console import signin, uow_pages, verify_pages
+from chameleon_workflow.console import (
+    record_pages,
+    signin,
+    uow_pages,
+    verify_pages,
+    workflow_pages,
+)
 from chameleon_workflow.console.backend import ConsoleBackend
 from chameleon_workflow.console.web import Console, SafeHeaders, prefix
 from chameleon_workflow.errors import (
@@ -40,6 +46,8 @@ def create_console(backend: ConsoleBackend) -> FastAPI:
     app.include_router(signin.router)
     app.include_router(uow_pages.router)
     app.include_router(verify_pages.router)
+    app.include_router(record_pages.router)
+    app.include_router(workflow_pages.router)
     app.mount(
         "/static",
         StaticFiles(packages=[("chameleon_workflow.console", "static")]),
