@@ -27,7 +27,7 @@ from chameleon_workflow.config import Settings
 from chameleon_workflow.db import make_engine
 from chameleon_workflow.testing import INVOICE_YAML, ServerProcess
 
-CHROMIUM = Path(os.environ.get("CHAMELEON_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = Path(os.environ.get("CONSOLE_CHROMIUM", "/usr/bin/chromium"))
 QUICK = RetryPolicy(attempts=3, first_wait_s=0.05, max_wait_s=0.2)
 #: Stored strings that must reach the page as text: markup, an event handler, template syntax.
 SCRIPT = "<script>window.__pwned = 1</script>"
@@ -92,8 +92,8 @@ def served_world(
 ) -> Iterator[World]:
     """Serve a fresh database, fill it with the world, seal it, and stop the server after."""
     folder = factory.mktemp(f"console-{request.param}")
-    # CHAMELEON_SCREENSHOTS keeps the run's screenshots where docs/console.md's copies come from.
-    kept = os.environ.get("CHAMELEON_SCREENSHOTS")
+    # CONSOLE_SCREENSHOTS keeps the run's screenshots where docs/console.md's copies come from.
+    kept = os.environ.get("CONSOLE_SCREENSHOTS")
     shots = Path(kept) / request.param if kept else factory.mktemp(f"screenshots-{request.param}")
     shots.mkdir(parents=True, exist_ok=True)
     with module_database(request, folder) as url:
