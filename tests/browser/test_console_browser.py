@@ -94,6 +94,7 @@ def test_sign_in_filter_and_read_a_timeline(page: Page, world: World) -> None:
     expect(rows.nth(2)).to_contain_text("ACTIVE → PENDING")
     expect(rows.nth(2)).to_contain_text("submitted → ready_for_approval")
     expect(rows.nth(2)).to_contain_text("amount_router")
+    expect(rows.nth(2).locator("dd.role")).to_contain_text("triage")
     expect(rows.nth(0).locator(".changes")).to_contain_text('invoice_id: ∅ → "INV-1"')
     shot(page, world, "timeline")
     with page.expect_download() as download:

@@ -112,7 +112,9 @@ def uow_timeline(
     current = engine.get_uow(uow_id)
     report = engine.read(lambda db: engine.persistence.verify_uow(db, uow_id))
     found = engine.read(lambda db: data.timeline(db, uow_id, report, cursor, TIMELINE_PAGE))
-    context = {"uow": current, "timeline": found, "report": report}
+    flow = engine.read(lambda db: listing.get_workflow(db, current.workflow_id))
+    roles = {role.role_id: role.name for role in flow.roles}
+    context = {"uow": current, "timeline": found, "report": report, "roles": roles, "flow": flow}
     return console.render(request, "timeline.html", context, session)
 
 
