@@ -6,6 +6,7 @@ saves screenshots (docs/console.md shows copies of them).
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import secrets
@@ -26,6 +27,8 @@ from chameleon_workflow.testing import append_only_disabled
 
 pytestmark = pytest.mark.timeout(300)
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
+UOW_LINK = re.compile(r'<a class="uow" href="/ui/uows/([0-9a-f-]+)"')
+NEXT_LINK = re.compile(r'<a id="next" href="([^"]+)"')
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -279,6 +282,18 @@ def test_bad_filters_are_one_line_errors(world: World) -> None:
             assert answer.status_code == (404 if "instance" in query else 400), answer.text
             assert said in answer.text
             assert "Traceback" not in answer.text
+
+
+def test_the_list_pages_with_a_cursor(world: World) -> None:
+    """Two UOWs a page: the next link carries the filters and the cursor to the third."""
+    with signed_in_client(world, world.auditor_token) as client:
+        first = client.get("/uows", params={"instance": world.instance, "limit": 2})
+        assert UOW_LINK.findall(first.text) == [world.plain_uow, world.hostile_uow]
+        following = NEXT_LINK.search(first.text)
+        assert following is not None
+        second = client.get(html.unescape(following.group(1)).removeprefix("/ui"))
+        assert UOW_LINK.findall(second.text) == [world.tampered_uow]
+        assert NEXT_LINK.search(second.text) is None
 
 
 def test_an_actor_cannot_open_another_instance(world: World) -> None:

@@ -20,7 +20,7 @@ from chameleon_workflow.console import data
 from chameleon_workflow.console.backend import Viewer
 from chameleon_workflow.console.web import ConsoleDep, SessionDep
 from chameleon_workflow.engine import listing, search
-from chameleon_workflow.engine.paging import PAGE_DEFAULT, Page
+from chameleon_workflow.engine.paging import PAGE_DEFAULT, PAGE_MAX, Page
 from chameleon_workflow.engine.views import UOWView
 from chameleon_workflow.errors import InvalidValueError, NotAuthorizedError, NotFoundError
 
@@ -72,6 +72,7 @@ def uows(
     since: Text = None,
     until: Text = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
 ) -> Response:
     """List the UOWs matching the filters, a page at a time, with counts by status."""
     wanted = tuple(search.parse_attribute_filter(a) for a in attribute or () if a.strip())
@@ -82,7 +83,7 @@ def uows(
         narrowed = readable_instance(db, session.viewer, instance)
         workflow_id = None if not workflow else listing.workflow_of(db, workflow, narrowed)
         where = search.UOWFilter(narrowed, workflow_id, statuses, wanted, lower, upper)
-        found = search.list_uows(db, where, cursor or None, PAGE_DEFAULT)
+        found = search.list_uows(db, where, cursor or None, limit)
         return found, data.status_counts(db, narrowed, workflow_id)
 
     page, counts = console.backend.engine.read(query)
@@ -93,6 +94,7 @@ def uows(
         "attribute": [a for a in attribute or () if a.strip()],
         "since": since or "",
         "until": until or "",
+        "limit": limit,
     }
     context = {"page": page, "counts": counts, "filters": filters, "statuses": list(counts)}
     return console.render(request, "uows.html", context, session)
