@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -65,63 +67,79 @@ class Drawing:
     node_h: int = NODE_H
 
 
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """What a drawing is made of, as read: a workflow's rows and its live counts."""
+
+    roles: Sequence[LocalRole]
+    interactions: Sequence[LocalInteraction]
+    components: Sequence[LocalComponent]
+    guardians: Sequence[LocalGuardian]
+    waiting: dict[uuid.UUID | None, int]
+
+
 def draw(session: Session, workflow_id: uuid.UUID) -> Drawing:
     """Read a workflow's parts and live counts, and place them."""
-    with translated_errors():
-        roles = session.scalars(
-            select(LocalRole).where(LocalRole.local_workflow_id == workflow_id)
-        ).all()
-        interactions = session.scalars(
-            select(LocalInteraction).where(LocalInteraction.local_workflow_id == workflow_id)
-        ).all()
-        components = session.scalars(
-            select(LocalComponent).where(LocalComponent.local_workflow_id == workflow_id)
-        ).all()
-        guardians = session.scalars(
-            select(LocalGuardian).where(LocalGuardian.local_workflow_id == workflow_id)
-        ).all()
-        waiting_query = (
-            select(UnitsOfWork.current_interaction_id, func.count())
-            .where(
-                UnitsOfWork.local_workflow_id == workflow_id,
-                UnitsOfWork.status == UOWStatus.PENDING,
-            )
-            .group_by(UnitsOfWork.current_interaction_id)
+    return layout(read_parts(session, workflow_id))
+
+
+def read_parts(session: Session, workflow_id: uuid.UUID) -> Parts:
+    """Read a workflow's roles, interactions, components, guardians and UOWs waiting."""
+
+    def rows(model: Any) -> Sequence[Any]:
+        return session.scalars(select(model).where(model.local_workflow_id == workflow_id)).all()
+
+    waiting = (
+        select(UnitsOfWork.current_interaction_id, func.count())
+        .where(
+            UnitsOfWork.local_workflow_id == workflow_id,
+            UnitsOfWork.status == UOWStatus.PENDING,
         )
-        waiting = {key: int(count) for key, count in session.execute(waiting_query).all()}
+        .group_by(UnitsOfWork.current_interaction_id)
+    )
+    with translated_errors():
+        counts = {key: int(count) for key, count in session.execute(waiting).all()}
+        return Parts(
+            rows(LocalRole),
+            rows(LocalInteraction),
+            rows(LocalComponent),
+            rows(LocalGuardian),
+            counts,
+        )
+
+
+def layout(parts: Parts) -> Drawing:
+    """Place the parts in columns and join them with labelled arrows."""
     arrows = [
         (c.role_id, c.interaction_id)
         if c.direction == Direction.OUTBOUND
         else (c.interaction_id, c.role_id)
-        for c in components
+        for c in parts.components
     ]
-    starts = [r.role_id for r in roles if r.role_type == RoleType.ALPHA]
-    everything = [r.role_id for r in roles] + [i.interaction_id for i in interactions]
+    starts = [r.role_id for r in parts.roles if r.role_type == RoleType.ALPHA]
+    everything = [r.role_id for r in parts.roles] + [i.interaction_id for i in parts.interactions]
     columns = _columns(starts, everything, arrows)
     places = _places(columns)
     nodes = [
-        Node(r.role_id, "role", r.name, str(r.role_type), 0, *places[r.role_id]) for r in roles
-    ] + [
-        Node(
-            i.interaction_id,
-            "interaction",
-            i.name,
-            f"{waiting.get(i.interaction_id, 0)} waiting",
-            waiting.get(i.interaction_id, 0),
-            *places[i.interaction_id],
-        )
-        for i in interactions
+        Node(r.role_id, "role", r.name, str(r.role_type), 0, *places[r.role_id])
+        for r in parts.roles
     ]
+    for i in parts.interactions:
+        count = parts.waiting.get(i.interaction_id, 0)
+        place = places[i.interaction_id]
+        nodes.append(
+            Node(i.interaction_id, "interaction", i.name, f"{count} waiting", count, *place)
+        )
     named: dict[uuid.UUID, list[str]] = {}
-    for guardian in guardians:
+    for guardian in parts.guardians:
         named.setdefault(guardian.component_id, []).append(guardian.name)
     edges = [
         _edge(places[start], places[end], ", ".join(sorted(named.get(c.component_id, []))))
-        for c, (start, end) in zip(components, arrows, strict=True)
+        for c, (start, end) in zip(parts.components, arrows, strict=True)
     ]
     width = MARGIN * 2 + len(columns) * NODE_W + (len(columns) - 1) * COLUMN_GAP
     tallest = max((len(column) for column in columns), default=1)
-    height = MARGIN * 2 + tallest * NODE_H + tallest * ROW_GAP
+    height = MARGIN * 2 + tallest * (NODE_H + ROW_GAP)
     return Drawing(tuple(nodes), tuple(edges), max(width, NODE_W), max(height, NODE_H))
 
 
