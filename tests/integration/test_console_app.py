@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -85,3 +86,22 @@ def test_a_wrong_token_opens_no_session(tls: TestClient) -> None:
     """A token naming no one is 401 and sets no session cookie."""
     assert sign_in(tls, "nobody") == 401
     assert tls.get("/uows", follow_redirects=False).status_code == 303
+
+
+def test_a_verification_run_ends_with_its_result(tls: TestClient) -> None:
+    """A run started by the form reloads itself until done, then shows its result."""
+    assert sign_in(tls, GOOD) == 303
+    page = tls.get("/verify").text
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None
+    started = tls.post(
+        "/verify", data={"csrf": found.group(1), "scope": "all"}, follow_redirects=False
+    )
+    assert started.status_code == 303
+    deadline = time.monotonic() + 30
+    shown = tls.get(started.headers["location"]).text
+    while 'http-equiv="refresh"' in shown and time.monotonic() < deadline:
+        time.sleep(0.1)
+        shown = tls.get(started.headers["location"]).text
+    assert 'data-testid="result"' in shown
+    assert "No finding: 0 UOWs, 0 ledger rows" in " ".join(shown.split())

@@ -8,6 +8,7 @@ started it, and the oldest are forgotten past ``KEPT_RUNS``.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -25,6 +26,7 @@ from chameleon_workflow.console.backend import ConsoleBackend
 from chameleon_workflow.errors import ChameleonError
 
 KEPT_RUNS = 50
+log = logging.getLogger("chameleon_workflow.console")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,9 @@ class Runs:
             run.checkpoint = self._checkpoint(engine.read(data.latest_checkpoint))
         except ChameleonError as exc:
             run.error = str(exc)
+        except Exception:  # a run must end and say so, never leave its page reloading forever
+            log.exception("console verification run failed")
+            run.error = "the verification failed; the server log has the error"
         finally:
             run.done = True
 
