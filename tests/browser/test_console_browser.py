@@ -26,6 +26,8 @@ from chameleon_workflow.db import make_engine
 from chameleon_workflow.testing import append_only_disabled
 
 pytestmark = pytest.mark.timeout(300)
+# A loaded CI machine can be slow to answer; waiting longer costs nothing when it is not.
+expect.set_options(timeout=20_000)
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 UOW_LINK = re.compile(r'<a class="uow" href="/ui/uows/([0-9a-f-]+)"')
 NEXT_LINK = re.compile(r'<a id="next" href="([^"]+)"')
@@ -54,6 +56,7 @@ def browser(world: World) -> Iterator[Browser]:
 def page(browser: Browser) -> Iterator[Page]:
     """Open a fresh browser context (no cookies) and fail on any dialog a script opens."""
     context = browser.new_context(accept_downloads=True)
+    context.set_default_timeout(30_000)
     opened = context.new_page()
     dialogs: list[str] = []
     opened.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
