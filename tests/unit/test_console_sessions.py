@@ -7,7 +7,7 @@ from pathlib import Path
 
 from chameleon_workflow import console
 from chameleon_workflow.console.backend import Viewer
-from chameleon_workflow.console.data import Change, changes_of, guardian_of
+from chameleon_workflow.console.data import Change, changes_of, error_of, guardian_of
 from chameleon_workflow.console.sessions import SessionStore
 from chameleon_workflow.console.web import environment
 
@@ -108,3 +108,12 @@ def test_no_template_turns_escaping_off() -> None:
         assert "|safe" not in source.replace(" ", ""), path.name
         assert "autoescape" not in source, path.name
         assert "<script>" not in source, path.name
+
+
+def test_a_rows_error_comes_from_its_metadata() -> None:
+    """A row's error is the one its metadata, a guardian's errors or its route records."""
+    assert error_of({"error": "boom"}) == "boom"
+    assert error_of({"guardian": "g", "errors": ["too old"]}) == ["too old"]
+    assert error_of({"route": {"guardian": "r", "error": "amount is text"}}) == "amount is text"
+    assert error_of({"route": {"guardian": "r", "error": None}}) is None
+    assert error_of(None) is None

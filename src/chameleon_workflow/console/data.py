@@ -45,6 +45,7 @@ class TimelineRow:
     entry: HistoryEntry
     changes: tuple[Change, ...]
     guardian: str | None
+    error: Any
     findings: tuple[Finding, ...]
     position: int | None
     covered: bool
@@ -125,6 +126,7 @@ def timeline(
                 entry=entry,
                 changes=changes_of(entry.changes),
                 guardian=guardian_of(entry.metadata),
+                error=error_of(entry.metadata),
                 findings=tuple(by_sequence.get(entry.sequence, ())),
                 position=position,
                 covered=covered,
@@ -156,6 +158,17 @@ def guardian_of(metadata: Any) -> str | None:
     route = metadata.get("route")
     named = route.get("guardian") if isinstance(route, Mapping) else metadata.get("guardian")
     return named if isinstance(named, str) else None
+
+
+def error_of(metadata: Any) -> Any:
+    """Return the error a row records (a failed condition, a guardian's errors), or None."""
+    if not isinstance(metadata, Mapping):
+        return None
+    route = _mapping(metadata.get("route"))
+    for found in (metadata.get("error"), metadata.get("errors"), route.get("error")):
+        if found:
+            return found
+    return None
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
