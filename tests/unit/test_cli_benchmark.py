@@ -37,10 +37,10 @@ def test_cli_and_module_take_the_same_options(capsys: pytest.CaptureFixture[str]
 
 
 def test_cli_defaults_are_the_benchmark_sizes() -> None:
-    """The CLI's size defaults are the benchmark's own (Sizes), and PostgreSQL is off."""
+    """The CLI's size defaults are the benchmark's own (Sizes); PostgreSQL and peers are off."""
     defaults = _cli_params()
     sizes = {f"--{name.replace('_', '-')}": value for name, value in _sizes().items()}
-    assert defaults == {**sizes, "--postgres": None}
+    assert defaults == {**sizes, "--postgres": None, "--peers": False}
 
 
 def test_cli_forwards_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,7 +55,7 @@ def test_cli_forwards_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
     args = ["benchmark", "--postgres", "postgresql://u@h/db", "--rows", "100", "--saves", "5"]
     args += ["--rounds", "1", "--workers", "2", "--verify-uows", "3", "--verify-rows", "4"]
     args += ["--engine-steps", "6", "--server-clients", "7", "--server-seconds", "0"]
-    args += ["--checkpoint-rows", "8"]
+    args += ["--checkpoint-rows", "8", "--peers"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert seen == [
@@ -82,6 +82,7 @@ def test_cli_forwards_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
             "8",
             "--postgres",
             "postgresql://u@h/db",
+            "--peers",
         ]
     ]
 

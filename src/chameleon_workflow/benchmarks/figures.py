@@ -31,6 +31,7 @@ class Figure:
     target: str = ""
     met: bool | None = None
     worst: float | None = None  # the slowest round, so readers see the spread
+    peer: str = ""  # set on a side-by-side figure: the baseline is this peer, not the driver
 
 
 @dataclass(frozen=True, slots=True)

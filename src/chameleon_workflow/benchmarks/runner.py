@@ -10,9 +10,11 @@ figures as a Rich table.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import os
 import secrets
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -63,13 +65,15 @@ def run_benchmarks(
     process: Sequence[Benchmark] | None = None,
     database: Sequence[Benchmark] | None = None,
     engine_steps: bool = True,
+    peers: bool = False,
     started: Started | None = None,
     measured: Measured | None = None,
 ) -> list[Figure]:
     """Run the process benchmarks once and the database benchmarks on each (migrated) URL.
 
     ``started`` hears of each step before it runs and ``measured`` of each figure as soon as
-    its step ends, so a long run shows its progress.
+    its step ends, so a long run shows its progress. ``peers`` adds the side-by-side
+    figures against the peer libraries (the ``peers`` extra, see benchmarks.peers).
     """
     sizes = sizes or Sizes(rows=rows)
     figures: list[Figure] = []
@@ -98,6 +102,10 @@ def run_benchmarks(
             engine.dispose()
     if engine_steps:
         step("engine steps", _engine_figures, urls, sizes)
+    if peers:
+        from chameleon_workflow.benchmarks.peers import peer_figures  # noqa: PLC0415 - extra
+
+        step("peers side by side", peer_figures, urls, sizes)
     for url in urls if sizes.server_seconds > 0 else ():
         load = sizes.server_clients, sizes.server_seconds
         step(f"server load ({load[1]} s)", server_figures, url, clients=load[0], seconds=load[1])
@@ -111,6 +119,8 @@ def _label(bench: Benchmark, backend: str) -> str:
 
 def figure_line(f: Figure) -> str:
     """Render one figure as a line of text (printed unwrapped: never cut at the width)."""
+    if f.peer:
+        return _peer_line(f)
     value = _number(f.value) + ("" if f.worst is None else f" (worst {_number(f.worst)})")
     parts = [f"{f.name} [{f.backend}]: {value} {f.unit}".rstrip()]
     if f.baseline is not None:
@@ -121,6 +131,14 @@ def figure_line(f: Figure) -> str:
     if f.notes:
         parts.append(f.notes)
     return "; ".join(parts)
+
+
+def _peer_line(f: Figure) -> str:
+    """A side-by-side figure as a line: ours, the peer, ours/peer, notes."""
+    ours = _number(f.value) + ("" if f.worst is None else f" (worst {_number(f.worst)})")
+    ratio = "-" if f.ratio is None else f"{f.ratio:.2f}x"
+    head = f"{f.name} [{f.backend}]: ours {ours} {f.unit}; peer {f.peer} {_number(f.baseline)}"
+    return f"{head}; ours/peer {ratio}" + (f"; {f.notes}" if f.notes else "")
 
 
 def _engine_figures(urls: list[str], sizes: Sizes) -> list[Figure]:
@@ -143,24 +161,48 @@ def _met(f: Figure) -> str:
 
 
 def render(figures: Sequence[Figure]) -> Table:
-    """Lay the figures out as a Rich table."""
+    """Lay the figures out as a Rich table (side-by-side figures: see ``render_peers``)."""
     table = Table(title="Chameleon benchmarks (best round; worst round in brackets)")
     columns = ("benchmark", "backend", "value", "unit", "raw baseline", "ratio", "target", "met")
-    cells = [_cells(f) for f in figures]
+    cells = [_cells(f) for f in figures if not f.peer]
+    _fill(table, columns, cells)
+    return table
+
+
+def render_peers(figures: Sequence[Figure]) -> Table:
+    """Lay the side-by-side figures out as a Rich table: ours, the peer, ours/peer."""
+    table = Table(title="Chameleon and its peers (best round; ours' worst round in brackets)")
+    columns = ("comparison", "backend", "ours", "unit", "peer", "peer value", "ours/peer")
+    cells = [_peer_cells(f) for f in figures if f.peer]
+    _fill(table, columns, cells)
+    return table
+
+
+def _peer_cells(f: Figure) -> tuple[str, ...]:
+    ratio = "-" if f.ratio is None else f"{f.ratio:.2f}x"
+    ours = _number(f.value) + ("" if f.worst is None else f" ({_number(f.worst)})")
+    return (f.name, f.backend, ours, f.unit, f.peer, _number(f.baseline), ratio, f.notes)
+
+
+def _fill(table: Table, columns: tuple[str, ...], cells: list[tuple[str, ...]]) -> None:
+    """Add the columns (and a last one of notes) and the rows to ``table``."""
     for index, column in enumerate((*columns, "settings / notes")):
         # Figures keep their width; names, targets and notes fold when the table is narrow.
         widest = max((len(row[index]) for row in cells), default=0)
-        keep = column in {"value", "unit", "raw baseline", "ratio", "met"}
+        keep = column in {*RIGHT, "unit", "raw baseline", "met", "peer", "peer value"}
         table.add_column(
             column,
-            justify="right" if column in {"value", "ratio"} else "left",
+            justify="right" if column in RIGHT else "left",
             min_width=widest if keep else None,
             no_wrap=keep,
             overflow="fold",
         )
     for row in cells:
         table.add_row(*row)
-    return table
+
+
+#: Columns aligned to the right (they, and the other numbers, are never folded).
+RIGHT = frozenset({"value", "ratio", "ours", "ours/peer"})
 
 
 def _cells(f: Figure) -> tuple[str, ...]:
@@ -223,7 +265,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--checkpoint-rows", type=one, default=defaults.checkpoint_rows, help=checkpoint_help
     )
     parser.add_argument("--postgres", metavar="URL", help="server URL; a scratch DB is used")
+    peers_help = "also measure the peer libraries side by side (the peers extra)"
+    parser.add_argument("--peers", action="store_true", help=peers_help)
     args = parser.parse_args(argv)
+    if args.peers and (missing := missing_peers()):
+        print(f"error: --peers needs {', '.join(missing)}: {PEERS_INSTALL}", file=sys.stderr)
+        return 2
     sizes = Sizes(
         args.rows,
         args.saves,
@@ -256,9 +303,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.print(Text(f"  {figure_line(figure)}"), soft_wrap=True)
 
         try:
-            figures = run_benchmarks(urls, sizes=sizes, started=started, measured=measured)
+            figures = run_benchmarks(
+                urls, sizes=sizes, peers=args.peers, started=started, measured=measured
+            )
         finally:
             if drop is not None:
                 drop()
     console.print(render(figures))
+    if args.peers:
+        console.print(render_peers(figures))
     return 0
+
+
+#: How to install what ``--peers`` needs.
+PEERS_INSTALL = "pip install 'chameleon-workflow[peers]'"
+#: The peers' import names, each a requirement of the ``peers`` extra (see benchmarks.peers).
+PEER_MODULES = ("eventsourcing", "dbos", "procrastinate")
+
+
+def missing_peers() -> list[str]:
+    """The peers' packages that are not installed (looked up without importing them)."""
+    return [name for name in PEER_MODULES if importlib.util.find_spec(name) is None]

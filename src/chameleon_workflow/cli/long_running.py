@@ -112,6 +112,12 @@ def benchmark(
     checkpoint_rows: Annotated[
         int, size_option("New rows sealed by the checkpoint figure.")
     ] = 20_000,
+    peers: Annotated[
+        bool,
+        typer.Option(
+            "--peers", help="Also measure the peer libraries side by side (the peers extra)."
+        ),
+    ] = False,
 ) -> None:
     """Measure the hot paths against the raw driver on SQLite (and PostgreSQL if given).
 
@@ -132,5 +138,6 @@ def benchmark(
         "--checkpoint-rows": checkpoint_rows,
     }
     argv = [part for option, value in sizes.items() for part in (option, str(value))]
+    argv += ["--postgres", postgres] if postgres else []
     with handled():
-        raise typer.Exit(bench.main(argv + (["--postgres", postgres] if postgres else [])))
+        raise typer.Exit(bench.main(argv + (["--peers"] if peers else [])))
