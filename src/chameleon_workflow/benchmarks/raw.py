@@ -8,10 +8,17 @@ INSERT at once; its guard read once per UOW before the clock starts, as the serv
 remembers it), COMMIT. Parameters travel as the service sends them (ids as text,
 timestamps as text on SQLite and datetimes on PostgreSQL, JSON as text); the link is a
 stand-in, computed before the statement, so the baseline leaves hashing to ours.
+
+The verification baseline reads what verification reads, with its own queries
+(``audit.reader``: the same columns, ids and timestamps as text, PostgreSQL's chunked
+stream), and hashes each history row once with SHA-256; what it leaves out is the
+checking itself (canonical form, link MAC, sequence and head checks, attributes).
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +26,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
+from chameleon_workflow.audit.reader import VerifyReader
 from chameleon_workflow.hashing import format_timestamp
 from chameleon_workflow.ledger import postgres, sqlite
 from chameleon_workflow.testing import Playground
@@ -28,6 +36,7 @@ RAW_SQL = {
     "sqlite": "BEGIN; snapshot SELECT; SAVEPOINT; UPDATE; INSERT; RELEASE; COMMIT",
     "postgresql": "BEGIN; guarded UPDATE+INSERT statement; COMMIT",
 }
+RAW_READ = "the verifier's own SQL, SHA-256 per row"
 
 
 def raw_state(engine: Engine, uows: list[Any]) -> list[list[Any]]:
@@ -84,4 +93,20 @@ def run_raw(engine: Engine, state: list[list[Any]], play: Playground, count: int
             raw.commit()
             row[1], row[2] = version + 1, seq
     finally:
+        connection.close()
+
+
+def read_and_hash(engine: Engine, instance: uuid.UUID) -> float:
+    """Time reading an instance's history as verification does, hashing each row once."""
+    connection = engine.raw_connection()
+    try:
+        reader = VerifyReader(connection.driver_connection, engine.dialect.name, str(instance))
+        sha256 = hashlib.sha256
+        started = time.perf_counter()
+        for page in reader.pages():
+            for row in reader.history(page[0][0], page[-1][0]):
+                sha256(repr(row).encode()).digest()
+        return time.perf_counter() - started
+    finally:
+        connection.rollback()
         connection.close()
