@@ -203,8 +203,8 @@ class ActorRoleAssignment(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-#: The predicates of the partial queue and sweep indexes; a query must spell its status
-#: condition exactly so (a literal, not a parameter) for the planner to use them.
+#: The predicates of the partial queue and sweep indexes; their queries spell the status
+#: as this literal, so that even a generic plan (PostgreSQL) can use them.
 PENDING_SQL = "status = 'PENDING'"
 ACTIVE_SQL = "status = 'ACTIVE'"
 

@@ -205,7 +205,7 @@ class Queue:
             select(UnitsOfWork)
             .where(
                 UnitsOfWork.current_interaction_id.in_(interaction_ids),
-                # A literal, not a parameter: the planners match it to the queue index.
+                # A literal, not a parameter: even a generic plan matches it to the queue index.
                 UnitsOfWork.status == literal_column("'PENDING'"),
             )
             .order_by(UnitsOfWork.created_at, UnitsOfWork.uow_id)
@@ -240,7 +240,7 @@ class Queue:
 def _stale(cutoff: datetime) -> tuple[ColumnElement[bool], ...]:
     """Return the conditions of an ACTIVE UOW whose holder has gone quiet since ``cutoff``."""
     return (
-        # A literal, not a parameter: the planners match it to the sweep index.
+        # A literal, not a parameter: even a generic plan matches it to the sweep index.
         UnitsOfWork.status == literal_column("'ACTIVE'"),
         or_(UnitsOfWork.last_heartbeat_at < cutoff, UnitsOfWork.last_heartbeat_at.is_(None)),
     )

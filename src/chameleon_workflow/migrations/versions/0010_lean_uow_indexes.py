@@ -18,8 +18,9 @@ written with it. Of the six secondary indexes:
   one instance, ``chameleon list --workflow`` and the fan-out's child queries read them,
   and no save sets those columns.
 
-The queries that use the partial indexes spell the status as a literal, which both
-planners need to match the index's predicate. docs/performance.md shows the plans.
+The queries that use the partial indexes spell the status as a literal, so that even a
+PostgreSQL generic plan (a parameter it cannot see) matches the index's predicate.
+docs/performance.md shows the plans.
 
 Revision ID: 0010
 Revises: 0007
