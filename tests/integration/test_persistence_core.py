@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from chameleon_workflow.errors import ConcurrencyError, InvalidTransitionError, StateDriftError
+from chameleon_workflow.errors import (
+    ChameleonError,
+    ConcurrencyError,
+    InvalidTransitionError,
+    StateDriftError,
+)
 from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.models import UnitsOfWork
 from chameleon_workflow.testing import Playground, append_only_disabled, make_uow
@@ -71,3 +79,49 @@ def test_core_save_raises_on_drift(
     stored = session.get(UnitsOfWork, uow.uow_id)
     assert stored is not None
     assert stored.status == "FAILED_SECURITY_BREACH"
+
+
+def _core_race(
+    service: UOWPersistenceService, engine: Engine, uow_id: Any, targets: tuple[str, str]
+) -> list[object]:
+    """Let two threads load the same version, then save different moves on two Connections."""
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = [None, None]
+
+    def worker(slot: int) -> None:
+        with Session(engine) as reader:
+            uow = reader.get(UnitsOfWork, uow_id)
+            assert uow is not None
+            reader.expunge(uow)
+        barrier.wait()
+        try:
+            with engine.connect() as conn, conn.begin():
+                service.save_uow(conn, uow, targets[slot], reasoning=f"thread {slot}")
+            outcomes[slot] = "won"
+        except ChameleonError as exc:
+            outcomes[slot] = exc
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes
+
+
+def test_two_core_connections_one_winner(
+    service: UOWPersistenceService, session: Session, play: Playground, engine: Engine
+) -> None:
+    """Two threads on their own Connections save one version at once: one wins, no fork."""
+    uow_id = make_uow(session, play, service=service).uow_id
+    for _ in range(8):
+        session.expire_all()
+        current = session.get(UnitsOfWork, uow_id)
+        assert current is not None
+        targets = ("ACTIVE", "PAUSED") if current.status == "PENDING" else ("PENDING", "PENDING")
+        session.rollback()
+        outcomes = _core_race(service, engine, uow_id, targets)
+        assert sorted(type(o).__name__ for o in outcomes) == ["ConcurrencyError", "str"]
+    rows = service.get_uow_history(session, uow_id)
+    assert [r.sequence for r in rows] == list(range(1, 10))
+    assert service.verify_uow(session, uow_id).findings == ()
