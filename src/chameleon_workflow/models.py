@@ -203,10 +203,9 @@ class ActorRoleAssignment(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-#: The predicates of the partial queue and sweep indexes; their queries spell the status
-#: as this literal, so that even a generic plan (PostgreSQL) can use them.
-PENDING_SQL = "status = 'PENDING'"
-ACTIVE_SQL = "status = 'ACTIVE'"
+#: Predicates of the partial queue and sweep indexes (their queries spell the same literal).
+_PENDING_ONLY = text("status = 'PENDING'")
+_ACTIVE_ONLY = text("status = 'ACTIVE'")
 
 
 class UnitsOfWork(Base):
@@ -214,23 +213,22 @@ class UnitsOfWork(Base):
 
     __tablename__ = "units_of_work"
     __table_args__ = (
-        # Claim order (created_at, uow_id) behind the interaction, PENDING rows only:
-        # checkout reads the oldest PENDING UOW of an interaction straight off the index,
-        # and saves of UOWs in any other status never touch it (migration 0010).
+        # Claim order behind the interaction, PENDING rows only: checkout reads the oldest
+        # PENDING UOW straight off it; saves in other states never touch it (0010).
         Index(
             "ix_units_of_work_queue",
             "current_interaction_id",
             "created_at",
             "uow_id",
-            sqlite_where=text(PENDING_SQL),
-            postgresql_where=text(PENDING_SQL),
+            sqlite_where=_PENDING_ONLY,
+            postgresql_where=_PENDING_ONLY,
         ),
         # The reaper's sweep: ACTIVE UOWs by heartbeat.
         Index(
             "ix_units_of_work_stale",
             "last_heartbeat_at",
-            sqlite_where=text(ACTIVE_SQL),
-            postgresql_where=text(ACTIVE_SQL),
+            sqlite_where=_ACTIVE_ONLY,
+            postgresql_where=_ACTIVE_ONLY,
         ),
     )
 
