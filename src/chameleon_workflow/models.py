@@ -203,15 +203,33 @@ class ActorRoleAssignment(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+#: Predicates of the partial queue and sweep indexes (their queries spell the same literal).
+_PENDING_ONLY = text("status = 'PENDING'")
+_ACTIVE_ONLY = text("status = 'ACTIVE'")
+
+
 class UnitsOfWork(Base):
     """A unit of work; only ``UOWPersistenceService`` writes it."""
 
     __tablename__ = "units_of_work"
     __table_args__ = (
-        # Claim order (created_at, uow_id) behind the filter columns: checkout reads the
-        # oldest PENDING UOW of an interaction straight off the index.
-        Index("ix_units_of_work_queue", "current_interaction_id", "status", "created_at", "uow_id"),
-        Index("ix_units_of_work_status_heartbeat", "status", "last_heartbeat_at"),
+        # Claim order behind the interaction, PENDING rows only: checkout reads the oldest
+        # PENDING UOW straight off it; saves in other states never touch it (0010).
+        Index(
+            "ix_units_of_work_queue",
+            "current_interaction_id",
+            "created_at",
+            "uow_id",
+            sqlite_where=_PENDING_ONLY,
+            postgresql_where=_PENDING_ONLY,
+        ),
+        # The reaper's sweep: ACTIVE UOWs by heartbeat.
+        Index(
+            "ix_units_of_work_stale",
+            "last_heartbeat_at",
+            sqlite_where=_ACTIVE_ONLY,
+            postgresql_where=_ACTIVE_ONLY,
+        ),
     )
 
     uow_id: Mapped[uuid.UUID] = _pk()
@@ -225,7 +243,10 @@ class UnitsOfWork(Base):
     status: Mapped[UOWStatus] = mapped_column(_enum(UOWStatus, "uow_status"))
     content_hash: Mapped[str] = mapped_column(String(64))
     last_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    held_by_actor_id: Mapped[uuid.UUID | None] = _fk("local_actors.actor_id", nullable=True)
+    # No index: no query reads UOWs by holder, and actors are never deleted.
+    held_by_actor_id: Mapped[uuid.UUID | None] = mapped_column(
+        GUID(), ForeignKey("local_actors.actor_id"), nullable=True
+    )
     version: Mapped[int] = mapped_column(Integer, default=1)
     history_sequence: Mapped[int] = mapped_column(Integer, default=0)
     chain_head: Mapped[str] = mapped_column(String(64))

@@ -23,6 +23,7 @@ def test_benchmark_prints_every_sqlite_figure(capsys: pytest.CaptureFixture[str]
         ("memory per 10K buffered", "python"),
         ("flush() vs raw driver", "sqlite"),
         ("save_uow() 1 worker", "sqlite"),
+        ("on a Core connection", "sqlite"),
         ("of which: empty Session txn", "sqlite"),
         ("full verification", "sqlite"),
         ("checkpoint: seal new rows", "sqlite"),

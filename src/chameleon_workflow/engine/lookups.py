@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Engine, Select, or_, select
+from sqlalchemy import ColumnElement, Engine, Select, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.db import is_sqlite
@@ -205,7 +205,8 @@ class Queue:
             select(UnitsOfWork)
             .where(
                 UnitsOfWork.current_interaction_id.in_(interaction_ids),
-                UnitsOfWork.status == UOWStatus.PENDING,
+                # A literal, not a parameter: even a generic plan matches it to the queue index.
+                UnitsOfWork.status == literal_column("'PENDING'"),
             )
             .order_by(UnitsOfWork.created_at, UnitsOfWork.uow_id)
             .limit(1)
@@ -239,6 +240,7 @@ class Queue:
 def _stale(cutoff: datetime) -> tuple[ColumnElement[bool], ...]:
     """Return the conditions of an ACTIVE UOW whose holder has gone quiet since ``cutoff``."""
     return (
-        UnitsOfWork.status == UOWStatus.ACTIVE,
+        # A literal, not a parameter: even a generic plan matches it to the sweep index.
+        UnitsOfWork.status == literal_column("'ACTIVE'"),
         or_(UnitsOfWork.last_heartbeat_at < cutoff, UnitsOfWork.last_heartbeat_at.is_(None)),
     )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
@@ -82,7 +83,10 @@ def is_legal(previous: str, new: str) -> bool:
 
 
 def checked_snapshot(
-    session: Session, uow: UnitsOfWork, clock: Callable[[], datetime], keys: KeyProvider
+    session: Session | Connection,
+    uow: UnitsOfWork,
+    clock: Callable[[], datetime],
+    keys: KeyProvider,
 ) -> Snapshot:
     """Read the UOW's snapshot and refuse a stale copy or drifted attributes.
 

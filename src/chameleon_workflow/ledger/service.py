@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -241,7 +242,7 @@ class UOWPersistenceService:
     @SharedMethod
     def save_uow(
         self,
-        session: Session,
+        session: Session | Connection,
         uow: UnitsOfWork,
         new_status: str | None = None,
         new_interaction_id: uuid.UUID | None = None,
@@ -264,6 +265,10 @@ class UOWPersistenceService:
         ``event``: a TRANSITION unless the engine names a decomposition, join or pilot
         action); a save that changes none of them (a heartbeat) only moves
         ``last_heartbeat_at``.
+
+        ``session`` may also be a Core ``Connection`` inside a transaction the caller
+        began: the same writes, without the Session's bookkeeping around them (``uow``
+        is then a detached object the caller keeps).
         """
         refuse_direct_edits(uow)
         check_note(reasoning, metadata)
@@ -295,8 +300,8 @@ class UOWPersistenceService:
                 changes=None,
             )
 
-        with translated_errors(), session.no_autoflush:
-            conn = session.connection()
+        with translated_errors(), _no_autoflush(session):
+            conn = session.connection() if isinstance(session, Session) else session
             keys = self.ledger_keys(conn.engine)
             guard = verified_guards.get(uow)
             if guard is not None and is_legal(str(uow.status), status):
@@ -306,7 +311,7 @@ class UOWPersistenceService:
                 state = change(now, uow.content_hash)
                 if write(conn, uow, state, now, moved=moved, keys=keys, guard=guard):
                     return uow
-            snap = checked_snapshot(session, uow, self.clock, keys)
+            snap = checked_snapshot(conn, uow, self.clock, keys)
             check_transition(str(uow.status), status)
             now = self.clock()
             state = change(now, snap.content_hash)
@@ -376,3 +381,8 @@ class UOWPersistenceService:
         engine = bind.get_bind() if isinstance(bind, Session) else bind
         keys = self.ledger_keys(engine.engine if isinstance(engine, Connection) else engine)
         return record_breach(bind, uow_id, observed_hash, self.clock, wait=wait, keys=keys)
+
+
+def _no_autoflush(bind: Session | Connection) -> AbstractContextManager[Any]:
+    """Return the Session's no-autoflush block; a Core connection has nothing to flush."""
+    return bind.no_autoflush if isinstance(bind, Session) else nullcontext()

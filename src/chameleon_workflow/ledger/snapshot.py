@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.db import translated_errors
@@ -54,10 +55,10 @@ class Snapshot:
         return _hash_memo.get(self)
 
 
-def read_snapshot(session: Session, uow_id: uuid.UUID) -> Snapshot:
+def read_snapshot(session: Session | Connection, uow_id: uuid.UUID) -> Snapshot:
     """Read the UOW's stored version, content_hash and latest attribute rows."""
     with translated_errors():
-        conn = session.connection()
+        conn = session.connection() if isinstance(session, Session) else session
         rows = statements_for(conn).snapshot(conn, uow_id)
     if not rows:
         raise NotFoundError(f"no unit of work with id {uow_id}")
