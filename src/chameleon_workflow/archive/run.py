@@ -58,8 +58,8 @@ from chameleon_workflow.states import AdminAction
 UOW_BATCH = 500
 #: Key of the PostgreSQL advisory lock archive runs and restores take ("chmarch").
 ARCHIVE_LOCK = 0x63686D61726368
-#: Hooks a crash test kills the process at (``CHAMELEON_ARCHIVE_STOP``), in order.
-STEPS = ("segment_written", "manifest_written", "rows_deleted")
+#: The steps ``archive(step=...)`` reports, in order (the crash tests kill the run at each).
+STEPS = ("segment_written", "manifest_written", "mid_delete", "rows_deleted")
 
 
 @dataclass(slots=True)
@@ -341,14 +341,21 @@ def _commit(
                 },
                 now=clock(),
             )
-            _delete(connection, batch, scope)
+            _delete(connection, batch, scope, step)
             if step is not None:
                 step("rows_deleted")
 
 
-def _delete(connection: Connection, batch: pick.Batch, scope: pick.Scope) -> None:
+def _delete(
+    connection: Connection,
+    batch: pick.Batch,
+    scope: pick.Scope,
+    step: Callable[[str], None] | None,
+) -> None:
     """Delete exactly the rows the manifest covers; anything else changed: roll back."""
-    for table, key in ARCHIVABLE_TABLES.items():
+    for number, (table, key) in enumerate(ARCHIVABLE_TABLES.items()):
+        if number == 1 and step is not None:
+            step("mid_delete")
         ledger = LedgerTable(table, (key,)).table
         ids = [_key(table, row_id) for _, kind, row_id, *_ in batch.ledger if kind == table]
         for chunk in pick.chunks(ids):
