@@ -277,6 +277,15 @@ def reads(b: Battery, world: World, ghost: str) -> None:
     b.expect(404, "GET", "/export", "admin", params={"instance": "nowhere"})
     b.expect(422, "GET", "/export", "admin", params={"format": "csv"})
 
+    old = {"before": "2000-01-01T00:00:00Z", "dry_run": True}
+    b.expect(200, "POST", "/archive", "admin", json=old)
+    b.expect(401, "POST", "/archive", None, json=old)
+    b.expect(403, "POST", "/archive", "auditor", json=old)
+    b.expect(404, "POST", "/archive", "admin", json={**old, "instance": "nowhere"})
+    b.expect(422, "POST", "/archive", "admin", json={"before": "2999-01-01T00:00:00Z"})
+    b.expect(400, "POST", "/archive", "admin", **MALFORMED)
+    b.expect(413, "POST", "/archive", "admin", **TOO_BIG)
+
     b.expect(401, "GET", "/checkpoints/latest", None)
     b.expect(403, "GET", "/checkpoints/latest", "worker")
     b.expect(404, "GET", "/checkpoints/latest", "auditor")

@@ -88,7 +88,7 @@ class ArchiveResult:
 def archive(
     engine: Engine,
     store: SegmentStore,
-    signer: Signer,
+    signer: Signer | None,
     scope: pick.Scope,
     *,
     dry_run: bool = False,
@@ -96,7 +96,10 @@ def archive(
     clock: Callable[[], datetime] = utcnow,
     step: Callable[[str], None] | None = None,
 ) -> ArchiveResult:
-    """Archive the UOWs in ``scope``; see the module docstring. Bad input: ArchiveError."""
+    """Archive the UOWs in ``scope``; see the module docstring. Bad input: ArchiveError.
+
+    A dry run reads only: it needs neither the store nor the signing key (``signer`` None).
+    """
     started = time.perf_counter()
     now = clock()
     if scope.before > now:
@@ -110,6 +113,8 @@ def archive(
                 _plan(connection, scope, result)
             result.elapsed_s = time.perf_counter() - started
             return result
+        if signer is None:
+            raise ArchiveError("an archive run needs the checkpoint signing key")
         with _exclusive(engine) as lock:
             result.removed_partial = remove_unrecorded(lock, store)
             seal(engine, signer, clock)

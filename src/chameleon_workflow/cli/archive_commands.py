@@ -85,7 +85,7 @@ def archive(
         target = database_url or settings.database_url
         root = archive_dir(directory)
         store = DirectoryStore(root) if dry_run else DirectoryStore.for_writing(root)  # dry: unused
-        signer = load_signing_key(signing_key_path(target, settings))
+        signer = None if dry_run else load_signing_key(signing_key_path(target, settings))
         engine = existing_engine(target, read_only=dry_run)
         try:
             with sessions(engine) as factory, factory() as session:
