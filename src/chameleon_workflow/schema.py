@@ -176,7 +176,8 @@ LANGUAGE plpgsql AS $$
 BEGIN
     IF EXISTS (
         SELECT 1 FROM archived_rows a
-        WHERE a.kind = TG_TABLE_NAME AND a.row_id = (to_jsonb(OLD) ->> TG_ARGV[0])
+        WHERE a.kind = TG_TABLE_NAME::text COLLATE "default"
+        AND a.row_id = (to_jsonb(OLD) ->> TG_ARGV[0])
         AND NOT EXISTS (SELECT 1 FROM archive_restores r WHERE r.segment_id = a.segment_id)
     ) THEN
         RETURN OLD;
