@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,24 @@ def test_an_unwritable_directory_is_a_configuration_error(tmp_path: Path) -> Non
         DirectoryStore.for_writing(blocker / "archive")
     with pytest.raises(ConfigurationError, match="does not exist"):
         DirectoryStore.for_reading(tmp_path / "nowhere")
+
+
+def test_one_run_at_a_time_holds_the_store(tmp_path: Path) -> None:
+    store = DirectoryStore.for_writing(tmp_path)
+    order: list[str] = []
+    held = threading.Event()
+
+    def second() -> None:
+        held.wait()
+        with store.lock():
+            order.append("second")
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with store.lock():
+        held.set()
+        thread.join(0.3)  # the second run waits while the first holds the lock
+        order.append("first")
+    thread.join(5)
+    assert order == ["first", "second"]
+    assert store.names() == []  # the lock file is not a blob

@@ -7,7 +7,9 @@ it. Only then does one transaction record the manifest (``archive_manifests``), 
 it covers (``archived_rows``, which the DELETE triggers consult) and an admin-ledger
 event, and delete the rows; a crash anywhere before its commit deletes nothing, and the
 segment files it left behind, which no recorded manifest names, are removed by the next
-run. One run at a time (the server's job and the CLI take the same lock).
+run. One run at a time: the store's lock (a ``.lock`` file locked with flock in the
+directory), and on PostgreSQL an advisory lock too, so a run never removes the files of
+another one still in progress.
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ def archive(
             return result
         if signer is None:
             raise ArchiveError("an archive run needs the checkpoint signing key")
-        with _exclusive(engine) as lock:
+        with store.lock(), _exclusive(engine) as lock:
             result.removed_partial = remove_unrecorded(lock, store)
             seal(engine, signer, clock)
             with engine.connect() as connection:

@@ -9,15 +9,18 @@ store implements the same five methods.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from chameleon_workflow.errors import ConfigurationError
 
 _PARTIAL = ".partial"
+_LOCK = ".lock"
 
 
 class SegmentStore(Protocol):
@@ -37,6 +40,9 @@ class SegmentStore(Protocol):
 
     def remove(self, name: str) -> None:
         """Remove a blob (only blobs no recorded manifest names: an interrupted run's)."""
+
+    def lock(self) -> Any:
+        """Return a context manager held for a whole archive run: one run per store."""
 
 
 class DirectoryStore:
@@ -92,12 +98,22 @@ class DirectoryStore:
         return (self.root / name).is_file()
 
     def names(self) -> list[str]:
-        """Return the complete files' names (not ``.partial`` ones), sorted."""
-        return sorted(p.name for p in self.root.iterdir() if p.is_file())
+        """Return the files' names (the lock file apart), sorted."""
+        return sorted(p.name for p in self.root.iterdir() if p.is_file() and p.name != _LOCK)
 
     def remove(self, name: str) -> None:
         """Remove ``name`` if it is there."""
         (self.root / name).unlink(missing_ok=True)
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive lock on the directory's ``.lock`` file (waiting for another run)."""
+        with (self.root / _LOCK).open("a") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _sync_directory(root: Path) -> None:
