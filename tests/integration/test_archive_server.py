@@ -81,3 +81,23 @@ def test_post_archive_runs_an_archive(world: ArchiveWorld) -> None:
     assert len(ran.json()["segments"]) == 1
     assert again.json()["uows"] == 0
     assert rows_of(world.engine, world.uows["live"])["uow_history"] > 0
+
+
+def test_post_restore_brings_a_segment_back(world: ArchiveWorld) -> None:
+    app = create_app(_settings(world))
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    try:
+        with TestClient(app) as client:
+            ran = client.post("/archive", json={"before": utcnow().isoformat()}, headers=headers)
+            segment = ran.json()["segments"][0]
+            back = client.post(f"/archive/{segment}/restore", headers=headers)
+            twice = client.post(f"/archive/{segment}/restore", headers=headers)
+            sneaky = client.post("/archive/..%2F..%2Fetc/restore", headers=headers)
+    finally:
+        app.state.services.engine.engine.dispose()
+    assert back.status_code == 200, back.text
+    assert back.json()["rows"]["uow_history"] > 0
+    assert rows_of(world.engine, world.uows["done"])["uow_history"] == 4
+    assert twice.status_code == 422
+    assert "restored already" in twice.json()["detail"]
+    assert sneaky.status_code in (404, 422)

@@ -11,6 +11,7 @@ all in one transaction.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -42,6 +43,8 @@ from chameleon_workflow.models import Base, utcnow
 from chameleon_workflow.schema import ARCHIVABLE_TABLES
 from chameleon_workflow.states import AdminAction
 
+_SEGMENT_ID = re.compile(r"[0-9a-f]{32}")
+
 
 def restore(
     engine: Engine,
@@ -53,6 +56,8 @@ def restore(
     clock: Callable[[], datetime] = utcnow,
 ) -> dict[str, int]:
     """Bring a segment's rows back; return the rows restored per table."""
+    if not _SEGMENT_ID.fullmatch(segment_id):
+        raise ArchiveError(f"{segment_id!r} is not a segment id (32 hex digits)")
     manifest = read_manifest(store, segment_id)
     if not manifest.signed_by(public):
         raise ArchiveError(f"the manifest of segment {segment_id} is not signed by the signing key")
