@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     # Checkpoints (docs/checkpoints.md): required on PostgreSQL, beside the file on SQLite.
     signing_key_file: str | None = None
     checkpoint_file: str | None = None
+    # Archives (docs/lifecycle.md): the directory segments and manifests are written to.
+    archive_dir: str | None = None
     max_attribute_value_bytes: int = Field(default=65_536, ge=1)
     max_attributes_per_uow: int = Field(default=1_000, ge=1)
     max_reasoning_chars: int = Field(default=10_000, ge=1)

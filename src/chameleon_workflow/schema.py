@@ -96,6 +96,9 @@ PROTECTED_TABLES: dict[str, tuple[tuple[str, ...], ...]] = {
     "ledger_nodes": (("level", "node_index"),),
     "checkpoints": (("tree_size",),),
     "admin_events": (("sequence",),),
+    "archive_manifests": (("segment_id",),),
+    "archived_rows": (("kind", "row_id", "segment_id"),),
+    "archive_restores": (("segment_id",),),
 }
 
 _PG_FUNCTION = """
@@ -155,8 +158,108 @@ def drop_statements(dialect: str, tables: Iterable[str] | None = None) -> list[s
     return [
         f"DROP TRIGGER IF EXISTS {t}_{kind} ON {t}"
         for t in names
-        for kind in ("no_change", "no_truncate")
+        for kind in ("no_change", "no_update", "no_delete", "no_truncate")
     ]
+
+
+#: The ledger tables an archive run deletes from (migration 0008), and each one's key column.
+ARCHIVABLE_TABLES: dict[str, str] = {
+    "uow_history": "history_id",
+    "uow_attributes": "attribute_id",
+    "interaction_logs": "log_id",
+}
+ARCHIVE_DELETE_FUNCTION = "chameleon_archived_delete"
+_ARCHIVE_REFUSAL = "DELETE refused (no archive manifest covers the row)"
+_PG_ARCHIVE_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION {ARCHIVE_DELETE_FUNCTION}() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (
+        SELECT 1 FROM archived_rows a
+        WHERE a.kind = TG_TABLE_NAME::text COLLATE "default"
+        AND a.row_id = (to_jsonb(OLD) ->> TG_ARGV[0])
+        AND NOT EXISTS (SELECT 1 FROM archive_restores r WHERE r.segment_id = a.segment_id)
+    ) THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION '% is append-only: {_ARCHIVE_REFUSAL}', TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$
+"""
+
+
+def _sqlite_archive_delete(table: str, key: str) -> str:
+    return (
+        f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+        "WHEN NOT EXISTS (SELECT 1 FROM archived_rows a "
+        f"WHERE a.kind = '{table}' AND a.row_id = CAST(OLD.{key} AS TEXT) "
+        "AND a.segment_id NOT IN (SELECT segment_id FROM archive_restores)) "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {_ARCHIVE_REFUSAL}'); END"
+    )
+
+
+def archive_delete_statements(dialect: str) -> list[str]:
+    """Return the DDL (migration 0008) that lets a DELETE through only under a manifest.
+
+    SQLite's ``{t}_no_delete`` is replaced by one that admits a row ``archived_rows``
+    names under a manifest not restored since. PostgreSQL's ``{t}_no_change`` becomes two
+    triggers: ``{t}_no_update`` (BEFORE UPDATE, the rejecting function as before) and
+    ``{t}_no_delete`` (BEFORE DELETE, the manifest-aware function), kept apart so either
+    can be replaced alone.
+    """
+    if dialect == "sqlite":
+        return [
+            s
+            for table, key in ARCHIVABLE_TABLES.items()
+            for s in (
+                f"DROP TRIGGER IF EXISTS {table}_no_delete",
+                _sqlite_archive_delete(table, key),
+            )
+        ]
+    statements = [_PG_FUNCTION, _PG_ARCHIVE_FUNCTION]
+    for table, key in ARCHIVABLE_TABLES.items():
+        statements += [
+            f"DROP TRIGGER IF EXISTS {table}_no_change ON {table}",
+            f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION chameleon_reject_change()",
+            f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {ARCHIVE_DELETE_FUNCTION}('{key}')",
+        ]
+    return statements
+
+
+def unarchive_delete_statements(dialect: str) -> list[str]:
+    """Return the DDL that puts back the refusal of every DELETE (0008's downgrade)."""
+    tables = list(ARCHIVABLE_TABLES)
+    if dialect == "sqlite":
+        return [f"DROP TRIGGER IF EXISTS {t}_no_delete" for t in tables] + [
+            s for t in tables for s in _sqlite_create(t, PROTECTED_TABLES[t]) if "_no_delete " in s
+        ]
+    statements = [
+        f"DROP TRIGGER IF EXISTS {t}_{kind} ON {t}"
+        for t in tables
+        for kind in ("no_update", "no_delete")
+    ]
+    statements += [
+        f"CREATE TRIGGER {t}_no_change BEFORE UPDATE OR DELETE ON {t} "
+        "FOR EACH ROW EXECUTE FUNCTION chameleon_reject_change()"
+        for t in tables
+    ]
+    return [*statements, f"DROP FUNCTION IF EXISTS {ARCHIVE_DELETE_FUNCTION}()"]
+
+
+def head_statements(dialect: str) -> list[str]:
+    """Return the append-only DDL of every protected table as the newest revision has it."""
+    if dialect == "sqlite":
+        replaced = {
+            f"{table}_no_delete": _sqlite_archive_delete(table, key)
+            for table, key in ARCHIVABLE_TABLES.items()
+        }
+        return [replaced.get(s.split()[2], s) for s in create_statements(dialect)]
+    others = [t for t in PROTECTED_TABLES if t not in ARCHIVABLE_TABLES]
+    truncates = [_pg_create(t)[1] for t in ARCHIVABLE_TABLES]
+    return [*create_statements(dialect, others), *truncates, *archive_delete_statements(dialect)]
 
 
 #: Removes the PostgreSQL trigger function once no protected table uses it (first revision).

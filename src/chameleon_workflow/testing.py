@@ -37,9 +37,9 @@ from chameleon_workflow.models import (
     UnitsOfWork,
 )
 from chameleon_workflow.schema import (
-    create_statements,
     drop_identity_statements,
     drop_statements,
+    head_statements,
     identity_statements,
 )
 
@@ -255,7 +255,7 @@ def append_only_disabled(engine: Engine) -> Iterator[None]:
     try:
         yield
     finally:
-        _run_ddl(engine, create_statements(dialect) + identity_statements(dialect))
+        _run_ddl(engine, head_statements(dialect) + identity_statements(dialect))
 
 
 def _run_ddl(engine: Engine, statements: list[str]) -> None:

@@ -37,6 +37,8 @@ DERIVED: dict[tuple[str, str], set[int]] = {
     ("POST", "/instances/{instance_id}/pause"): {409},
     ("POST", "/instances/{instance_id}/resume"): {409},
     ("GET", "/checkpoints/latest"): {200},
+    # A restore needs an archived segment: tests/integration/test_archive_server.py.
+    ("POST", "/archive/{segment_id}/restore"): {200},
 }
 NO_DATABASE = {("GET", "/metrics")}
 MALFORMED = {"content": b"{", "headers": {"content-type": "application/json"}}
@@ -276,6 +278,20 @@ def reads(b: Battery, world: World, ghost: str) -> None:
     b.expect(403, "GET", "/export", "worker")
     b.expect(404, "GET", "/export", "admin", params={"instance": "nowhere"})
     b.expect(422, "GET", "/export", "admin", params={"format": "csv"})
+
+    old = {"before": "2000-01-01T00:00:00Z", "dry_run": True}
+    b.expect(200, "POST", "/archive", "admin", json=old)
+    b.expect(401, "POST", "/archive", None, json=old)
+    b.expect(403, "POST", "/archive", "auditor", json=old)
+    b.expect(404, "POST", "/archive", "admin", json={**old, "instance": "nowhere"})
+    b.expect(422, "POST", "/archive", "admin", json={"before": "2999-01-01T00:00:00Z"})
+    b.expect(400, "POST", "/archive", "admin", **MALFORMED)
+    b.expect(413, "POST", "/archive", "admin", **TOO_BIG)
+
+    segment = "/archive/" + "0" * 32 + "/restore"
+    b.expect(401, "POST", segment, None)
+    b.expect(403, "POST", segment, "auditor")
+    b.expect(422, "POST", segment, "admin")  # this server has no archive directory
 
     b.expect(401, "GET", "/checkpoints/latest", None)
     b.expect(403, "GET", "/checkpoints/latest", "worker")

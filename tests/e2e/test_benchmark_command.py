@@ -8,7 +8,7 @@ from chameleon_workflow.benchmarks import runner as benchmark
 
 TINY = ["--rows", "100", "--saves", "20", "--rounds", "1", "--verify-uows", "5"]
 TINY += ["--verify-rows", "4", "--engine-steps", "5", "--server-seconds", "1"]
-TINY += ["--checkpoint-rows", "100"]
+TINY += ["--checkpoint-rows", "100", "--archive-uows", "10"]
 
 
 def test_benchmark_prints_every_sqlite_figure(capsys: pytest.CaptureFixture[str]) -> None:
@@ -29,6 +29,9 @@ def test_benchmark_prints_every_sqlite_figure(capsys: pytest.CaptureFixture[str]
         ("checkpoint: seal new rows", "sqlite"),
         ("checkpoint: inclusion proof", "sqlite"),
         ("checkpoint: verify", "sqlite"),
+        ("archive: rows archived", "sqlite"),
+        ("archive: compression", "sqlite"),
+        ("archive: verify segments", "sqlite"),
         ("engine step, 1 worker", "sqlite"),
         ("server requests", "sqlite"),
         ("server checkout + submit", "sqlite"),

@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ EVERY_COMMAND = {
     "instances", "instances create", "import", "workflows", "actors", "demo", "uows",
     "history", "logs", "verify", "checkpoint", "prove", "export", "serve", "benchmark",
     "pilot queue", "pilot approve", "pilot reject", "pilot answer", "pilot waive",
-    "pilot pause", "pilot resume", "worker", "mcp",
+    "pilot pause", "pilot resume", "worker", "mcp", "archive", "archive restore",
 }  # fmt: skip
 
 
@@ -74,7 +75,7 @@ def test_every_command_has_an_example() -> None:
     """The page shows each command of the CLI at least once."""
     assert {_name(line) for line in _examples()} == EVERY_COMMAND
     group = app.registered_commands + app.registered_groups
-    assert len(group) == 20  # a new command needs an example above, and this count updated
+    assert len(group) == 21  # a new command needs an example above, and this count updated
 
 
 def _invoke(args: list[str]) -> str:
@@ -149,10 +150,7 @@ def test_cli_md_examples_run(
             args = shlex.split(line)[1:]
             if args[0] == "db" and args[1:2] == ["roles"]:
                 continue
-            if ("$UOW" in line or "$HISTORY_ID" in line) and "UOW" not in values:
-                values.update(_ids())
-            if args[0] == "pilot" and "ORDER" not in values:
-                values.update(_orders(empty_database_url))
+            _fill(line, args, values, empty_database_url)
             for variable, value in sorted(values.items(), key=lambda kv: -len(kv[0])):
                 args = [arg.replace(f"${variable}", value) for arg in args]
             if args[0] == "serve":
@@ -162,10 +160,22 @@ def test_cli_md_examples_run(
                 (_worker if args[0] == "worker" else _mcp)(args, live, tmp_path)
             else:
                 output = _invoke(args)
+                if args[0] == "archive" and "--json" in args:
+                    values["SEGMENT"] = json.loads(output)["segments"][0]
                 if args[0] == "pilot":
                     _check_pilot(args, output, values)
             ran += 1
     assert ran == len(_examples()) - 1
+
+
+def _fill(line: str, args: list[str], values: dict[str, str], url: str) -> None:
+    """Find the values the line names that are not known yet."""
+    if ("$UOW" in line or "$HISTORY_ID" in line) and "UOW" not in values:
+        values.update(_ids())
+    if "$NOW" in line:
+        values["NOW"] = datetime.now(UTC).isoformat()
+    if args[0] == "pilot" and "ORDER" not in values:
+        values.update(_orders(url))
 
 
 def _ids() -> dict[str, str]:

@@ -17,16 +17,27 @@ from typing import Any
 
 from chameleon_workflow.audit.report import FindingKind, Tally
 from chameleon_workflow.schema import (
+    ARCHIVABLE_TABLES,
+    ARCHIVE_DELETE_FUNCTION,
     IDENTITY_FUNCTION,
     IDENTITY_TRIGGER,
     PROTECTED_TABLES,
     UOW_IDENTITY_COLUMNS,
+    archive_delete_statements,
     create_statements,
+    head_statements,
     identity_statements,
 )
 
 # pg_trigger.tgtype bits: ROW 1, BEFORE 2, DELETE 8, UPDATE 16, TRUNCATE 32.
-_PG_TYPES = {"no_change": 1 | 2 | 8 | 16, "no_truncate": 2 | 32}
+_REJECT = "chameleon_reject_change"
+_PG_TYPES = {"no_change": (1 | 2 | 8 | 16, _REJECT), "no_truncate": (2 | 32, _REJECT)}
+#: The tables an archive may delete from (migration 0008): UPDATE and DELETE apart.
+_PG_ARCHIVABLE_TYPES = {
+    "no_update": (1 | 2 | 16, _REJECT),
+    "no_delete": (1 | 2 | 8, ARCHIVE_DELETE_FUNCTION),
+    "no_truncate": (2 | 32, _REJECT),
+}
 _PG_ARMED = frozenset({"O", "A"})  # fires in ordinary sessions ("D" off, "R" replicas only)
 _PG_IDENTITY_TYPE = 1 | 2 | 16  # ROW, BEFORE, UPDATE
 _PG_TRIGGERS = """
@@ -57,7 +68,7 @@ def _squeezed(text: str) -> str:
 def _sqlite_problems(raw: Any) -> list[str]:
     stored = {name: _squeezed(sql or "") for name, sql in raw.execute(_SQLITE_TRIGGERS)}
     problems = []
-    for statement in create_statements("sqlite") + identity_statements("sqlite"):
+    for statement in head_statements("sqlite") + identity_statements("sqlite"):
         name = statement.split()[2]
         if name not in stored:
             problems.append(f"append-only trigger {name} is missing")
@@ -70,18 +81,20 @@ def _postgres_problems(raw: Any) -> list[str]:
     found = {(row[0], row[1]): row[2:] for row in raw.execute(_PG_TRIGGERS).fetchall()}
     problems = []
     for table in PROTECTED_TABLES:
-        for kind, tgtype in _PG_TYPES.items():
+        kinds = _PG_ARCHIVABLE_TYPES if table in ARCHIVABLE_TABLES else _PG_TYPES
+        for kind, (tgtype, function) in kinds.items():
             name = f"{table}_{kind}"
             state = found.get((table, name))
             if state is None:
                 problems.append(f"append-only trigger {name} on {table} is missing")
             elif state[0] not in _PG_ARMED:
                 problems.append(f"append-only trigger {name} on {table} is disabled")
-            elif state[1:4] != (tgtype, True, "chameleon_reject_change"):
+            elif state[1:4] != (tgtype, True, function):
                 problems.append(f"append-only trigger {name} on {table} was altered")
     problems += _pg_identity_problems(found.get(("units_of_work", IDENTITY_TRIGGER)))
     for function, statement in (
-        ("chameleon_reject_change", create_statements("postgresql")[0]),
+        (_REJECT, create_statements("postgresql")[0]),
+        (ARCHIVE_DELETE_FUNCTION, archive_delete_statements("postgresql")[1]),
         (IDENTITY_FUNCTION, identity_statements("postgresql")[0]),
     ):
         body = raw.execute(_PG_FUNCTION, (function,)).fetchall()

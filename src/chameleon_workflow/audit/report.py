@@ -26,6 +26,8 @@ class FindingKind(enum.StrEnum):
     KEY_LEDGER = "KEY_LEDGER"
     LOG_STREAM = "LOG_STREAM"
     ADMIN_LEDGER = "ADMIN_LEDGER"
+    #: An archived segment missing, truncated, edited, or not the one its manifest names.
+    ARCHIVE = "ARCHIVE"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, select
 
+from chameleon_workflow.archive.cuts import Cuts, load_cuts
 from chameleon_workflow.audit.report import FindingKind, Tally
 from chameleon_workflow.audit.rows import canonical, decoded_json, selection
 from chameleon_workflow.errors import InvalidValueError
@@ -52,7 +53,8 @@ def check_streams(conn: Connection, keys: KeyProvider, tally: Tally) -> None:
     ends: dict[str, _End] = {}
     losses: dict[str, tuple[int | None, str]] = {}
     seal: dict[str, Any] | None = None
-    walk = _Walk(keys, tally)
+    cuts = load_cuts(conn)
+    walk = _Walk(keys, tally, cuts)
     for values, link in _stream_rows(conn, conn.dialect.name):
         tally.log_rows += 1
         stream = values["stream_id"]
@@ -78,8 +80,9 @@ def check_streams(conn: Connection, keys: KeyProvider, tally: Tally) -> None:
 class _Walk:
     """Checks rows in (stream, sequence) order, one stream at a time."""
 
-    def __init__(self, keys: KeyProvider, tally: Tally) -> None:
+    def __init__(self, keys: KeyProvider, tally: Tally, cuts: Cuts | None = None) -> None:
         self.keys, self.tally = keys, tally
+        self.cuts = cuts or Cuts()
         self.ends: dict[str, _End] = {}
         self.stream: str | None = None
         self.expected = 0
@@ -93,6 +96,7 @@ class _Walk:
             self._end()
             self.stream, self.expected, self.previous, self.closed = stream, 0, None, False
             self.opened_by = {}
+        self._bridge(stream, seq)
         if seq != self.expected:
             missing = "missing" if seq > self.expected else "repeated or out of order"
             self._add(stream, seq, f"expected row {self.expected}: rows {missing}")
@@ -112,6 +116,22 @@ class _Walk:
                 self._add(stream, seq, f"the close row counts {rows} rows before it, not {seq}")
         self.expected = seq + 1 if isinstance(seq, int) else self.expected + 1
         self.previous = link
+
+    def _bridge(self, stream: str, seq: int | None) -> None:
+        """Step over rows an archive took from the stream, from the links its manifest recorded."""
+        while isinstance(seq, int) and seq > self.expected:
+            run = self.cuts.run_from(stream, self.expected)
+            if run is None:
+                return
+            last, before, after, segment = run
+            if before != self.previous:
+                self._add(
+                    stream,
+                    self.expected,
+                    f"the link before the rows archived in segment {segment} is not the live "
+                    "row's before them",
+                )
+            self.expected, self.previous = last + 1, after
 
     def _check_link(self, values: dict[str, Any], link: str | None) -> None:
         key_id = values["key_id"]
@@ -133,6 +153,7 @@ class _Walk:
 
     def _end(self) -> None:
         if self.stream is not None:
+            self._bridge(self.stream, 1 << 62)
             self.ends[self.stream] = _End(self.expected - 1, self.closed, self.opened_by)
 
     def finish(self) -> dict[str, _End]:

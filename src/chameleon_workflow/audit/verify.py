@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
+from chameleon_workflow.archive.cuts import load_cuts
 from chameleon_workflow.audit.admin import check_admin_ledger
 from chameleon_workflow.audit.checks import check_orphans, verify_page
 from chameleon_workflow.audit.definitions import check_definitions
@@ -66,6 +67,12 @@ def verify(
         if uow_id is None and scope is None:
             check_streams(conn, keys, tally)
             check_admin_ledger(conn, keys, tally)
+            for segment_id, manifest in load_cuts(conn).manifests.items():
+                tally.notices.append(
+                    f"the live ledger continues from archived segment {segment_id} "
+                    f"({manifest.body.get('leaves')} rows of UOWs last changed before "
+                    f"{manifest.body.get('before')}): verify it with --archive"
+                )
         report_unknown_keys(keys, tally)
     return VerificationReport(
         tally.uows,

@@ -48,6 +48,7 @@ class Sizes:
     server_clients: int = 4
     server_seconds: int = 10
     checkpoint_rows: int = 20_000
+    archive_uows: int = 300
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from chameleon_workflow.benchmarks.archiving import bench_archive
 from chameleon_workflow.benchmarks.checkpoints import bench_checkpoint
 from chameleon_workflow.benchmarks.engine import engine_figures
 from chameleon_workflow.benchmarks.figures import BenchContext, Benchmark, Figure, Sizes
@@ -49,6 +50,7 @@ DATABASE_BENCHMARKS: list[Benchmark] = [
     bench_workers,
     bench_verify,
     bench_checkpoint,
+    bench_archive,
 ]
 
 
@@ -264,6 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--checkpoint-rows", type=one, default=defaults.checkpoint_rows, help=checkpoint_help
     )
+    archive_help = "demo invoices driven, then archived, by the archive figures"
+    parser.add_argument(
+        "--archive-uows", type=one, default=defaults.archive_uows, help=archive_help
+    )
     parser.add_argument("--postgres", metavar="URL", help="server URL; a scratch DB is used")
     peers_help = "also measure the peer libraries side by side (the peers extra)"
     parser.add_argument("--peers", action="store_true", help=peers_help)
@@ -282,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.server_clients,
         args.server_seconds,
         args.checkpoint_rows,
+        args.archive_uows,
     )
     if "CHAMELEON_LEDGER_KEY" not in os.environ and "CHAMELEON_LEDGER_KEY_FILE" not in os.environ:
         # Scratch databases, a scratch ledger key: found by every process the run starts.

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from chameleon_workflow.cli import (
+    archive_commands,
     commands,
     demo_commands,
     export_commands,
@@ -70,6 +71,13 @@ app.command()(listing_commands.actors)
 app.command()(ledger_commands.checkpoint)
 app.command()(ledger_commands.prove)
 app.command()(export_commands.export)
+archive = typer.Typer(
+    help="Archive finished UOWs to signed segments (archive --before DATE), or restore one.",
+    invoke_without_command=True,
+)
+archive.callback()(archive_commands.archive)
+archive.command("restore")(archive_commands.restore)
+app.add_typer(archive, name="archive")
 app.command()(long_running.serve)
 app.command()(worker_commands.worker)
 app.command()(worker_commands.mcp)

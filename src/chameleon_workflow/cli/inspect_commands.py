@@ -7,12 +7,19 @@ text (docs/cli.md gives the shapes).
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 
 from chameleon_workflow import read_models
+from chameleon_workflow.archive.history import archived_history
+from chameleon_workflow.archive.storage import DirectoryStore
+from chameleon_workflow.archive.verify import ArchiveCheck, check_archive
+from chameleon_workflow.audit.report import Finding, FindingKind, VerificationReport
 from chameleon_workflow.cli import ledger_commands
 from chameleon_workflow.cli.common import (
     EXIT_FINDINGS,
@@ -28,18 +35,33 @@ from chameleon_workflow.cli.common import (
     sessions,
 )
 from chameleon_workflow.cli.render import print_log, print_report, print_timeline, progress_bar
+from chameleon_workflow.errors import NotFoundError
+from chameleon_workflow.hashing import parse_timestamp
 from chameleon_workflow.ledger.service import UOWPersistenceService
 
 
 def history(
     uow_id: Annotated[str, typer.Argument(help="The UOW's id, or a unique prefix of it.")],
+    archive: Annotated[
+        Path | None,
+        typer.Option("--archive", help="Archive directory: also look in archived segments."),
+    ] = None,
     as_json: JsonOption = False,
     database_url: UrlOption = None,
 ) -> None:
     """Show a UOW's timeline: statuses, interactions, actor, reasoning, diffs, hashes."""
     with handled(), reading(database_url) as session:
-        target = read_models.uow_id_of(session, uow_id)
-        entries = read_models.uow_timeline(session, target)
+        try:
+            target: Any = read_models.uow_id_of(session, uow_id)
+            entries = read_models.uow_timeline(session, target)
+        except NotFoundError:
+            if archive is None:
+                raise
+            store = DirectoryStore.for_reading(archive)
+            found = archived_history(session.connection(), store, uow_id)
+            target, entries = found.uow_id, [_entry(row) for row in found.rows]
+            if not as_json:
+                console.print(Text(f"archived in segment {found.segment_id}"))
     if as_json:
         print_json({"uow_id": target, "entries": entries})
         return
@@ -50,10 +72,21 @@ def verify(
     instance: Annotated[str | None, typer.Option(help="Only this instance (name or id).")] = None,
     checkpoint: ledger_commands.CheckpointOption = None,
     public_key: ledger_commands.PublicKeyOption = None,
+    archive: Annotated[
+        Path | None,
+        typer.Option(
+            "--archive",
+            help="Archive directory: verify its segments and the live ledger as one chain.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
     database_url: UrlOption = None,
 ) -> None:
     """Verify hashes, keyed chains, attribute digests and heads of every UOW; exit 1 on findings.
+
+    With --archive, also verify every archived segment the database relies on: manifest
+    signature, file digest, row counts, Merkle root, each row against the leaf sealed at
+    its position, and the log-stream links across each cut.
 
     With --checkpoint, also verify every row the checkpoint covers, its signature, and that
     the database's newest checkpoint extends it. Never writes: a missing database, a
@@ -66,12 +99,15 @@ def verify(
             if checkpoint is not None
             else None
         )
+        store = None if archive is None else DirectoryStore.for_reading(archive)
+        public = None if store is None else ledger_commands.public_key_of(public_key, database_url)
+        checked = None
         with (
             sessions(existing_engine(database_url, read_only=True)) as factory,
             factory() as session,
         ):
             service = UOWPersistenceService()
-            service.ledger_keys(factory.kw["bind"])  # no key: say so before any progress
+            keys = service.ledger_keys(factory.kw["bind"])  # no key: say so before any progress
             instance_id = read_models.instance_id_of(session, instance) if instance else None
             if as_json:
                 report = service.verify_database(session, instance_id)
@@ -82,17 +118,66 @@ def verify(
                     report = service.verify_database(
                         session, instance_id, progress=lambda n: bar.advance(task, n)
                     )
+            if store is not None and public is not None:
+                checked = check_archive(session.connection(), store, public, keys)
+                report = _with_archive(report, checked)
         anchored = None if anchor is None else ledger_commands.check_anchor(database_url, anchor)
         if as_json:
             document: dict[str, Any] = {"ok": report.ok and (anchored is None or anchored.ok)}
             document.update(json_ready(report), checkpoint=json_ready(anchored))
+            document["archive"] = json_ready(checked)
             print_json(document)
         else:
             print_report(report)
+            if checked is not None:
+                console.print(
+                    Text(
+                        f"archive: {checked.segments} segments, {checked.rows:,} archived rows "
+                        f"checked in {checked.elapsed_s:.2f} s"
+                    )
+                )
             if anchored is not None:
                 ledger_commands.print_checkpoint_report(anchored)
         if not (report.ok and (anchored is None or anchored.ok)):
             raise typer.Exit(EXIT_FINDINGS)
+
+
+def _entry(row: dict[str, Any]) -> read_models.TimelineEntry:
+    """Return an archived history row (canonical values) as a timeline entry."""
+
+    def ident(name: str) -> uuid.UUID | None:
+        value = row.get(name)
+        return None if value is None else uuid.UUID(value)
+
+    return read_models.TimelineEntry(
+        sequence=row["sequence"],
+        timestamp=parse_timestamp(row["transition_timestamp"]),
+        event_type=row["event_type"],
+        previous_status=row.get("previous_status"),
+        new_status=row["new_status"],
+        previous_interaction=row.get("previous_interaction_id"),
+        new_interaction=row.get("new_interaction_id"),
+        actor=row.get("actor_id"),
+        reasoning=row.get("reasoning"),
+        changes=row.get("changes"),
+        metadata=row.get("transition_metadata"),
+        new_state_hash=row["new_state_hash"],
+        chain_hash=row["chain_hash"],
+        history_id=uuid.UUID(row["history_id"]),
+        previous_state_hash=row.get("previous_state_hash"),
+        previous_interaction_id=ident("previous_interaction_id"),
+        new_interaction_id=ident("new_interaction_id"),
+        actor_id=ident("actor_id"),
+    )
+
+
+def _with_archive(report: VerificationReport, checked: ArchiveCheck) -> VerificationReport:
+    """Add each problem with a segment to the report as an ARCHIVE finding."""
+    extra = tuple(
+        Finding(FindingKind.ARCHIVE, "", None, f"segment {segment}: {problem}")
+        for segment, problem in checked.problems
+    )
+    return dataclasses.replace(report, findings=report.findings + extra)
 
 
 def logs(

@@ -17,6 +17,7 @@ import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.text import Text
 
+from chameleon_workflow.archive.cuts import archived_map
 from chameleon_workflow.checkpoints.heads import Checkpoint, read_checkpoint
 from chameleon_workflow.checkpoints.keys import (
     create_signing_key,
@@ -150,16 +151,20 @@ class Anchor:
 
 def load_anchor(path: Path, public_key: Path | None, database_url: str | None) -> Anchor:
     """Read the checkpoint file and the public key (given, or the signing key's half)."""
-    head = read_checkpoint(path)
+    return Anchor(read_checkpoint(path), public_key_of(public_key, database_url))
+
+
+def public_key_of(public_key: Path | None, database_url: str | None) -> Ed25519PublicKey:
+    """Return the public key given, or the signing key's half; a ConfigurationError if neither."""
     if public_key is not None:
-        return Anchor(head, load_public_key(public_key))
+        return load_public_key(public_key)
     settings = load_settings()
     key_file = signing_key_path(database_url or settings.database_url, settings)
     if not key_file.is_file():
         raise ConfigurationError(
             f"no public key: pass --public-key FILE (no signing key at {key_file})"
         )
-    return Anchor(head, load_signing_key(key_file).public_key)
+    return load_signing_key(key_file).public_key
 
 
 def check_anchor(database_url: str | None, anchor: Anchor) -> CheckpointReport:
@@ -167,7 +172,8 @@ def check_anchor(database_url: str | None, anchor: Anchor) -> CheckpointReport:
     engine = existing_engine(database_url, read_only=True)
     try:
         with engine.connect() as connection:
-            return verify_checkpoint(connection, anchor.checkpoint, anchor.public_key)
+            archived = archived_map(connection)
+            return verify_checkpoint(connection, anchor.checkpoint, anchor.public_key, archived)
     finally:
         engine.dispose()
 
@@ -182,6 +188,11 @@ def print_checkpoint_report(report: CheckpointReport) -> None:
         ),
         soft_wrap=True,
     )
+    for segment, leaves in report.archived:
+        console.print(
+            Text(f"{leaves:,} covered rows are in archived segment {segment}, not the database"),
+            soft_wrap=True,
+        )
     if report.ok:
         console.print("[bold green]checkpoint verification clean[/]")
         return

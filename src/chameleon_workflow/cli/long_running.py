@@ -112,6 +112,9 @@ def benchmark(
     checkpoint_rows: Annotated[
         int, size_option("New rows sealed by the checkpoint figure.")
     ] = 20_000,
+    archive_uows: Annotated[
+        int, size_option("Demo invoices driven, then archived, by the archive figures.")
+    ] = 300,
     peers: Annotated[
         bool,
         typer.Option(
@@ -136,6 +139,7 @@ def benchmark(
         "--server-clients": server_clients,
         "--server-seconds": server_seconds,
         "--checkpoint-rows": checkpoint_rows,
+        "--archive-uows": archive_uows,
     }
     argv = [part for option, value in sizes.items() for part in (option, str(value))]
     argv += ["--postgres", postgres] if postgres else []

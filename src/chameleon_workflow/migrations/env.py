@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from chameleon_workflow.archive import records as archive_records  # noqa: F401 - its tables
 from chameleon_workflow.checkpoints import records  # noqa: F401 - registers its tables on Base
 from chameleon_workflow.db import make_engine
 from chameleon_workflow.models import Base

@@ -28,6 +28,7 @@ from chameleon_workflow.config import Settings
 from chameleon_workflow.db import make_engine, make_session_factory
 from chameleon_workflow.engine.service import WorkflowEngine
 from chameleon_workflow.errors import ChameleonError
+from chameleon_workflow.server.archive_routes import router as archive_router
 from chameleon_workflow.server.console_mount import mount_console
 from chameleon_workflow.server.dependencies import Services
 from chameleon_workflow.server.docs import install_docs
@@ -84,6 +85,7 @@ def create_app(
     app.include_router(oversight_router)
     app.include_router(read_router)
     app.include_router(export_router)
+    app.include_router(archive_router)
     install_docs(app)
     mount_console(app, services)
     # One traceback per distinct error and app: an outage must not flood the log.

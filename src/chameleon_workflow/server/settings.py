@@ -32,6 +32,9 @@ class ServerSettings(Settings):
     sweep_interval_s: float = Field(default=30.0, gt=0)
     telemetry_flush_size_trigger: int | None = Field(default=None, ge=1)
     checkpoint_interval_s: float = Field(default=0.0, ge=0)  # 0: no background checkpoints
+    #: Archive UOWs finished and unchanged for this many days, on a schedule (0: never).
+    retention_days: int = Field(default=0, ge=0)
+    retention_interval_s: float = Field(default=3600.0, gt=0)
     max_request_bytes: int = Field(default=1_048_576, ge=1)
 
     @field_validator("admin_token", "auditor_token", "metrics_token")
