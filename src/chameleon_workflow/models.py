@@ -370,6 +370,27 @@ class AdminEvent(Base):
     chain_hash: Mapped[str] = mapped_column(String(64))
 
 
+class Redaction(Base):
+    """A row whose value columns a redaction rewrote; written with the redaction, append-only.
+
+    The append-only UPDATE trigger of the row's table lets the rewrite through only when
+    a record names the row (on PostgreSQL: written in the same transaction, ``txid``).
+    What was erased and the digests verification needs live in the admin-ledger row
+    (``admin_sequence``), under the ledger key.
+    """
+
+    __tablename__ = "redactions"
+    __table_args__ = (Index("ix_redactions_row", "table_name", "row_id"),)
+
+    redaction_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    admin_sequence: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    table_name: Mapped[str] = mapped_column(String(40))
+    row_id: Mapped[str] = mapped_column(String(64))
+    txid: Mapped[int | None] = mapped_column(BigInteger())
+
+
 # The seed's spellings, kept so code written against the prototype still imports.
 Instance_Context = InstanceContext
 Local_Actors = LocalActor

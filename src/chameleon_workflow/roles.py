@@ -22,7 +22,7 @@ from sqlalchemy import Engine, inspect
 from chameleon_workflow.db import translated_errors
 from chameleon_workflow.errors import ConfigurationError
 from chameleon_workflow.models import Base
-from chameleon_workflow.schema import PROTECTED_TABLES
+from chameleon_workflow.schema import PROTECTED_TABLES, REDACTABLE
 
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _OWNED_SEQUENCES = """
@@ -99,6 +99,8 @@ def _literal(text: str) -> str:
 def _privileges(table: str) -> str:
     if table in _READ_ONLY:
         return "SELECT"
+    if table in REDACTABLE:  # of the value columns only: the trigger admits only a redaction
+        return f"SELECT, INSERT, UPDATE ({', '.join(REDACTABLE[table][1])})"
     if table in PROTECTED_TABLES:
         return "SELECT, INSERT"
     if table in _REVOCABLE:

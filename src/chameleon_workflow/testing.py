@@ -37,9 +37,9 @@ from chameleon_workflow.models import (
     UnitsOfWork,
 )
 from chameleon_workflow.schema import (
-    create_statements,
+    drop_guard_statements,
     drop_identity_statements,
-    drop_statements,
+    guard_statements,
     identity_statements,
 )
 
@@ -251,11 +251,11 @@ def checked_json(response: httpx.Response) -> Any:
 def append_only_disabled(engine: Engine) -> Iterator[None]:
     """Remove the append-only and identity triggers for the block (tamper tests), then restore."""
     dialect = engine.dialect.name
-    _run_ddl(engine, drop_statements(dialect) + drop_identity_statements(dialect))
+    _run_ddl(engine, drop_guard_statements(dialect) + drop_identity_statements(dialect))
     try:
         yield
     finally:
-        _run_ddl(engine, create_statements(dialect) + identity_statements(dialect))
+        _run_ddl(engine, guard_statements(dialect) + identity_statements(dialect))
 
 
 def _run_ddl(engine: Engine, statements: list[str]) -> None:

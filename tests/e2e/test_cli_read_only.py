@@ -15,7 +15,7 @@ from chameleon_workflow.db import make_engine
 from chameleon_workflow.schema import current_revision, upgrade_database
 
 READ_ONLY = (["verify"], ["history", "00000000-0000-4000-8000-000000000001"], ["logs"])
-HEAD = "0007"
+HEAD = "0009"
 
 
 def _cli(*args: str, url: str) -> tuple[int, str]:

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 INVOICE = (files("chameleon_workflow") / "examples" / "invoice_approval.yaml").read_text()
 REFUSED = {
     "ALTER TABLE uow_history DISABLE TRIGGER USER": "must be owner of table uow_history",
-    "DROP TRIGGER uow_history_no_change ON uow_history": "must be owner of relation uow_history",
+    "DROP TRIGGER uow_history_no_update ON uow_history": "must be owner of relation uow_history",
     "DELETE FROM uow_history": "permission denied for table uow_history",
     "TRUNCATE uow_attributes": "permission denied for table uow_attributes",
     "UPDATE interaction_logs SET log_type = 'TELEMETRY'": "permission denied for table "

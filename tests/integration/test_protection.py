@@ -48,13 +48,14 @@ def test_postgres_disabled_triggers_are_found(engine: Engine, session: Session) 
     _ddl(
         engine,
         "ALTER TABLE uow_history DISABLE TRIGGER USER",
-        "ALTER TABLE interaction_logs ENABLE REPLICA TRIGGER interaction_logs_no_change",
+        "ALTER TABLE interaction_logs ENABLE REPLICA TRIGGER interaction_logs_no_delete",
     )
     assert _problems(session) == [
-        "PROTECTION_MISSING: append-only trigger uow_history_no_change on uow_history is disabled",
+        "PROTECTION_MISSING: append-only trigger uow_history_no_update on uow_history is disabled",
+        "PROTECTION_MISSING: append-only trigger uow_history_no_delete on uow_history is disabled",
         "PROTECTION_MISSING: append-only trigger uow_history_no_truncate on uow_history "
         "is disabled",
-        "PROTECTION_MISSING: append-only trigger interaction_logs_no_change on interaction_logs "
+        "PROTECTION_MISSING: append-only trigger interaction_logs_no_delete on interaction_logs "
         "is disabled",
     ]
 
@@ -65,8 +66,8 @@ def test_postgres_dropped_or_defused_triggers_are_found(engine: Engine, session:
     _ddl(
         engine,
         "DROP TRIGGER uow_attributes_no_truncate ON uow_attributes",
-        "DROP TRIGGER interaction_logs_no_change ON interaction_logs",
-        "CREATE TRIGGER interaction_logs_no_change BEFORE UPDATE OR DELETE ON interaction_logs "
+        "DROP TRIGGER interaction_logs_no_delete ON interaction_logs",
+        "CREATE TRIGGER interaction_logs_no_delete BEFORE DELETE ON interaction_logs "
         "FOR EACH ROW WHEN (false) EXECUTE FUNCTION chameleon_reject_change()",
         "CREATE OR REPLACE FUNCTION chameleon_reject_change() RETURNS trigger "
         "LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$",
@@ -74,7 +75,7 @@ def test_postgres_dropped_or_defused_triggers_are_found(engine: Engine, session:
     assert _problems(session) == [
         "PROTECTION_MISSING: append-only trigger uow_attributes_no_truncate on uow_attributes "
         "is missing",
-        "PROTECTION_MISSING: append-only trigger interaction_logs_no_change on interaction_logs "
+        "PROTECTION_MISSING: append-only trigger interaction_logs_no_delete on interaction_logs "
         "was altered",
         "PROTECTION_MISSING: trigger function chameleon_reject_change is missing or was altered",
     ]
@@ -128,7 +129,7 @@ def test_postgres_identity_trigger_is_checked(engine: Engine, session: Session) 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_postgres_key_ledger_is_append_only(engine: Engine, session: Session) -> None:
     """The key ledger's triggers are checked like the other append-only tables'."""
-    _ddl(engine, "ALTER TABLE ledger_keys DISABLE TRIGGER ledger_keys_no_change")
+    _ddl(engine, "ALTER TABLE ledger_keys DISABLE TRIGGER ledger_keys_no_update")
     assert _problems(session) == [
-        "PROTECTION_MISSING: append-only trigger ledger_keys_no_change on ledger_keys is disabled",
+        "PROTECTION_MISSING: append-only trigger ledger_keys_no_update on ledger_keys is disabled",
     ]

@@ -20,13 +20,15 @@ from chameleon_workflow.schema import (
     IDENTITY_FUNCTION,
     IDENTITY_TRIGGER,
     PROTECTED_TABLES,
+    REDACT_FUNCTION,
+    REDACTABLE,
     UOW_IDENTITY_COLUMNS,
-    create_statements,
+    guard_statements,
     identity_statements,
 )
 
 # pg_trigger.tgtype bits: ROW 1, BEFORE 2, DELETE 8, UPDATE 16, TRUNCATE 32.
-_PG_TYPES = {"no_change": 1 | 2 | 8 | 16, "no_truncate": 2 | 32}
+_PG_TYPES = {"no_update": 1 | 2 | 16, "no_delete": 1 | 2 | 8, "no_truncate": 2 | 32}
 _PG_ARMED = frozenset({"O", "A"})  # fires in ordinary sessions ("D" off, "R" replicas only)
 _PG_IDENTITY_TYPE = 1 | 2 | 16  # ROW, BEFORE, UPDATE
 _PG_TRIGGERS = """
@@ -57,7 +59,7 @@ def _squeezed(text: str) -> str:
 def _sqlite_problems(raw: Any) -> list[str]:
     stored = {name: _squeezed(sql or "") for name, sql in raw.execute(_SQLITE_TRIGGERS)}
     problems = []
-    for statement in create_statements("sqlite") + identity_statements("sqlite"):
+    for statement in guard_statements("sqlite") + identity_statements("sqlite"):
         name = statement.split()[2]
         if name not in stored:
             problems.append(f"append-only trigger {name} is missing")
@@ -77,17 +79,27 @@ def _postgres_problems(raw: Any) -> list[str]:
                 problems.append(f"append-only trigger {name} on {table} is missing")
             elif state[0] not in _PG_ARMED:
                 problems.append(f"append-only trigger {name} on {table} is disabled")
-            elif state[1:4] != (tgtype, True, "chameleon_reject_change"):
+            elif state[1:4] != (tgtype, True, _function(table, kind)):
                 problems.append(f"append-only trigger {name} on {table} was altered")
     problems += _pg_identity_problems(found.get(("units_of_work", IDENTITY_TRIGGER)))
     for function, statement in (
-        ("chameleon_reject_change", create_statements("postgresql")[0]),
+        ("chameleon_reject_change", guard_statements("postgresql")[0]),
+        (REDACT_FUNCTION, guard_statements("postgresql")[1]),
         (IDENTITY_FUNCTION, identity_statements("postgresql")[0]),
     ):
         body = raw.execute(_PG_FUNCTION, (function,)).fetchall()
         if [_squeezed(row[0]) for row in body] != [_squeezed(statement.split("$$")[1])]:
             problems.append(f"trigger function {function} is missing or was altered")
     return problems
+
+
+def _function(table: str, kind: str) -> str:
+    """Return the function a trigger calls: redactable tables' UPDATE admits a redaction."""
+    return (
+        REDACT_FUNCTION
+        if kind == "no_update" and table in REDACTABLE
+        else "chameleon_reject_change"
+    )
 
 
 def _pg_identity_problems(state: tuple[Any, ...] | None) -> list[str]:
