@@ -19,6 +19,7 @@ from chameleon_workflow.cli import (
     listing_commands,
     long_running,
     oversight_commands,
+    redaction_commands,
     worker_commands,
 )
 from chameleon_workflow.cli.common import check_environment, console, handled
@@ -70,6 +71,7 @@ app.command()(listing_commands.actors)
 app.command()(ledger_commands.checkpoint)
 app.command()(ledger_commands.prove)
 app.command()(export_commands.export)
+app.command()(redaction_commands.redact)
 app.command()(long_running.serve)
 app.command()(worker_commands.worker)
 app.command()(worker_commands.mcp)
