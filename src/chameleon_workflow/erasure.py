@@ -90,7 +90,9 @@ def redact_value(
         if r["value"] is not None and done.row("uow_attributes", str(r["attribute_id"])) is None
     ]
     if not targets:
-        raise InvalidValueError(f"attribute {key!r} of UOW {uow_id} holds no value to redact")
+        held = any(r["value"] is not None for r in attributes)
+        state = "is already redacted" if held else "holds no value to redact"
+        raise InvalidValueError(f"attribute {key!r} of UOW {uow_id} {state}")
     if any(r["salt"] is None for r in targets):
         raise InvalidValueError(_LEGACY.format(what=f"attribute {key!r}"))
     erased = [r["value"] for r in targets]

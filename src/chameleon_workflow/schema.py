@@ -272,7 +272,7 @@ DECLARE
     values_ text[] := TG_ARGV[1:];
 BEGIN
     IF (to_jsonb(NEW) - values_) = (to_jsonb(OLD) - values_)
-       AND (TG_TABLE_NAME <> 'uow_attributes' OR NEW.value = {_MARKER_JSON}::jsonb)
+       AND (TG_TABLE_NAME <> 'uow_attributes' OR to_jsonb(NEW) -> 'value' = {_MARKER_JSON}::jsonb)
        AND EXISTS (
            SELECT 1 FROM redactions r
            WHERE r.table_name = TG_TABLE_NAME

@@ -51,7 +51,7 @@ CLI_MD = ROOT / "docs" / "cli.md"
 EVERY_COMMAND = {
     "--version", "--help", "init", "db upgrade", "db roles", "keys rotate", "keys export",
     "instances", "instances create", "import", "workflows", "actors", "demo", "uows",
-    "history", "logs", "verify", "checkpoint", "prove", "export", "serve", "benchmark",
+    "history", "logs", "verify", "checkpoint", "prove", "export", "redact", "serve", "benchmark",
     "pilot queue", "pilot approve", "pilot reject", "pilot answer", "pilot waive",
     "pilot pause", "pilot resume", "worker", "mcp",
 }  # fmt: skip
@@ -74,7 +74,7 @@ def test_every_command_has_an_example() -> None:
     """The page shows each command of the CLI at least once."""
     assert {_name(line) for line in _examples()} == EVERY_COMMAND
     group = app.registered_commands + app.registered_groups
-    assert len(group) == 20  # a new command needs an example above, and this count updated
+    assert len(group) == 21  # a new command needs an example above, and this count updated
 
 
 def _invoke(args: list[str]) -> str:
