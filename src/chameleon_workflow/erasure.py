@@ -1,8 +1,8 @@
 """Redaction: erase one attribute value wherever the database holds it; the ledger still verifies.
 
-``redact_value`` replaces the value of one key of one UOW with ``REDACTED_MARKER`` in
-every version row of that key, in the ``changes`` of every history row that quotes it,
-and wherever a log row of that UOW quotes it (a JSON value equal to it, or, for a text
+``redact_value`` (of a finished UOW only) replaces the value of one key of one UOW with
+``REDACTED_MARKER`` in every version row of that key, in the ``changes`` of every history
+row that quotes it, and wherever a log row of that UOW quotes it (a JSON value equal to it, or, for a text
 of four characters or more, inside a longer text). In the same transaction it records
 who, why and which rows - never the value - in the admin ledger (``VALUE_REDACTED``,
 see ``redactions``) and names each rewritten row in ``redactions``, the one thing the
@@ -11,8 +11,10 @@ value digests, not values, so they still verify; the leaf hashes and log-stream 
 recorded let the checkpoint and stream verifiers accept exactly the rewritten rows.
 
 Rows in link format 1 (written before keyed links) hash the value itself: a value they
-hold is refused, not erased. Archive segments are not reached here: when archives exist,
-``archived_rows`` is the hook that must rewrite and re-sign the segments holding the key.
+hold is refused, not erased. Archive segments are not reached by this module: the
+``archive`` argument (``ArchiveRewriter``) is where the archive store plugs in - called
+before the admin event is written, it rewrites and re-signs the segments holding the UOW's
+rows and returns what the record keeps of each (segment name, old and new digests).
 """
 
 from __future__ import annotations
@@ -35,11 +37,17 @@ from chameleon_workflow.log_links import LEGACY_STREAM_ID, LOG_LINK_FIELDS, log_
 from chameleon_workflow.models import Redaction, UnitsOfWork
 from chameleon_workflow.redactions import REDACTED_MARKER, load_redactions
 from chameleon_workflow.schema import REDACTABLE
-from chameleon_workflow.states import AdminAction
+from chameleon_workflow.states import AdminAction, UOWStatus
 
 REASON_MAX = 1000
+#: A UOW still at work would find its redacted attributes drifted from its content hash.
+DONE = frozenset({UOWStatus.COMPLETED, UOWStatus.ARCHIVED, UOWStatus.FAILED_SECURITY_BREACH})
 #: A text shorter than this is erased only where it is a whole value, never inside a text.
 SUBSTRING_MIN = 4
+
+
+#: Rewrites and re-signs the archive segments holding ``(uow_id, key)``; returns their records.
+ArchiveRewriter = Callable[[uuid.UUID, str, str], list[dict[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +78,7 @@ def redact_value(
     principal: str = ADMIN,
     actor_id: uuid.UUID | None = None,
     keys: KeyProvider | None = None,
+    archive: ArchiveRewriter | None = None,
 ) -> RedactionResult:
     """Erase the value of ``key`` of a UOW everywhere, in the session's transaction."""
     reason = reason.strip()
@@ -80,6 +89,11 @@ def redact_value(
     uow = session.get(UnitsOfWork, uow_id)
     if uow is None:
         raise NotFoundError(f"no UOW with id {uow_id}")
+    if uow.status not in DONE:
+        raise InvalidValueError(
+            f"UOW {uow_id} is {uow.status}: only a finished UOW (COMPLETED, ARCHIVED or "
+            "FAILED_SECURITY_BREACH) can be redacted"
+        )
     attributes = _rows(session, "uow_attributes", uow_id, key)
     if not attributes:
         raise NotFoundError(f"UOW {uow_id} has no attribute {key!r}")
@@ -106,6 +120,8 @@ def redact_value(
         "marker": REDACTED_MARKER,
         "rows": [_entry(w) for w in rewrites],
     }
+    if archive is not None:
+        details["archive_segments"] = archive(uow_id, key, REDACTED_MARKER)
     sequence = record_admin_event(
         session,
         AdminAction.VALUE_REDACTED,

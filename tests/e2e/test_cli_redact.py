@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from chameleon_workflow.cli import app
 from chameleon_workflow.demo import run_demo
-from chameleon_workflow.models import UOWAttribute
+from chameleon_workflow.models import UnitsOfWork, UOWAttribute
+from chameleon_workflow.states import UOWStatus
 
 
 @pytest.fixture
@@ -20,7 +21,9 @@ def uow(database_url: str, session_factory: sessionmaker[Session]) -> str:
     run_demo(session_factory, uows=3)
     with session_factory() as session:
         first = session.scalars(
-            select(UOWAttribute.uow_id).where(UOWAttribute.key == "vendor")
+            select(UOWAttribute.uow_id)
+            .join(UnitsOfWork, UnitsOfWork.uow_id == UOWAttribute.uow_id)
+            .where(UOWAttribute.key == "vendor", UnitsOfWork.status == UOWStatus.COMPLETED)
         ).first()
     return str(first)
 

@@ -15,8 +15,9 @@ from chameleon_workflow.checkpoints import create_signing_key, seal, verify_chec
 from chameleon_workflow.db import translated_errors
 from chameleon_workflow.demo import run_demo
 from chameleon_workflow.erasure import redact_value
-from chameleon_workflow.errors import AppendOnlyViolationError
-from chameleon_workflow.models import AdminEvent, Base, InteractionLog, UOWAttribute
+from chameleon_workflow.errors import AppendOnlyViolationError, InvalidValueError
+from chameleon_workflow.models import AdminEvent, Base, InteractionLog, UnitsOfWork, UOWAttribute
+from chameleon_workflow.states import UOWStatus
 from chameleon_workflow.testing import append_only_disabled
 
 
@@ -25,6 +26,9 @@ def _target(session: Session) -> tuple[uuid.UUID, str]:
     rows = session.execute(
         select(UOWAttribute.uow_id, UOWAttribute.value).where(UOWAttribute.key == "vendor")
     ).all()
+    done = set(
+        session.scalars(select(UnitsOfWork.uow_id).where(UnitsOfWork.status == UOWStatus.COMPLETED))
+    )
     counts: dict[str, int] = {}
     for _, value in rows:
         counts[value] = counts.get(value, 0) + 1
@@ -34,7 +38,7 @@ def _target(session: Session) -> tuple[uuid.UUID, str]:
         if "vendor" in str(row.event_details)
     }
     for uow_id, value in rows:
-        if counts[value] == 1 and str(uow_id) in quoted:
+        if counts[value] == 1 and str(uow_id) in quoted and uow_id in done:
             return uow_id, value
     raise AssertionError("the demo left no UOW with a vendor of its own quoted in its logs")
 
@@ -185,6 +189,13 @@ def test_the_triggers_admit_only_a_recorded_redaction(
         "UPDATE uow_attributes SET value = '\"other\"' WHERE uow_id = :u AND key = 'vendor'",
         "DELETE FROM uow_attributes WHERE uow_id = :u AND key = 'vendor'",
     ]
+    with demo() as session:
+        busy = session.scalars(
+            select(UnitsOfWork.uow_id).where(UnitsOfWork.status != UOWStatus.COMPLETED)
+        ).first()
+        assert busy is not None
+        with pytest.raises(InvalidValueError, match="only a finished UOW"):
+            redact_value(session, busy, "vendor", "erasure request 42")
     for statement in after:
         with pytest.raises(AppendOnlyViolationError), translated_errors(), engine.begin() as conn:
             conn.execute(text(statement), {"u": str(uow_id)})

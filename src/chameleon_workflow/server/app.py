@@ -48,6 +48,7 @@ from chameleon_workflow.server.problems import (
     problem_of,
 )
 from chameleon_workflow.server.reads import router as read_router
+from chameleon_workflow.server.redaction_routes import router as redaction_router
 from chameleon_workflow.server.routes import router
 from chameleon_workflow.server.schemas import WorkflowImport
 from chameleon_workflow.server.services import BackgroundServices
@@ -83,6 +84,7 @@ def create_app(
     app.include_router(oversight_router)
     app.include_router(read_router)
     app.include_router(export_router)
+    app.include_router(redaction_router)
     install_docs(app)
     # One traceback per distinct error and app: an outage must not flood the log.
     failures = FailureLog(logging.getLogger("chameleon_workflow.server"))
