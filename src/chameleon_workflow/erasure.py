@@ -2,11 +2,11 @@
 
 ``redact_value`` (of a finished UOW only) replaces the value of one key of one UOW with
 ``REDACTED_MARKER`` in every version row of that key, in the ``changes`` of every history
-row that quotes it, and wherever a log row of that UOW quotes it (a JSON value equal to it, or, for a text
-of four characters or more, inside a longer text). In the same transaction it records
-who, why and which rows - never the value - in the admin ledger (``VALUE_REDACTED``,
-see ``redactions``) and names each rewritten row in ``redactions``, the one thing the
-append-only UPDATE triggers let through. History links (format 2) commit to salted
+row that quotes it, and wherever a log row of that UOW quotes it (a JSON value equal to
+it, or, for a text of four characters or more, inside a longer text). In the same
+transaction it records who, why and which rows - never the value - in the admin ledger
+(``VALUE_REDACTED``, see ``redactions``) and names each rewritten row in ``redactions``,
+the one thing the append-only UPDATE triggers let through. History links (format 2) commit to salted
 value digests, not values, so they still verify; the leaf hashes and log-stream digests
 recorded let the checkpoint and stream verifiers accept exactly the rewritten rows.
 
