@@ -242,12 +242,16 @@ def _entry(rewrite: _Rewrite) -> dict[str, Any]:
 _TXID: Mapping[str, Callable[[Session], int | None]] = {
     "postgresql": lambda s: s.execute(text("SELECT txid_current()")).scalar_one(),
 }
+#: SQLite overwrites the freed content of rewritten pages instead of leaving it in the file.
+_SQLITE_SCRUB = "PRAGMA secure_delete = ON"
 
 
 def _perform(session: Session, sequence: int, rewrites: list[_Rewrite]) -> None:
     """Name every row in ``redactions``, then rewrite it (the trigger checks the name)."""
     dialect = session.get_bind().dialect.name
     txid = _TXID[dialect](session) if dialect in _TXID else None
+    if dialect == "sqlite":
+        session.execute(text(_SQLITE_SCRUB))
     for rewrite in rewrites:
         ledger = BY_KIND[rewrite.table]
         row_id = str(rewrite.row[ledger.key.name])
