@@ -199,3 +199,28 @@ def test_the_triggers_admit_only_a_recorded_redaction(
     for statement in after:
         with pytest.raises(AppendOnlyViolationError), translated_errors(), engine.begin() as conn:
             conn.execute(text(statement), {"u": str(uow_id)})
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_postgres_wants_the_record_in_the_same_transaction(
+    demo: sessionmaker[Session], engine: Engine
+) -> None:
+    """A redactions row written by an earlier transaction does not open the row to an UPDATE."""
+    with demo() as session:
+        uow_id, _ = _target(session)
+        attribute = session.scalars(
+            select(UOWAttribute.attribute_id).where(
+                UOWAttribute.uow_id == uow_id, UOWAttribute.key == "vendor"
+            )
+        ).one()
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO redactions (admin_sequence, table_name, row_id, txid) "
+                "VALUES (1, 'uow_attributes', :r, txid_current())"
+            ),
+            {"r": str(attribute)},
+        )
+    marker = "UPDATE uow_attributes SET value = '\"[redacted]\"' WHERE attribute_id = :a"
+    with pytest.raises(AppendOnlyViolationError), translated_errors(), engine.begin() as conn:
+        conn.execute(text(marker), {"a": attribute})
