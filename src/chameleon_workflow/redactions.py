@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -45,11 +46,28 @@ class RedactedRow:
 class Redactions:
     """Every recorded redaction, by the row it rewrote."""
 
-    rows: Mapping[tuple[str, str], RedactedRow] = field(default_factory=dict)
+    #: Each rewritten row's records, oldest first (redacting two keys may rewrite it twice).
+    rows: Mapping[tuple[str, str], tuple[RedactedRow, ...]] = field(default_factory=dict)
 
     def row(self, table: str, row_id: str) -> RedactedRow | None:
-        """Return the record of a rewritten row (None: no redaction touched it)."""
-        return self.rows.get((table, row_id))
+        """Return the latest record of a rewritten row (None: no redaction touched it)."""
+        records = self.rows.get((table, row_id))
+        return records[-1] if records else None
+
+    def leads_to(self, table: str, row_id: str, sealed: str, actual: str) -> bool:
+        """Tell whether recorded rewrites lead from leaf hash ``sealed`` to ``actual``.
+
+        Some record must start at ``sealed``, each later one where the one before ended,
+        and the last end at ``actual``.
+        """
+        records = self.rows.get((table, row_id), ())
+        if not records or records[-1].redacted_leaf != actual:
+            return False
+        for start, record in enumerate(records):
+            if record.original_leaf == sealed:
+                later = records[start:]
+                return all(b.original_leaf == a.redacted_leaf for a, b in pairwise(later))
+        return False
 
     def attribute(self, uow_id: str, key: str, version: int) -> RedactedRow | None:
         """Return the record of a redacted attribute version (None: not redacted)."""
@@ -58,7 +76,8 @@ class Redactions:
     def _attributes(self) -> dict[tuple[str, str, int], RedactedRow]:
         return {
             (r.uow_id, r.key, r.version): r
-            for r in self.rows.values()
+            for records in self.rows.values()
+            for r in records
             if r.table == "uow_attributes" and r.version is not None
         }
 
@@ -70,12 +89,13 @@ def load_redactions(connection: Connection) -> Redactions:
         .where(AdminEvent.action == str(AdminAction.VALUE_REDACTED))
         .order_by(AdminEvent.sequence)
     )
-    rows: dict[tuple[str, str], RedactedRow] = {}
+    rows: dict[tuple[str, str], tuple[RedactedRow, ...]] = {}
     for sequence, details in connection.execute(query):
         for entry in _entries(details):
             record = _record(sequence, details, entry)
             if record is not None:
-                rows[(record.table, record.row_id)] = record
+                where = (record.table, record.row_id)
+                rows[where] = (*rows.get(where, ()), record)
     return Redactions(rows)
 
 

@@ -106,17 +106,29 @@ def test_redaction_erases_the_value_and_verification_notes_it(
 def test_checkpoints_sealed_before_and_after_still_verify(
     demo: sessionmaker[Session], engine: Engine, tmp_path: Path
 ) -> None:
-    """A checkpoint signed before the redaction and one after both verify clean."""
+    """Checkpoints signed before, between and after two redactions of one UOW verify clean.
+
+    The second redaction rewrites again the history row that recorded both keys.
+    """
     signer = create_signing_key(tmp_path / "signing-key.pem")
     before = seal(engine, signer).checkpoint
     with demo() as session:
         uow_id, _ = _target(session)
     _redact(demo, uow_id, "vendor")
+    between = seal(engine, signer).checkpoint
+    _redact(demo, uow_id, "amount")
     after = seal(engine, signer).checkpoint
     assert before is not None
+    assert between is not None
     assert after is not None
+    with demo() as session:
+        history = session.scalars(
+            select(AdminEvent.details).where(AdminEvent.action == "VALUE_REDACTED")
+        ).all()
+    rewritten = [{r["row_id"] for r in d["rows"] if r["table"] == "uow_history"} for d in history]
+    assert rewritten[0] & rewritten[1]
     with engine.connect() as connection:
-        for checkpoint in (before, after):
+        for checkpoint in (before, between, after):
             report = verify_checkpoint(connection, checkpoint, signer.public_key)
             assert report.findings == ()
 

@@ -203,12 +203,7 @@ def _recompute(walk: _Walk, leaf: store.LeafRow, row: Any) -> None:
 
 def _redacted(walk: _Walk, leaf: store.LeafRow, actual: str) -> bool:
     """Tell whether a redaction recorded this sealed leaf and the row's redacted form."""
-    record = walk.redactions.row(leaf.kind, leaf.row_id)
-    return (
-        record is not None
-        and record.original_leaf == leaf.leaf_hash
-        and record.redacted_leaf == actual
-    )
+    return walk.redactions.leads_to(leaf.kind, leaf.row_id, leaf.leaf_hash, actual)
 
 
 def _mark_gap(walk: _Walk, reached: int) -> None:
