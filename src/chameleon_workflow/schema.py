@@ -235,6 +235,8 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 #: Table -> (its primary key, the value columns a redaction may rewrite, all other columns).
+#: SQLite's trigger compares the other columns by name: a column added to one of these
+#: tables must join its list (and the trigger be recreated), or a redaction could change it.
 REDACTABLE: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "uow_attributes": (
         "attribute_id",
