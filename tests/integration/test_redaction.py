@@ -7,8 +7,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
+from test_legacy_links import ATTRIBUTES, legacy_playground, write_legacy_uow
 
 from chameleon_workflow.audit.verify import verify
 from chameleon_workflow.checkpoints import create_signing_key, seal, verify_checkpoint
@@ -236,3 +237,20 @@ def test_postgres_wants_the_record_in_the_same_transaction(
     marker = "UPDATE uow_attributes SET value = '\"[redacted]\"' WHERE attribute_id = :a"
     with pytest.raises(AppendOnlyViolationError), translated_errors(), engine.begin() as conn:
         conn.execute(text(marker), {"a": attribute})
+
+
+def test_a_value_in_format_1_rows_is_refused(session: Session) -> None:
+    """Rows written before keyed links hash the value itself: refused, nothing rewritten."""
+    uow_id = write_legacy_uow(session, legacy_playground(session))
+    session.execute(
+        update(UnitsOfWork).where(UnitsOfWork.uow_id == uow_id).values(status="COMPLETED")
+    )
+    session.commit()
+    key = next(iter(ATTRIBUTES))
+    with pytest.raises(InvalidValueError, match="written before keyed links"):
+        redact_value(session, uow_id, key, "erasure request 42")
+    session.rollback()
+    values = session.scalars(
+        select(UOWAttribute.value).where(UOWAttribute.uow_id == uow_id, UOWAttribute.key == key)
+    ).all()
+    assert values == [ATTRIBUTES[key]]
