@@ -52,6 +52,11 @@ def log_body(previous: str | None, values: Mapping[str, Any]) -> bytes:
     return (previous or GENESIS_HASH).encode("ascii") + canonical_record(record, _NESTED)
 
 
+def log_digest(values: Mapping[str, Any]) -> str:
+    """Return SHA-256 of a log row's canonical linked form (what a redaction record keeps)."""
+    return hashlib.sha256(log_body(None, values)).hexdigest()
+
+
 def log_link(keys: KeyProvider, previous: str | None, values: Mapping[str, Any]) -> str | None:
     """Return a log row's link under the key it names (None: that key is not held)."""
     return keys.mac(str(values["key_id"]), log_body(previous, values))

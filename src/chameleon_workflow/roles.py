@@ -19,10 +19,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, inspect
 
+from chameleon_workflow.append_only import REDACTABLE
+from chameleon_workflow.archive import records as _archive_records  # noqa: F401 - its tables
 from chameleon_workflow.db import translated_errors
 from chameleon_workflow.errors import ConfigurationError
 from chameleon_workflow.models import Base
-from chameleon_workflow.schema import PROTECTED_TABLES
+from chameleon_workflow.redactions import Redaction  # noqa: F401 - registers its table
+from chameleon_workflow.schema import ARCHIVABLE_TABLES, PROTECTED_TABLES
 
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _OWNED_SEQUENCES = """
@@ -99,6 +102,11 @@ def _literal(text: str) -> str:
 def _privileges(table: str) -> str:
     if table in _READ_ONLY:
         return "SELECT"
+    if table in REDACTABLE:
+        # UPDATE of the value columns only: the trigger admits only a redaction. DELETE:
+        # the trigger admits only a row an archive manifest covers (ARCHIVABLE_TABLES).
+        delete = ", DELETE" if table in ARCHIVABLE_TABLES else ""
+        return f"SELECT, INSERT, UPDATE ({', '.join(REDACTABLE[table][1])}){delete}"
     if table in PROTECTED_TABLES:
         return "SELECT, INSERT"
     if table in _REVOCABLE:

@@ -99,9 +99,12 @@ PROTECTED_TABLES: dict[str, tuple[tuple[str, ...], ...]] = {
     "archive_manifests": (("segment_id",),),
     "archived_rows": (("kind", "row_id", "segment_id"),),
     "archive_restores": (("segment_id",),),
+    "redactions": (("redaction_id",),),
 }
+#: The tables revision 0009 added to the protected ones.
+REDACTION_TABLES = ("redactions",)
 
-_PG_FUNCTION = """
+PG_REJECT_FUNCTION = """
 CREATE OR REPLACE FUNCTION chameleon_reject_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -112,7 +115,7 @@ $$
 """
 
 
-def _sqlite_create(table: str, keys: tuple[tuple[str, ...], ...]) -> list[str]:
+def sqlite_triggers(table: str, keys: tuple[tuple[str, ...], ...]) -> list[str]:
     collide = " OR ".join("(" + " AND ".join(f"{c} = NEW.{c}" for c in cols) + ")" for cols in keys)
     return [
         f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
@@ -125,7 +128,7 @@ def _sqlite_create(table: str, keys: tuple[tuple[str, ...], ...]) -> list[str]:
     ]
 
 
-def _pg_create(table: str) -> list[str]:
+def pg_triggers(table: str) -> list[str]:
     return [
         f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
         "FOR EACH ROW EXECUTE FUNCTION chameleon_reject_change()",
@@ -142,8 +145,8 @@ def create_statements(dialect: str, tables: Iterable[str] | None = None) -> list
     """
     names = list(PROTECTED_TABLES if tables is None else tables)
     if dialect == "sqlite":
-        return [s for t in names for s in _sqlite_create(t, PROTECTED_TABLES[t])]
-    return [_PG_FUNCTION] + [s for t in names for s in _pg_create(t)]
+        return [s for t in names for s in sqlite_triggers(t, PROTECTED_TABLES[t])]
+    return [PG_REJECT_FUNCTION] + [s for t in names for s in pg_triggers(t)]
 
 
 def drop_statements(dialect: str, tables: Iterable[str] | None = None) -> list[str]:
@@ -170,7 +173,7 @@ ARCHIVABLE_TABLES: dict[str, str] = {
 }
 ARCHIVE_DELETE_FUNCTION = "chameleon_archived_delete"
 _ARCHIVE_REFUSAL = "DELETE refused (no archive manifest covers the row)"
-_PG_ARCHIVE_FUNCTION = f"""
+PG_ARCHIVE_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION {ARCHIVE_DELETE_FUNCTION}() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -189,7 +192,7 @@ $$
 """
 
 
-def _sqlite_archive_delete(table: str, key: str) -> str:
+def sqlite_archive_delete(table: str, key: str) -> str:
     return (
         f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
         "WHEN NOT EXISTS (SELECT 1 FROM archived_rows a "
@@ -214,10 +217,10 @@ def archive_delete_statements(dialect: str) -> list[str]:
             for table, key in ARCHIVABLE_TABLES.items()
             for s in (
                 f"DROP TRIGGER IF EXISTS {table}_no_delete",
-                _sqlite_archive_delete(table, key),
+                sqlite_archive_delete(table, key),
             )
         ]
-    statements = [_PG_FUNCTION, _PG_ARCHIVE_FUNCTION]
+    statements = [PG_REJECT_FUNCTION, PG_ARCHIVE_FUNCTION]
     for table, key in ARCHIVABLE_TABLES.items():
         statements += [
             f"DROP TRIGGER IF EXISTS {table}_no_change ON {table}",
@@ -234,7 +237,7 @@ def unarchive_delete_statements(dialect: str) -> list[str]:
     tables = list(ARCHIVABLE_TABLES)
     if dialect == "sqlite":
         return [f"DROP TRIGGER IF EXISTS {t}_no_delete" for t in tables] + [
-            s for t in tables for s in _sqlite_create(t, PROTECTED_TABLES[t]) if "_no_delete " in s
+            s for t in tables for s in sqlite_triggers(t, PROTECTED_TABLES[t]) if "_no_delete " in s
         ]
     statements = [
         f"DROP TRIGGER IF EXISTS {t}_{kind} ON {t}"
@@ -247,19 +250,6 @@ def unarchive_delete_statements(dialect: str) -> list[str]:
         for t in tables
     ]
     return [*statements, f"DROP FUNCTION IF EXISTS {ARCHIVE_DELETE_FUNCTION}()"]
-
-
-def head_statements(dialect: str) -> list[str]:
-    """Return the append-only DDL of every protected table as the newest revision has it."""
-    if dialect == "sqlite":
-        replaced = {
-            f"{table}_no_delete": _sqlite_archive_delete(table, key)
-            for table, key in ARCHIVABLE_TABLES.items()
-        }
-        return [replaced.get(s.split()[2], s) for s in create_statements(dialect)]
-    others = [t for t in PROTECTED_TABLES if t not in ARCHIVABLE_TABLES]
-    truncates = [_pg_create(t)[1] for t in ARCHIVABLE_TABLES]
-    return [*create_statements(dialect, others), *truncates, *archive_delete_statements(dialect)]
 
 
 #: Removes the PostgreSQL trigger function once no protected table uses it (first revision).

@@ -27,6 +27,7 @@ import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from chameleon_workflow.append_only import drop_guard_statements, guard_statements
 from chameleon_workflow.definitions import objects_hash
 from chameleon_workflow.guard import GuardEvent
 from chameleon_workflow.ledger.service import UOWPersistenceService
@@ -36,12 +37,7 @@ from chameleon_workflow.models import (
     LocalWorkflow,
     UnitsOfWork,
 )
-from chameleon_workflow.schema import (
-    drop_identity_statements,
-    drop_statements,
-    head_statements,
-    identity_statements,
-)
+from chameleon_workflow.schema import drop_identity_statements, identity_statements
 
 
 @dataclass
@@ -251,11 +247,11 @@ def checked_json(response: httpx.Response) -> Any:
 def append_only_disabled(engine: Engine) -> Iterator[None]:
     """Remove the append-only and identity triggers for the block (tamper tests), then restore."""
     dialect = engine.dialect.name
-    _run_ddl(engine, drop_statements(dialect) + drop_identity_statements(dialect))
+    _run_ddl(engine, drop_guard_statements(dialect) + drop_identity_statements(dialect))
     try:
         yield
     finally:
-        _run_ddl(engine, head_statements(dialect) + identity_statements(dialect))
+        _run_ddl(engine, guard_statements(dialect) + identity_statements(dialect))
 
 
 def _run_ddl(engine: Engine, statements: list[str]) -> None:

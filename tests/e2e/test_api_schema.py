@@ -74,7 +74,7 @@ def test_api_conforms_to_its_schema(served: ServerProcess, mode: GenerationMode)
     # schemathesis' pytest plugin reads a private pytest attribute that pytest 9 removed,
     # so the operations are driven with plain hypothesis instead.
     operations = [result.ok() for result in api.get_all_operations()]
-    assert len(operations) == 39
+    assert len(operations) == 40
     for operation in operations:
 
         @given(case=operation.as_strategy(mode))

@@ -39,6 +39,8 @@ DERIVED: dict[tuple[str, str], set[int]] = {
     ("GET", "/checkpoints/latest"): {200},
     # A restore needs an archived segment: tests/integration/test_archive_server.py.
     ("POST", "/archive/{segment_id}/restore"): {200},
+    # 201 needs a finished UOW, which this world keeps none of: test_server_redact.py.
+    ("POST", "/uows/{uow_id}/redactions"): {201},
 }
 NO_DATABASE = {("GET", "/metrics")}
 MALFORMED = {"content": b"{", "headers": {"content-type": "application/json"}}
@@ -292,6 +294,13 @@ def reads(b: Battery, world: World, ghost: str) -> None:
     b.expect(401, "POST", segment, None)
     b.expect(403, "POST", segment, "auditor")
     b.expect(422, "POST", segment, "admin")  # this server has no archive directory
+    redaction = {"key": "invoice_id", "reason": "erasure request"}
+    b.expect(400, "POST", f"/uows/{held}/redactions", "admin", **MALFORMED)
+    b.expect(401, "POST", f"/uows/{held}/redactions", None, json=redaction)
+    b.expect(403, "POST", f"/uows/{held}/redactions", "auditor", json=redaction)
+    b.expect(404, "POST", f"/uows/{ghost}/redactions", "admin", json=redaction)
+    b.expect(413, "POST", f"/uows/{held}/redactions", "admin", **TOO_BIG)
+    b.expect(422, "POST", f"/uows/{held}/redactions", "admin", json=redaction)
 
     b.expect(401, "GET", "/checkpoints/latest", None)
     b.expect(403, "GET", "/checkpoints/latest", "worker")

@@ -52,7 +52,7 @@ CLI_MD = ROOT / "docs" / "cli.md"
 EVERY_COMMAND = {
     "--version", "--help", "init", "db upgrade", "db roles", "keys rotate", "keys export",
     "instances", "instances create", "import", "workflows", "actors", "demo", "uows",
-    "history", "logs", "verify", "checkpoint", "prove", "export", "serve", "benchmark",
+    "history", "logs", "verify", "checkpoint", "prove", "export", "redact", "serve", "benchmark",
     "pilot queue", "pilot approve", "pilot reject", "pilot answer", "pilot waive",
     "pilot pause", "pilot resume", "worker", "mcp", "archive", "archive restore",
 }  # fmt: skip
@@ -179,7 +179,9 @@ def _fill(line: str, args: list[str], values: dict[str, str], url: str) -> None:
 
 
 def _ids() -> dict[str, str]:
-    page = json.loads(_invoke(["uows", "--status", "COMPLETED", "--limit", "1", "--json"]))
+    # An invoice, which has the vendor the redact example erases.
+    listing = ["uows", "--status", "COMPLETED", "--workflow", "invoice_approval", "--limit", "1"]
+    page = json.loads(_invoke([*listing, "--json"]))
     uow = page["uows"][0]["uow_id"]
     history = json.loads(_invoke(["history", uow, "--json"]))
     return {"UOW": uow, "HISTORY_ID": history["entries"][0]["history_id"]}

@@ -82,7 +82,7 @@ def jq(document: Any, path: str) -> str:
 def test_curl_walk_runs(database_url: str, tmp_path: Path) -> None:
     """Every request of the walk answers its noted status, and every route has an example."""
     walk = commands(DOC.read_text(encoding="utf-8"))
-    assert len(walk) == 90
+    assert len(walk) == 91
     with served(database_url, tmp_path) as (server, http):
         documented = Documented(http.get("/openapi.json").json())
         env = {

@@ -42,3 +42,24 @@ def test_export_refuses_actors_and_bad_input(database_url: str, tmp_path: Path) 
         assert problem["detail"] == "csv holds one table: name it with what"
         call(http, "GET", "/export", AUDITOR_TOKEN, 404, params={"instance": "nobody"})
         call(http, "GET", "/export", AUDITOR_TOKEN, 422, params={"what": "secrets"})
+
+
+def test_the_auditor_exports_parquet(database_url: str, tmp_path: Path) -> None:
+    """format=parquet streams one table as a Parquet file pyarrow reads back; two tables 422."""
+    import pyarrow.parquet as pq  # noqa: PLC0415 - the dev extra installs it
+
+    with served(database_url, tmp_path) as (server, http):
+        start(http, server.admin_token)
+        params = {"what": "admin", "format": "parquet"}
+        response = http.get("/export", params=params, headers=bearer(AUDITOR_TOKEN))
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/vnd.apache.parquet"
+        table = pq.read_table(io.BytesIO(response.content)).to_pylist()
+        as_jsonl = http.get("/export", params={"what": "admin"}, headers=bearer(AUDITOR_TOKEN))
+        rows = [json.loads(line)["row"] for line in as_jsonl.text.splitlines()]
+        assert [(r["sequence"], r["chain_hash"]) for r in table] == [
+            (r["sequence"], r["chain_hash"]) for r in rows
+        ]
+        assert table[0]["action"] == "INSTANCE_CREATED"
+        problem = call(http, "GET", "/export", AUDITOR_TOKEN, 422, params={"format": "parquet"})
+        assert problem["detail"] == "parquet holds one table: name it with what"

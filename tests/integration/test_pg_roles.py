@@ -27,8 +27,8 @@ pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 INVOICE = (files("chameleon_workflow") / "examples" / "invoice_approval.yaml").read_text()
 REFUSED = {
     "ALTER TABLE uow_history DISABLE TRIGGER USER": "must be owner of table uow_history",
-    "DROP TRIGGER uow_history_no_change ON uow_history": "must be owner of relation uow_history",
-    "DELETE FROM uow_history": "permission denied for table uow_history",
+    "DROP TRIGGER uow_history_no_update ON uow_history": "must be owner of relation uow_history",
+    "DELETE FROM admin_events": "permission denied for table admin_events",
     "TRUNCATE uow_attributes": "permission denied for table uow_attributes",
     "UPDATE interaction_logs SET log_type = 'TELEMETRY'": "permission denied for table "
     "interaction_logs",
@@ -115,7 +115,7 @@ def test_applying_twice_changes_nothing(database_url: str, roles: RolePlan) -> N
     result = CliRunner().invoke(app, [*args, "--database-url", database_url])
     assert result.exit_code == 0, result.output
     with _admin(_as(database_url, roles.app)) as conn, pytest.raises(psycopg.Error):
-        conn.execute("DELETE FROM uow_history")
+        conn.execute("DELETE FROM admin_events")
 
 
 def test_the_server_runs_as_the_application_role(

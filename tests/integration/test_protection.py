@@ -129,7 +129,7 @@ def test_postgres_identity_trigger_is_checked(engine: Engine, session: Session) 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_postgres_key_ledger_is_append_only(engine: Engine, session: Session) -> None:
     """The key ledger's triggers are checked like the other append-only tables'."""
-    _ddl(engine, "ALTER TABLE ledger_keys DISABLE TRIGGER ledger_keys_no_change")
+    _ddl(engine, "ALTER TABLE ledger_keys DISABLE TRIGGER ledger_keys_no_update")
     assert _problems(session) == [
-        "PROTECTION_MISSING: append-only trigger ledger_keys_no_change on ledger_keys is disabled",
+        "PROTECTION_MISSING: append-only trigger ledger_keys_no_update on ledger_keys is disabled",
     ]

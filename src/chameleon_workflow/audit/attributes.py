@@ -18,6 +18,7 @@ from typing import Any
 from chameleon_workflow.audit.report import FindingKind, Tally
 from chameleon_workflow.chain import attributes_digest, value_digest
 from chameleon_workflow.hashing import content_hash, stored_json
+from chameleon_workflow.redactions import REDACTED_MARKER
 
 # Positions in an attribute row (reader.ATTRIBUTE_COLUMNS).
 _KEY, _VERSION, _VALUE, _DELETED, _SALT, _DIGEST, _AT = 1, 2, 3, 4, 5, 6, 7
@@ -48,6 +49,7 @@ def check_attributes(
     """Check one UOW's attribute rows; return what each history row wrote (by sequence)."""
     uow_id = uow[0]
     current: dict[str, Any] = {}
+    redacted: list[str] = []
     written: dict[int, Written] = {}
     for key, versions in itertools.groupby(rows, key=lambda r: r[_KEY]):
         expected = 1
@@ -68,6 +70,15 @@ def check_attributes(
             previous = row
         if previous is not None and not previous[_DELETED]:
             current[key] = stored_json(previous[_VALUE])
+            if _redaction(uow_id, previous, tally) is not None:
+                redacted.append(key)
+    if redacted:
+        # The content hash covers the erased value: it cannot be recomputed. Every other
+        # current value is still proven by its digest, which the history links commit to.
+        tally.notices.append(
+            f"uow {uow_id}: content_hash not recomputed: {', '.join(map(repr, redacted))} redacted"
+        )
+        return written
     actual = content_hash(current)
     if actual != uow[3]:
         tally.add(
@@ -79,6 +90,14 @@ def check_attributes(
     return written
 
 
+def _redaction(uow_id: str, row: tuple[Any, ...], tally: Tally) -> int | None:
+    """Return the admin event that redacted this row (None: not redacted, or not as recorded)."""
+    if row[_SALT] is None or stored_json(row[_VALUE]) != REDACTED_MARKER:
+        return None
+    record = tally.redactions.attribute(uow_id, row[_KEY], row[_VERSION])
+    return None if record is None else record.admin_sequence
+
+
 def _check_keyed_row(
     uow_id: str,
     row: tuple[Any, ...],
@@ -87,7 +106,13 @@ def _check_keyed_row(
     tally: Tally,
 ) -> None:
     key, value = row[_KEY], stored_json(row[_VALUE])
-    if value_digest(row[_SALT], value) != row[_DIGEST]:
+    redaction = _redaction(uow_id, row, tally)
+    if redaction is not None:
+        tally.notices.append(
+            f"uow {uow_id}: attribute {key!r} version {row[_VERSION]} was redacted "
+            f"(admin event #{redaction}); its digest is still linked"
+        )
+    elif value_digest(row[_SALT], value) != row[_DIGEST]:
         tally.add(
             FindingKind.ATTRIBUTE_MISMATCH,
             uow_id,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from chameleon_workflow.append_only import REDACT_FUNCTION, REDACTABLE, guard_statements
 from chameleon_workflow.audit.report import FindingKind, Tally
 from chameleon_workflow.schema import (
     ARCHIVABLE_TABLES,
@@ -23,21 +24,11 @@ from chameleon_workflow.schema import (
     IDENTITY_TRIGGER,
     PROTECTED_TABLES,
     UOW_IDENTITY_COLUMNS,
-    archive_delete_statements,
-    create_statements,
-    head_statements,
     identity_statements,
 )
 
 # pg_trigger.tgtype bits: ROW 1, BEFORE 2, DELETE 8, UPDATE 16, TRUNCATE 32.
-_REJECT = "chameleon_reject_change"
-_PG_TYPES = {"no_change": (1 | 2 | 8 | 16, _REJECT), "no_truncate": (2 | 32, _REJECT)}
-#: The tables an archive may delete from (migration 0008): UPDATE and DELETE apart.
-_PG_ARCHIVABLE_TYPES = {
-    "no_update": (1 | 2 | 16, _REJECT),
-    "no_delete": (1 | 2 | 8, ARCHIVE_DELETE_FUNCTION),
-    "no_truncate": (2 | 32, _REJECT),
-}
+_PG_TYPES = {"no_update": 1 | 2 | 16, "no_delete": 1 | 2 | 8, "no_truncate": 2 | 32}
 _PG_ARMED = frozenset({"O", "A"})  # fires in ordinary sessions ("D" off, "R" replicas only)
 _PG_IDENTITY_TYPE = 1 | 2 | 16  # ROW, BEFORE, UPDATE
 _PG_TRIGGERS = """
@@ -68,7 +59,7 @@ def _squeezed(text: str) -> str:
 def _sqlite_problems(raw: Any) -> list[str]:
     stored = {name: _squeezed(sql or "") for name, sql in raw.execute(_SQLITE_TRIGGERS)}
     problems = []
-    for statement in head_statements("sqlite") + identity_statements("sqlite"):
+    for statement in guard_statements("sqlite") + identity_statements("sqlite"):
         name = statement.split()[2]
         if name not in stored:
             problems.append(f"append-only trigger {name} is missing")
@@ -81,26 +72,39 @@ def _postgres_problems(raw: Any) -> list[str]:
     found = {(row[0], row[1]): row[2:] for row in raw.execute(_PG_TRIGGERS).fetchall()}
     problems = []
     for table in PROTECTED_TABLES:
-        kinds = _PG_ARCHIVABLE_TYPES if table in ARCHIVABLE_TABLES else _PG_TYPES
-        for kind, (tgtype, function) in kinds.items():
+        for kind, tgtype in _PG_TYPES.items():
             name = f"{table}_{kind}"
             state = found.get((table, name))
             if state is None:
                 problems.append(f"append-only trigger {name} on {table} is missing")
             elif state[0] not in _PG_ARMED:
                 problems.append(f"append-only trigger {name} on {table} is disabled")
-            elif state[1:4] != (tgtype, True, function):
+            elif state[1:4] != (tgtype, True, _function(table, kind)):
                 problems.append(f"append-only trigger {name} on {table} was altered")
     problems += _pg_identity_problems(found.get(("units_of_work", IDENTITY_TRIGGER)))
     for function, statement in (
-        (_REJECT, create_statements("postgresql")[0]),
-        (ARCHIVE_DELETE_FUNCTION, archive_delete_statements("postgresql")[1]),
+        ("chameleon_reject_change", guard_statements("postgresql")[0]),
+        (REDACT_FUNCTION, guard_statements("postgresql")[1]),
+        (ARCHIVE_DELETE_FUNCTION, guard_statements("postgresql")[2]),
         (IDENTITY_FUNCTION, identity_statements("postgresql")[0]),
     ):
         body = raw.execute(_PG_FUNCTION, (function,)).fetchall()
         if [_squeezed(row[0]) for row in body] != [_squeezed(statement.split("$$")[1])]:
             problems.append(f"trigger function {function} is missing or was altered")
     return problems
+
+
+def _function(table: str, kind: str) -> str:
+    """Return the function a trigger calls.
+
+    Redactable tables' UPDATE admits a redaction, archivable tables' DELETE a row under an
+    archive manifest; every other trigger rejects.
+    """
+    if kind == "no_update" and table in REDACTABLE:
+        return REDACT_FUNCTION
+    if kind == "no_delete" and table in ARCHIVABLE_TABLES:
+        return ARCHIVE_DELETE_FUNCTION
+    return "chameleon_reject_change"
 
 
 def _pg_identity_problems(state: tuple[Any, ...] | None) -> list[str]:

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field
 
 from chameleon_workflow.keys import LegacyTally
+from chameleon_workflow.redactions import Redactions
 
 
 class FindingKind(enum.StrEnum):
@@ -94,6 +95,8 @@ class Tally:
     admin_events: int = 0
     definitions: int = 0
     notices: list[str] = field(default_factory=list)
+    #: What the admin ledger records as redacted: such rows are noted, not reported.
+    redactions: Redactions = field(default_factory=Redactions)
 
     def add(self, kind: FindingKind, uow_id: str, sequence: int | None, detail: str) -> None:
         self.findings.append(Finding(kind, uow_id, sequence, detail))

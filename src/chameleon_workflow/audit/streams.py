@@ -29,6 +29,7 @@ from chameleon_workflow.log_links import (
     LOG_LINK_FIELDS,
     legacy_digest,
     legacy_link,
+    log_digest,
     log_link,
 )
 from chameleon_workflow.models import InteractionLog
@@ -144,12 +145,23 @@ class _Walk:
             expected = ""  # a value no canonical form holds: the ledger never wrote it
         if expected is None:
             self.tally.unknown_keys[key_id] = self.tally.unknown_keys.get(key_id, 0) + 1
-        elif expected != link:
+        elif expected != link and not self._redacted(values):
             self._add(
                 values["stream_id"],
                 values["stream_seq"],
                 "chain_hash does not match the row's content and the previous link",
             )
+
+    def _redacted(self, values: dict[str, Any]) -> bool:
+        """Tell whether a redaction recorded this row exactly as it now is (noted if so)."""
+        record = self.tally.redactions.row("interaction_logs", str(values["log_id"]))
+        if record is None or record.redacted_link_body != log_digest(values):
+            return False
+        self.tally.notices.append(
+            f"stream {values['stream_id']} row {values['stream_seq']}: a value was redacted "
+            f"(admin event #{record.admin_sequence}); its link covers the original row"
+        )
+        return True
 
     def _end(self) -> None:
         if self.stream is not None:

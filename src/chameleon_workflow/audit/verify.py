@@ -32,6 +32,7 @@ from chameleon_workflow.audit.report import Tally, VerificationReport
 from chameleon_workflow.audit.streams import check_streams
 from chameleon_workflow.db import translated_errors
 from chameleon_workflow.keys import KeyProvider, find_keys
+from chameleon_workflow.redactions import load_redactions
 
 
 def verify(
@@ -53,6 +54,7 @@ def verify(
         conn = session.connection()
         if keys is None:
             keys = find_keys(conn.engine.url.render_as_string(hide_password=False))
+        tally.redactions = load_redactions(conn)
         scope = None if instance_id is None else str(instance_id)
         reader = VerifyReader(conn.connection.driver_connection, conn.dialect.name, scope)
         for page in reader.pages(uow_id):

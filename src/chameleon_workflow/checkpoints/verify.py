@@ -32,6 +32,7 @@ from chameleon_workflow.checkpoints.merkle import (
     verify_consistency,
 )
 from chameleon_workflow.db import translated_errors
+from chameleon_workflow.redactions import Redactions, load_redactions
 
 
 class CheckpointFindingKind(enum.StrEnum):
@@ -99,6 +100,8 @@ class _Walk:
     findings: list[CheckpointFinding] = field(default_factory=list)
     archived_rows: Mapping[tuple[str, str], str] = field(default_factory=dict)
     archived: dict[str, int] = field(default_factory=dict)
+    #: Rows a redaction rewrote: their sealed leaf is the recorded original one.
+    redactions: Redactions = field(default_factory=Redactions)
 
     def add(
         self, kind: CheckpointFindingKind, position: int | None, detail: str, *row: str
@@ -125,6 +128,7 @@ def verify_checkpoint(
         end = max(checkpoint.tree_size, newest.tree_size if newest else 0)
         walk = _Walk(checkpoint.tree_size, RangeHasher(_proof_ranges(checkpoint, newest)))
         walk.archived_rows = archived or {}
+        walk.redactions = load_redactions(connection)
         _check_signature(walk, checkpoint, public_key, "the checkpoint")
         for page in store.leaf_pages(connection, end):
             _check_page(connection, walk, page)
@@ -209,7 +213,9 @@ def _recompute(walk: _Walk, leaf: store.LeafRow, row: Any) -> None:
     if row is None:
         what = "was deleted" if leaf.kind in BY_KIND else "is in no ledger table"
         walk.add(CheckpointFindingKind.LEAF_MISSING, leaf.position, what, leaf.kind, leaf.row_id)
-    elif leaf_hash(leaf_data(leaf.kind, row)).hex() != leaf.leaf_hash:
+    elif (actual := leaf_hash(leaf_data(leaf.kind, row)).hex()) != leaf.leaf_hash and not (
+        _redacted(walk, leaf, actual)
+    ):
         walk.add(
             CheckpointFindingKind.LEAF_CHANGED,
             leaf.position,
@@ -217,6 +223,11 @@ def _recompute(walk: _Walk, leaf: store.LeafRow, row: Any) -> None:
             leaf.kind,
             leaf.row_id,
         )
+
+
+def _redacted(walk: _Walk, leaf: store.LeafRow, actual: str) -> bool:
+    """Tell whether a redaction recorded this sealed leaf and the row's redacted form."""
+    return walk.redactions.leads_to(leaf.kind, leaf.row_id, leaf.leaf_hash, actual)
 
 
 def _mark_gap(walk: _Walk, reached: int) -> None:

@@ -20,6 +20,7 @@ from chameleon_workflow.cli import (
     listing_commands,
     long_running,
     oversight_commands,
+    redaction_commands,
     worker_commands,
 )
 from chameleon_workflow.cli.common import check_environment, console, handled
@@ -71,6 +72,7 @@ app.command()(listing_commands.actors)
 app.command()(ledger_commands.checkpoint)
 app.command()(ledger_commands.prove)
 app.command()(export_commands.export)
+app.command()(redaction_commands.redact)
 archive = typer.Typer(
     help="Archive finished UOWs to signed segments (archive --before DATE), or restore one.",
     invoke_without_command=True,

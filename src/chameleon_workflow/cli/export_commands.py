@@ -34,7 +34,11 @@ def export(
         ),
     ] = None,
     output_format: Annotated[
-        str, typer.Option("--format", help="jsonl (every table in one stream) or csv (one table).")
+        str,
+        typer.Option(
+            "--format",
+            help="jsonl (every table in one stream), csv or parquet (one table each).",
+        ),
     ] = "jsonl",
     instance: Annotated[
         str | None, typer.Option(help="Only rows of this instance (name or id).")
@@ -55,8 +59,10 @@ def export(
                 f"unknown format {output_format!r}: choose from {', '.join(exporting.FORMATS)}"
             )
         tables = exporting.tables_of(what or list(exporting.EXPORTABLE))
-        if output_format == "csv" and len(tables) != 1:
-            raise InvalidValueError("csv holds one table: name it with --what")
+        if output_format in exporting.ONE_TABLE and len(tables) != 1:
+            raise InvalidValueError(f"{output_format} holds one table: name it with --what")
+        if output_format == "parquet":
+            exporting.parquet_available()
         engine = existing_engine(database_url, read_only=True)
         with sessions(engine) as factory, factory() as session:
             instance_id = read_models.instance_id_of(session, instance) if instance else None
@@ -68,6 +74,9 @@ def export(
                 if output_format == "jsonl":
                     for line in exporting.jsonl(connection, tables, scope):
                         out.write(line)
+                elif output_format == "parquet":
+                    for chunk in exporting.parquet_chunks(connection, tables[0], scope):
+                        out.write(chunk)
                 else:
                     for text in exporting.csv_lines(connection, tables[0], scope):
                         out.write(text.encode())

@@ -157,6 +157,7 @@ class Verification(Model):
     attribute_rows_checked: int
     findings: list[Finding]
     elapsed_s: float
+    notices: list[str] = []
 
 
 class LogEntry(Model):

@@ -9,6 +9,7 @@ from chameleon_workflow.archive import records as archive_records  # noqa: F401 
 from chameleon_workflow.checkpoints import records  # noqa: F401 - registers its tables on Base
 from chameleon_workflow.db import make_engine
 from chameleon_workflow.models import Base
+from chameleon_workflow.redactions import Redaction  # noqa: F401 - registers its table
 
 config = context.config
 target_metadata = Base.metadata

@@ -50,6 +50,7 @@ from chameleon_workflow.server.problems import (
     problem_of,
 )
 from chameleon_workflow.server.reads import router as read_router
+from chameleon_workflow.server.redaction_routes import router as redaction_router
 from chameleon_workflow.server.routes import router
 from chameleon_workflow.server.schemas import WorkflowImport
 from chameleon_workflow.server.services import BackgroundServices
@@ -86,6 +87,7 @@ def create_app(
     app.include_router(read_router)
     app.include_router(export_router)
     app.include_router(archive_router)
+    app.include_router(redaction_router)
     install_docs(app)
     mount_console(app, services)
     # One traceback per distinct error and app: an outage must not flood the log.

@@ -22,11 +22,17 @@ from chameleon_workflow.server.dependencies import Reader, Services, Svc
 from chameleon_workflow.server.problems import error_responses
 
 router = APIRouter(tags=["audit"])
-_MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+_MEDIA = {
+    "jsonl": "application/x-ndjson",
+    "csv": "text/csv; charset=utf-8",
+    "parquet": "application/vnd.apache.parquet",
+}
 _STREAMED: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "JSON Lines (each line a row's checkpoint leaf) or CSV (one table).",
-        "content": {"application/x-ndjson": {}, "text/csv": {}},
+        "description": (
+            "JSON Lines (each line a row's checkpoint leaf), or CSV or Parquet (one table)."
+        ),
+        "content": {"application/x-ndjson": {}, "text/csv": {}, _MEDIA["parquet"]: {}},
     }
 }
 
@@ -43,7 +49,7 @@ def export(
         list[Literal["history", "attributes", "logs", "admin"]] | None,
         Query(description="Tables to export (repeatable; default: all four)."),
     ] = None,
-    output_format: Annotated[Literal["jsonl", "csv"], Query(alias="format")] = "jsonl",
+    output_format: Annotated[Literal["jsonl", "csv", "parquet"], Query(alias="format")] = "jsonl",
     instance: Annotated[
         str | None, Query(max_length=s.NAME_MAX, description="Instance name or id.")
     ] = None,
@@ -52,8 +58,10 @@ def export(
 ) -> StreamingResponse:
     """Stream history, attribute versions, log rows and admin events with their hashes."""
     tables = exporting.tables_of(list(what or exporting.EXPORTABLE))
-    if output_format == "csv" and len(tables) != 1:
-        raise InvalidValueError("csv holds one table: name it with what")
+    if output_format in exporting.ONE_TABLE and len(tables) != 1:
+        raise InvalidValueError(f"{output_format} holds one table: name it with what")
+    if output_format == "parquet":
+        exporting.parquet_available()
     narrowed = None if instance is None else svc.read(lambda x: instance_of(x, instance))
     scope = ExportScope(narrowed, s.aware(since, "since"), s.aware(until, "until"))
     return StreamingResponse(
@@ -68,6 +76,8 @@ def _rows(
         connection = session.connection()
         if output_format == "jsonl":
             yield from exporting.jsonl(connection, tables, scope)
+        elif output_format == "parquet":
+            yield from exporting.parquet_chunks(connection, tables[0], scope)
         else:
             for text in exporting.csv_lines(connection, tables[0], scope):
                 yield text.encode()

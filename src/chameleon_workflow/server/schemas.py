@@ -207,6 +207,8 @@ class Verification(_Frozen):
     attribute_rows_checked: int
     findings: list[Finding]
     elapsed_s: float
+    #: Not tampering but worth knowing: redacted values, telemetry lost, streams open.
+    notices: list[str] = []
 
     @classmethod
     def of(cls, report: VerificationReport) -> Verification:
@@ -221,6 +223,7 @@ class Verification(_Frozen):
                 for f in report.findings
             ],
             elapsed_s=report.elapsed_s,
+            notices=list(report.notices),
         )
 
 

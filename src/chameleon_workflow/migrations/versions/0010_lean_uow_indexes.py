@@ -23,7 +23,7 @@ PostgreSQL generic plan (a parameter it cannot see) matches the index's predicat
 docs/performance.md shows the plans.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-01
 """
 
@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
