@@ -56,7 +56,7 @@ def served(
 
 
 # Hypothesis examples per operation and generation mode, a fixed budget: enough to probe
-# each parameter and body shape of the 37 operations on every run (hypothesis' database
+# each parameter and body shape of every operation on every run (hypothesis' database
 # is off, so each run draws anew), small enough that a mode on a back end takes seconds.
 EXAMPLES = 8
 #: A schema-valid request may still be refused on meaning (a YAML text that is no workflow,
