@@ -15,18 +15,26 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from chameleon_workflow.config import Settings, scratch_database_name
 from chameleon_workflow.db import make_engine, make_session_factory
 from chameleon_workflow.schema import upgrade_database
+from pg_clones import PgClones
 
 #: The ledger key every test links and verifies under, unless it sets its own: a fixed key,
 #: so that subprocesses (the CLI, the server) find the same one through the environment.
 TEST_LEDGER_KEY = "7e57" * 16
 os.environ["CHAMELEON_LEDGER_KEY"] = TEST_LEDGER_KEY
 os.environ.pop("CHAMELEON_LEDGER_KEY_FILE", None)
+
+#: Hypothesis' 200 ms deadline per example is a timing assertion, which tests never make: on a
+#: busy shared machine (or two xdist workers on two cores) it failed property tests whose
+#: properties held. Each property still runs its full number of examples.
+settings.register_profile("chameleon", deadline=None)
+settings.load_profile("chameleon")
 
 PG_URL = os.environ.get("CHAMELEON_TEST_POSTGRES_URL", "")
 REQUIRE_PG = os.environ.get("CHAMELEON_REQUIRE_POSTGRES", "") == "1"
@@ -56,6 +64,13 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _fresh_pg_url(template: str) -> str:
+    name = scratch_database_name("t", uuid.uuid4().hex[:16])
+    with psycopg.connect(_pg_admin_conninfo(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return _pg_url(name)
+
+
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str]:
     """Migrate one PostgreSQL template database once; each test clones it."""
@@ -81,17 +96,14 @@ def pg_template() -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
 
 
-def _fresh_pg_url(template: str) -> str:
-    name = scratch_database_name("t", uuid.uuid4().hex[:16])
-    with psycopg.connect(_pg_admin_conninfo(), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    return _pg_url(name)
-
-
-def _drop_pg(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(_pg_admin_conninfo(), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+@pytest.fixture(scope="session")
+def pg_clones(pg_template: str) -> Iterator[PgClones]:
+    """Hand out databases in the template's state; every one is dropped by the end of the run."""
+    clones = PgClones(pg_template, _pg_admin_conninfo, _pg_url)
+    try:
+        yield clones
+    finally:
+        clones.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -108,9 +120,10 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
         yield f"sqlite:///{target}"
         return
-    url = _fresh_pg_url(request.getfixturevalue("pg_template"))
+    clones: PgClones = request.getfixturevalue("pg_clones")
+    url = clones.take()
     yield url
-    _drop_pg(url)
+    clones.give_back(url)
 
 
 @pytest.fixture
@@ -121,10 +134,10 @@ def empty_database_url(
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    request.getfixturevalue("pg_template")  # skip or fail exactly like the other PG tests
+    clones: PgClones = request.getfixturevalue("pg_clones")  # skip or fail like other PG tests
     url = _fresh_pg_url("template0")
     yield url
-    _drop_pg(url)
+    clones.give_back(url)
 
 
 @pytest.fixture

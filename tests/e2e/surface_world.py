@@ -23,6 +23,7 @@ import psycopg
 import pytest
 
 from chameleon_workflow.client import ChameleonClient, RetryPolicy
+from chameleon_workflow.config import scratch_database_name
 from chameleon_workflow.testing import INVOICE_YAML, ServerProcess
 
 FAST = {
@@ -76,7 +77,7 @@ def module_database(request: pytest.FixtureRequest, folder: Path) -> Iterator[st
         return
     template = request.getfixturevalue("pg_template")  # skips or fails as the other PG tests
     server = os.environ["CHAMELEON_TEST_POSTGRES_URL"].replace("+psycopg", "").rpartition("/")[0]
-    name = f"chameleon_t_{uuid.uuid4().hex[:16]}"
+    name = scratch_database_name("t", uuid.uuid4().hex[:16])  # CHAMELEON_TEST_DB_PREFIX
     with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     try:

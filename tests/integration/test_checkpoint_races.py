@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select, text
@@ -26,13 +26,20 @@ from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.testing import make_playground, make_uow
 
 SEALS_PER_PROCESS = 3
+_start: Any = None  # the barrier both sealer processes wait at, set as each process starts
 
 
-def _sealer(url: str, key_file: str, start_at: float) -> list[int]:
-    """Seal a few times from a process of its own, starting at the agreed moment."""
+def _meet_at(barrier: Any) -> None:
+    """Keep the barrier the sealers start together at (a pool initializer)."""
+    global _start  # noqa: PLW0603 - one value per worker process, handed over at its start
+    _start = barrier
+
+
+def _sealer(url: str, key_file: str) -> list[int]:
+    """Seal a few times from a process of its own, once both sealers are ready."""
     engine = make_engine(url, Settings(database_url=url, sqlite_busy_timeout_ms=30_000))
     signer = load_signing_key(Path(key_file))
-    time.sleep(max(0.0, start_at - time.time()))
+    _start.wait(timeout=120)
     try:
         return [seal(engine, signer).new_leaves for _ in range(SEALS_PER_PROCESS)]
     finally:
@@ -75,9 +82,10 @@ def test_concurrent_sealers_and_writers_seal_every_row_once(
     stop, written = threading.Event(), []
     writer = threading.Thread(target=_writer, args=(database_url, stop, written))
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(2, mp_context=context) as pool:
-        start_at = time.time() + 3.0  # both interpreters are up and importing by then
-        futures = [pool.submit(_sealer, database_url, str(key_file), start_at) for _ in range(2)]
+    ready = context.Barrier(2)  # each sealer blocks its process, so each runs in its own
+    pool = ProcessPoolExecutor(2, mp_context=context, initializer=_meet_at, initargs=(ready,))
+    with pool:
+        futures = [pool.submit(_sealer, database_url, str(key_file)) for _ in range(2)]
         writer.start()
         added = [n for future in futures for n in future.result(timeout=120)]
     stop.set()
