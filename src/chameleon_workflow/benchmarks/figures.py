@@ -49,6 +49,7 @@ class Sizes:
     server_seconds: int = 10
     checkpoint_rows: int = 20_000
     archive_uows: int = 300
+    console_uows: int = 100_000
 
 
 @dataclass(frozen=True, slots=True)
