@@ -172,13 +172,10 @@ def bench_console_pages(ctx: BenchContext) -> list[Figure]:
     _check(ctx.session_factory, made[len(made) // 2])
     client = signed_in_client(ctx.session_factory)
     figures = []
+    notes = f"{count:,} UOWs (filled in {filled_s:.0f} s); median of {PAGE_ROUNDS}, p95 in brackets"
     with client:
         for kind, path in page_paths(ctx.session_factory, made).items():
             times = time_page(client, path, PAGE_ROUNDS)
-            notes = (
-                f"{count:,} UOWs (filled in {filled_s:.0f} s); median of {PAGE_ROUNDS}, "
-                f"p95 in brackets; GET {path.split('?')[0]}"
-            )
             figures.append(_figure(f"console: {kind}", ctx, times, notes))
     return figures
 
