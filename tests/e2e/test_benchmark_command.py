@@ -9,6 +9,7 @@ from chameleon_workflow.benchmarks import runner as benchmark
 TINY = ["--rows", "100", "--saves", "20", "--rounds", "1", "--verify-uows", "5"]
 TINY += ["--verify-rows", "4", "--engine-steps", "5", "--server-seconds", "1"]
 TINY += ["--checkpoint-rows", "100", "--archive-uows", "10"]
+TINY += ["--console-uows", "40"]
 
 
 def test_benchmark_prints_every_sqlite_figure(capsys: pytest.CaptureFixture[str]) -> None:
@@ -32,6 +33,11 @@ def test_benchmark_prints_every_sqlite_figure(capsys: pytest.CaptureFixture[str]
         ("archive: rows archived", "sqlite"),
         ("archive: compression", "sqlite"),
         ("archive: verify segments", "sqlite"),
+        ("console: first page", "sqlite"),
+        ("console: by status", "sqlite"),
+        ("console: by attribute", "sqlite"),
+        ("console: deep cursor", "sqlite"),
+        ("console: timeline", "sqlite"),
         ("engine step, 1 worker", "sqlite"),
         ("server requests", "sqlite"),
         ("server checkout + submit", "sqlite"),

@@ -55,7 +55,8 @@ def test_cli_forwards_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
     args = ["benchmark", "--postgres", "postgresql://u@h/db", "--rows", "100", "--saves", "5"]
     args += ["--rounds", "1", "--workers", "2", "--verify-uows", "3", "--verify-rows", "4"]
     args += ["--engine-steps", "6", "--server-clients", "7", "--server-seconds", "0"]
-    args += ["--checkpoint-rows", "8", "--archive-uows", "9", "--peers"]
+    args += ["--checkpoint-rows", "8", "--archive-uows", "9"]
+    args += ["--console-uows", "10", "--peers"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert seen == [
@@ -82,6 +83,8 @@ def test_cli_forwards_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
             "8",
             "--archive-uows",
             "9",
+            "--console-uows",
+            "10",
             "--postgres",
             "postgresql://u@h/db",
             "--peers",

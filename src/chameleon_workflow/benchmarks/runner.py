@@ -27,6 +27,7 @@ from rich.text import Text
 
 from chameleon_workflow.benchmarks.archiving import bench_archive
 from chameleon_workflow.benchmarks.checkpoints import bench_checkpoint
+from chameleon_workflow.benchmarks.console_pages import bench_console_pages
 from chameleon_workflow.benchmarks.engine import engine_figures
 from chameleon_workflow.benchmarks.figures import BenchContext, Benchmark, Figure, Sizes
 from chameleon_workflow.benchmarks.ledger import bench_save, bench_verify, bench_workers
@@ -51,6 +52,7 @@ DATABASE_BENCHMARKS: list[Benchmark] = [
     bench_verify,
     bench_checkpoint,
     bench_archive,
+    bench_console_pages,
 ]
 
 
@@ -244,8 +246,8 @@ def _at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmarks on a temporary SQLite file (and PostgreSQL if asked); print a table."""
+def _parser() -> argparse.ArgumentParser:
+    """Return the benchmark's command line: the sizes (``Sizes``), PostgreSQL, the peers."""
     parser = argparse.ArgumentParser(prog="python -m chameleon_workflow.benchmarks")
     defaults = Sizes()
     one = _at_least(1)
@@ -270,10 +272,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--archive-uows", type=one, default=defaults.archive_uows, help=archive_help
     )
+    console_help = "UOWs the console page figures are measured on"
+    parser.add_argument(
+        "--console-uows", type=one, default=defaults.console_uows, help=console_help
+    )
     parser.add_argument("--postgres", metavar="URL", help="server URL; a scratch DB is used")
     peers_help = "also measure the peer libraries side by side (the peers extra)"
     parser.add_argument("--peers", action="store_true", help=peers_help)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks on a temporary SQLite file (and PostgreSQL if asked); print a table."""
+    args = _parser().parse_args(argv)
     if args.peers and (missing := missing_peers()):
         print(f"error: --peers needs {', '.join(missing)}: {PEERS_INSTALL}", file=sys.stderr)
         return 2
@@ -289,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.server_seconds,
         args.checkpoint_rows,
         args.archive_uows,
+        args.console_uows,
     )
     if "CHAMELEON_LEDGER_KEY" not in os.environ and "CHAMELEON_LEDGER_KEY_FILE" not in os.environ:
         # Scratch databases, a scratch ledger key: found by every process the run starts.

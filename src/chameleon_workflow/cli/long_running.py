@@ -115,6 +115,9 @@ def benchmark(
     archive_uows: Annotated[
         int, size_option("Demo invoices driven, then archived, by the archive figures.")
     ] = 300,
+    console_uows: Annotated[
+        int, size_option("UOWs the console page figures are measured on.")
+    ] = 100_000,
     peers: Annotated[
         bool,
         typer.Option(
@@ -140,6 +143,7 @@ def benchmark(
         "--server-seconds": server_seconds,
         "--checkpoint-rows": checkpoint_rows,
         "--archive-uows": archive_uows,
+        "--console-uows": console_uows,
     }
     argv = [part for option, value in sizes.items() for part in (option, str(value))]
     argv += ["--postgres", postgres] if postgres else []

