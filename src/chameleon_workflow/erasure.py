@@ -11,10 +11,12 @@ value digests, not values, so they still verify; the leaf hashes and log-stream 
 recorded let the checkpoint and stream verifiers accept exactly the rewritten rows.
 
 Rows in link format 1 (written before keyed links) hash the value itself: a value they
-hold is refused, not erased. Archive segments are not reached by this module: the
-``archive`` argument (``ArchiveRewriter``) is where the archive store plugs in - called
-before the admin event is written, it rewrites and re-signs the segments holding the UOW's
-rows and returns what the record keeps of each (segment name, old and new digests).
+hold is refused, not erased. Archive segments are not rewritten: a UOW whose rows an
+archive run took (a live manifest lists it) is refused with a message saying to restore
+its segment, redact, and archive again (the archive run then carries the redacted rows,
+see ``archive.redacted``). The ``archive`` argument (``ArchiveRewriter``) is the hook a
+segment rewriter would plug into - called before the admin event is written, returning
+what the record keeps of each segment - but nothing implements it yet.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from chameleon_workflow.admin_ledger import ADMIN, record_admin_event
 from chameleon_workflow.append_only import REDACTABLE
+from chameleon_workflow.archive.cuts import load_cuts
 from chameleon_workflow.checkpoints.leaves import BY_KIND, leaf_data, plain, selection
 from chameleon_workflow.checkpoints.merkle import leaf_hash
 from chameleon_workflow.errors import InvalidValueError, NotFoundError
@@ -88,6 +91,7 @@ def redact_value(
         raise InvalidValueError(f"the reason is longer than {REASON_MAX} characters")
     uow = session.get(UnitsOfWork, uow_id)
     if uow is None:
+        _refuse_archived(session, uow_id)
         raise NotFoundError(f"no UOW with id {uow_id}")
     if uow.status not in DONE:
         raise InvalidValueError(
@@ -142,6 +146,16 @@ def redact_value(
         counts["uow_history"],
         counts["interaction_logs"],
     )
+
+
+def _refuse_archived(session: Session, uow_id: uuid.UUID) -> None:
+    """Refuse a UOW whose rows are in an archive segment: the segments are not rewritten."""
+    for segment_id, manifest in sorted(load_cuts(session.connection()).manifests.items()):
+        if str(uow_id) in (manifest.body.get("uows") or ()):
+            raise InvalidValueError(
+                f"UOW {uow_id} is archived (segment {segment_id}): restore the segment first "
+                "(chameleon archive restore), redact, then archive again"
+            )
 
 
 _LEGACY = (

@@ -2,7 +2,8 @@
 
 For each batch of UOWs (``selection``): the rows are written as a segment and read back;
 the file's digest, counts and Merkle root must match what was written, and every row
-must still hash to the leaf it was sealed as. The manifest is signed and stored beside
+must still hash to the leaf it was sealed as, or be a recorded redaction of it (named in
+the manifest, see ``redacted``). The manifest is signed and stored beside
 it. Only then does one transaction record the manifest (``archive_manifests``), the rows
 it covers (``archived_rows``, which the DELETE triggers consult) and an admin-ledger
 event, and delete the rows; a crash anywhere before its commit deletes nothing, and the
@@ -36,6 +37,7 @@ from chameleon_workflow.archive.manifest import (
     write_manifest,
 )
 from chameleon_workflow.archive.records import ArchivedRow, ArchiveManifest
+from chameleon_workflow.archive.redacted import root_of, sealed_leaves
 from chameleon_workflow.archive.segment import (
     SEGMENT_SUFFIX,
     ArchiveError,
@@ -48,11 +50,11 @@ from chameleon_workflow.archive.storage import SegmentStore
 from chameleon_workflow.checkpoints import store as tree
 from chameleon_workflow.checkpoints.keys import Signer
 from chameleon_workflow.checkpoints.leaves import LedgerTable
-from chameleon_workflow.checkpoints.merkle import leaf_hash
 from chameleon_workflow.checkpoints.sealer import seal
 from chameleon_workflow.db import SQLITE_IMMEDIATE, translated_errors
 from chameleon_workflow.hashing import format_timestamp
 from chameleon_workflow.models import utcnow
+from chameleon_workflow.redactions import load_redactions
 from chameleon_workflow.schema import ARCHIVABLE_TABLES
 from chameleon_workflow.states import AdminAction
 
@@ -203,7 +205,7 @@ def _one_segment(
         batch, unsealed = pick.collect(connection, uows)
         if unsealed:
             batch = pick.without(batch, unsealed, parent_of)
-        _check_sealed(batch)
+        sealed, redacted = sealed_leaves(batch.ledger, load_redactions(connection))
         newest = tree.latest_checkpoint(connection)
         cuts = load_cuts(connection)
         links = _links(connection, batch, cuts)
@@ -224,11 +226,12 @@ def _one_segment(
         "counts": dict(sorted(facts.counts.items())),
         "leaves": facts.leaves,
         "positions": runs(entry[0] for entry in batch.ledger),
-        "merkle_root": facts.merkle_root,
+        "merkle_root": root_of(sealed),
         "links": links,
         "uows": sorted(batch.uows),
         "checkpoint": {"tree_size": newest.tree_size, "root_hash": newest.root_hash},
         "file": {"name": name, "bytes": facts.size, "sha256": facts.sha256},
+        **({"redacted": redacted} if redacted else {}),
     }
     manifest = SignedManifest.sign(body, signer)
     write_manifest(store, manifest)
@@ -240,15 +243,6 @@ def _one_segment(
     result.segments.append(segment_id)
     _count(result, batch)
     result.stored_bytes += facts.size
-
-
-def _check_sealed(batch: pick.Batch) -> None:
-    for position, table, row_id, stored, line, _ in batch.ledger:
-        if leaf_hash(line).hex() != stored:
-            raise ArchiveError(
-                f"{table} row {row_id} (position {position}) no longer hashes to the leaf it "
-                "was sealed as: run `chameleon verify`; nothing was archived"
-            )
 
 
 def _lines(batch: pick.Batch) -> Iterator[bytes]:
