@@ -34,6 +34,7 @@ from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.models import AdminEvent, UnitsOfWork, UOWAttribute
 from chameleon_workflow.redactions import REDACTED_MARKER
 from chameleon_workflow.server.app import create_app
+from chameleon_workflow.server.services import Archiver
 from chameleon_workflow.server.settings import ServerSettings
 from chameleon_workflow.telemetry.buffer import TelemetryBuffer
 from chameleon_workflow.telemetry.entry import TelemetryEntry
@@ -294,8 +295,23 @@ def test_an_archived_uow_is_refused_until_restored(
     assert "is archived" in refused.json()["detail"]
     assert done.status_code == 201, done.text
     assert rows_of(world.engine, world.uows["done"])["uow_attributes"] == 2
-    _archive(world)
+    again = archive(world.engine, store, world.signer, world.scope())
+    assert again.uows == 3
+    old = [segment_name(segment), f"{segment}.manifest.json"]
+    assert sorted(again.removed_restored) == sorted(old)  # they held the value
+    assert not any((world.archive_dir / name).exists() for name in old)
     problems, notes = _check(world, store)
     assert problems == []
     assert notes
     assert _live_findings(session_factory) == ()
+
+
+def test_the_retention_archiver_takes_a_redacted_uow(
+    world: ArchiveWorld, session_factory: sessionmaker[Session]
+) -> None:
+    _redact(session_factory, world.uows["done"])
+    due = Archiver(world.engine, world.signer, world.archive_dir, 0, 3600.0)
+    due.run_once()
+    assert due.last is not None
+    assert due.last.uows == 3
+    assert rows_of(world.engine, world.uows["done"])["uow_history"] == 0

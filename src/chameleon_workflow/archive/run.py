@@ -3,14 +3,15 @@
 For each batch of UOWs (``selection``): the rows are written as a segment and read back;
 the file's digest, counts and Merkle root must match what was written, and every row
 must still hash to the leaf it was sealed as, or be a recorded redaction of it (named in
-the manifest, see ``redacted``). The manifest is signed and stored beside
-it. Only then does one transaction record the manifest (``archive_manifests``), the rows
-it covers (``archived_rows``, which the DELETE triggers consult) and an admin-ledger
-event, and delete the rows; a crash anywhere before its commit deletes nothing, and the
-segment files it left behind, which no recorded manifest names, are removed by the next
-run. One run at a time: the store's lock (a ``.lock`` file locked with flock in the
-directory), and on PostgreSQL an advisory lock too, so a run never removes the files of
-another one still in progress.
+the manifest, see ``redacted``). The manifest is signed and stored beside it. Only then
+does one transaction record the manifest (``archive_manifests``), the rows it covers
+(``archived_rows``, which the DELETE triggers consult) and an admin-ledger event, and
+delete the rows; a crash anywhere before its commit deletes nothing, and the segment
+files it left behind, which no recorded manifest names, are removed by the next run; so
+are the files of segments restored since (their rows are live again, and a value
+redacted after the restore must not survive in them). One run at a time: the store's
+lock (a ``.lock`` file locked with flock in the directory), and on PostgreSQL an
+advisory lock too, so a run never removes the files of another one still in progress.
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ from chameleon_workflow.archive import selection as pick
 from chameleon_workflow.archive.cuts import Cuts, load_cuts
 from chameleon_workflow.archive.manifest import (
     FORMAT,
+    MANIFEST_SUFFIX,
     SignedManifest,
     manifest_name,
     read_manifest,
     runs,
     write_manifest,
 )
-from chameleon_workflow.archive.records import ArchivedRow, ArchiveManifest
+from chameleon_workflow.archive.records import ArchivedRow, ArchiveManifest, ArchiveRestore
 from chameleon_workflow.archive.redacted import root_of, sealed_leaves
 from chameleon_workflow.archive.segment import (
     SEGMENT_SUFFIX,
@@ -77,6 +79,8 @@ class ArchiveResult:
     raw_bytes: int = 0
     stored_bytes: int = 0
     removed_partial: list[str] = field(default_factory=list)
+    #: Files of segments restored since (a value redacted after the restore is in them).
+    removed_restored: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
     @property
@@ -121,6 +125,7 @@ def archive(
             raise ArchiveError("an archive run needs the checkpoint signing key")
         with store.lock(), _exclusive(engine) as lock:
             result.removed_partial = remove_unrecorded(lock, store)
+            result.removed_restored = remove_restored(lock, store)
             seal(engine, signer, clock)
             with engine.connect() as connection:
                 chosen = pick.candidates(connection, scope)
@@ -184,6 +189,18 @@ def remove_unrecorded(connection: Connection, store: SegmentStore) -> list[str]:
         segment = name.split(".", 1)[0]
         is_archive = name.endswith((SEGMENT_SUFFIX, ".manifest.json", ".partial"))
         if is_archive and segment not in recorded:
+            store.remove(name)
+            removed.append(name)
+    return removed
+
+
+def remove_restored(connection: Connection, store: SegmentStore) -> list[str]:
+    """Remove the files of restored segments: their rows are live again, nothing reads them."""
+    restored = {s for (s,) in connection.execute(select(ArchiveRestore.segment_id))}
+    connection.rollback()
+    removed = []
+    for name in store.names():
+        if name.split(".", 1)[0] in restored and name.endswith((SEGMENT_SUFFIX, MANIFEST_SUFFIX)):
             store.remove(name)
             removed.append(name)
     return removed
