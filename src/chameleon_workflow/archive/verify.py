@@ -65,9 +65,11 @@ def check_archive(
     """Check every segment the database relies on; see the module docstring."""
     started = time.perf_counter()
     report = ArchiveCheck()
+    redactions = load_redactions(connection)
     for segment_id, recorded in sorted(load_cuts(connection).manifests.items()):
         report.segments += 1
-        for problem in check_segment(connection, store, recorded, public, keys, report):
+        checked = check_segment(connection, store, recorded, public, keys, report, redactions)
+        for problem in checked:
             report.problems.append((segment_id, problem))
     report.elapsed_s = time.perf_counter() - started
     return report
@@ -80,8 +82,12 @@ def check_segment(
     public: Ed25519PublicKey,
     keys: KeyProvider | None,
     report: ArchiveCheck | None = None,
+    redactions: Redactions | None = None,
 ) -> list[str]:
-    """Return every problem with one segment (empty when it is sound)."""
+    """Return every problem with one segment (empty when it is sound).
+
+    ``redactions``: the admin ledger's redaction records (read here when not given).
+    """
     problems: list[str] = []
     if not recorded.signed_by(public):
         problems.append("the recorded manifest is not signed by the given key")
@@ -112,7 +118,8 @@ def check_segment(
             f"the manifest names {len(positions)} positions, the segment holds {len(hashes)} rows"
         )
         return problems + _compare(body, facts, root_of(hashes))
-    redactions = load_redactions(connection)
+    if redactions is None:
+        redactions = load_redactions(connection)
     resolved = resolve(body, positions, hashes, redactions)
     problems += resolved.problems
     problems += _compare(body, facts, root_of(resolved.sealed))
