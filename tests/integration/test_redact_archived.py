@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from chameleon_workflow.archive.cuts import archived_map
+from chameleon_workflow.archive.cuts import archived_map, load_cuts
 from chameleon_workflow.archive.manifest import SignedManifest, read_manifest, write_manifest
 from chameleon_workflow.archive.restore import restore
 from chameleon_workflow.archive.run import archive
@@ -315,3 +315,80 @@ def test_the_retention_archiver_takes_a_redacted_uow(
     assert due.last is not None
     assert due.last.uows == 3
     assert rows_of(world.engine, world.uows["done"])["uow_history"] == 0
+
+
+def _segment_text(world: ArchiveWorld) -> bytes:
+    """Return every line of every segment file in the archive directory."""
+    store = DirectoryStore.for_reading(world.archive_dir)
+    names = [n for n in store.names() if n.endswith(".jsonl.zst")]
+    return b"\n".join(line for name in names for line in read_lines(store, name))
+
+
+def test_the_cli_redacts_an_archived_uow_given_the_archive(
+    world: ArchiveWorld, session_factory: sessionmaker[Session], database_url: str
+) -> None:
+    """Restored, redacted, archived again under a new signed manifest; the old files are gone
+    and verify --archive passes with notes."""
+    store, segment = _archive(world)
+    assert b'"value":120' in _segment_text(world)
+    result = CliRunner().invoke(
+        app,
+        [
+            "redact",
+            str(world.uows["done"]),
+            "amount",
+            "--reason",
+            "erasure request 9",
+            "--archive-dir",
+            str(world.archive_dir),
+            "--database-url",
+            database_url,
+        ],
+        env={"CHAMELEON_SIGNING_KEY_FILE": str(world.key_file)},
+    )
+    assert result.exit_code == 0, result.output
+    assert f"segment {segment} restored" in result.output
+    assert not (world.archive_dir / segment_name(segment)).exists()
+    assert not (world.archive_dir / f"{segment}.manifest.json").exists()
+    assert rows_of(world.engine, world.uows["done"])["uow_history"] == 0  # archived again
+    with world.engine.connect() as connection:
+        manifests = [m.body for m in load_cuts(connection).manifests.values()]
+    assert len(manifests) == 1
+    assert str(world.uows["done"]) in manifests[0]["uows"]
+    done_rows = [
+        line
+        for line in _rows_of(store, manifests[0]["segment_id"], world.uows["done"])
+        if line["row"].get("key") == "amount"
+    ]
+    assert [line["row"]["value"] for line in done_rows] == [REDACTED_MARKER, REDACTED_MARKER]
+    problems, notes = _check(world, store)
+    assert problems == []
+    assert notes
+    assert _live_findings(session_factory) == ()
+
+
+def test_the_server_redacts_an_archived_uow_in_its_archive(world: ArchiveWorld) -> None:
+    store, segment = _archive(world)
+    settings = ServerSettings.model_validate(
+        {
+            "database_url": world.url,
+            "admin_token": ADMIN,
+            "signing_key_file": str(world.key_file),
+            "archive_dir": str(world.archive_dir),
+        }
+    )
+    server = create_app(settings)
+    body = {"key": "amount", "reason": "erasure"}
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    try:
+        with TestClient(server) as client:
+            done = client.post(f"/uows/{world.uows['done']}/redactions", json=body, headers=headers)
+    finally:
+        server.state.services.engine.engine.dispose()
+    assert done.status_code == 201, done.text
+    assert done.json()["restored_segments"] == [segment]
+    assert len(done.json()["archived_segments"]) == 1
+    assert not (world.archive_dir / segment_name(segment)).exists()
+    problems, notes = _check(world, store)
+    assert problems == []
+    assert notes
