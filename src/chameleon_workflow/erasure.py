@@ -39,7 +39,7 @@ from chameleon_workflow.archive.storage import SegmentStore
 from chameleon_workflow.checkpoints.keys import Signer
 from chameleon_workflow.checkpoints.leaves import BY_KIND, leaf_data, plain, selection
 from chameleon_workflow.checkpoints.merkle import leaf_hash
-from chameleon_workflow.errors import InvalidValueError, NotFoundError
+from chameleon_workflow.errors import ChameleonError, InvalidValueError, NotFoundError
 from chameleon_workflow.hashing import canonical_json
 from chameleon_workflow.keys import KeyProvider
 from chameleon_workflow.log_links import LEGACY_STREAM_ID, LOG_LINK_FIELDS, log_digest
@@ -193,7 +193,8 @@ def redact_archived(
     Each step is the audited one (``LEDGER_RESTORED``, ``VALUE_REDACTED``,
     ``LEDGER_ARCHIVED``); the new segment holds the redacted rows under a newly signed
     manifest, and the archive run removes the restored segment's files (they hold the
-    value). A UOW not archived: an InvalidValueError (redact it as usual).
+    value). A redaction refused (unknown key, empty reason, ...) still archives the UOWs
+    again before the error is raised. A UOW not archived: an InvalidValueError.
     """
     engine = factory.kw["bind"]
     with engine.connect() as connection:
@@ -203,9 +204,13 @@ def redact_archived(
         raise InvalidValueError(f"UOW {uow_id} is not archived: redact it without the archive")
     for segment_id in segments:
         restore(engine, store, segment_id, signer.public_key, principal=principal)
-    with factory.begin() as session:
-        done = redact_value(session, uow_id, key, reason, principal=principal)
     scope = Scope(utcnow(), uows=frozenset(uuid.UUID(u) for u in uows))
+    try:
+        with factory.begin() as session:
+            done = redact_value(session, uow_id, key, reason, principal=principal)
+    except ChameleonError:
+        archive(engine, store, signer, scope, principal=principal)  # refused: archived as before
+        raise
     again = archive(engine, store, signer, scope, principal=principal)
     return ArchivedRedaction(done, segments, again)
 

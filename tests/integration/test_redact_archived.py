@@ -392,3 +392,31 @@ def test_the_server_redacts_an_archived_uow_in_its_archive(world: ArchiveWorld) 
     problems, notes = _check(world, store)
     assert problems == []
     assert notes
+
+
+def test_a_refused_redaction_of_an_archived_uow_leaves_it_archived(
+    world: ArchiveWorld, session_factory: sessionmaker[Session], database_url: str
+) -> None:
+    store, segment = _archive(world)
+    result = CliRunner().invoke(
+        app,
+        [
+            "redact",
+            str(world.uows["done"]),
+            "no_such_key",
+            "--reason",
+            "erasure",
+            "--archive-dir",
+            str(world.archive_dir),
+            "--database-url",
+            database_url,
+        ],
+        env={"CHAMELEON_SIGNING_KEY_FILE": str(world.key_file)},
+    )
+    assert result.exit_code == 2, result.output
+    assert "no_such_key" in result.output
+    assert rows_of(world.engine, world.uows["done"])["uow_history"] == 0  # archived again
+    assert not (world.archive_dir / segment_name(segment)).exists()
+    problems, _ = _check(world, store)
+    assert problems == []
+    assert _live_findings(session_factory) == ()
