@@ -11,10 +11,12 @@ value digests, not values, so they still verify; the leaf hashes and log-stream 
 recorded let the checkpoint and stream verifiers accept exactly the rewritten rows.
 
 Rows in link format 1 (written before keyed links) hash the value itself: a value they
-hold is refused, not erased. Archive segments are not reached by this module: the
-``archive`` argument (``ArchiveRewriter``) is where the archive store plugs in - called
-before the admin event is written, it rewrites and re-signs the segments holding the UOW's
-rows and returns what the record keeps of each (segment name, old and new digests).
+hold is refused, not erased. A UOW whose rows an archive run took (a live manifest lists
+it) is refused here; ``redact_archived`` redacts it given the archive store and signing
+key: it restores the segment, redacts, and archives the segment's UOWs again (the new
+segment carries the redacted rows, see ``archive.redacted``; the run removes the old
+segment's files). Segments are never edited in place: the ``archive`` argument
+(``ArchiveRewriter``) is a hook for such a rewriter, and nothing implements it.
 """
 
 from __future__ import annotations
@@ -24,18 +26,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import RowMapping, Table, insert, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, RowMapping, Table, insert, select, text, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from chameleon_workflow.admin_ledger import ADMIN, record_admin_event
 from chameleon_workflow.append_only import REDACTABLE
+from chameleon_workflow.archive.cuts import load_cuts
+from chameleon_workflow.archive.restore import restore
+from chameleon_workflow.archive.run import ArchiveResult, archive
+from chameleon_workflow.archive.selection import Scope
+from chameleon_workflow.archive.storage import SegmentStore
+from chameleon_workflow.checkpoints.keys import Signer
 from chameleon_workflow.checkpoints.leaves import BY_KIND, leaf_data, plain, selection
 from chameleon_workflow.checkpoints.merkle import leaf_hash
-from chameleon_workflow.errors import InvalidValueError, NotFoundError
+from chameleon_workflow.errors import ChameleonError, InvalidValueError, NotFoundError
 from chameleon_workflow.hashing import canonical_json
 from chameleon_workflow.keys import KeyProvider
 from chameleon_workflow.log_links import LEGACY_STREAM_ID, LOG_LINK_FIELDS, log_digest
-from chameleon_workflow.models import UnitsOfWork
+from chameleon_workflow.models import UnitsOfWork, utcnow
 from chameleon_workflow.redactions import REDACTED_MARKER, Redaction, load_redactions
 from chameleon_workflow.states import AdminAction, UOWStatus
 
@@ -88,6 +96,7 @@ def redact_value(
         raise InvalidValueError(f"the reason is longer than {REASON_MAX} characters")
     uow = session.get(UnitsOfWork, uow_id)
     if uow is None:
+        _refuse_archived(session, uow_id)
         raise NotFoundError(f"no UOW with id {uow_id}")
     if uow.status not in DONE:
         raise InvalidValueError(
@@ -142,6 +151,68 @@ def redact_value(
         counts["uow_history"],
         counts["interaction_logs"],
     )
+
+
+def _refuse_archived(session: Session, uow_id: uuid.UUID) -> None:
+    """Refuse a UOW whose rows are in an archive segment (``redact_archived`` handles it)."""
+    segments = archived_in(session.connection(), uow_id)
+    if segments:
+        raise InvalidValueError(
+            f"UOW {uow_id} is archived (segment {segments[0]}): give the archive directory to "
+            "redact it there, or restore the segment, redact, then archive again"
+        )
+
+
+def archived_in(connection: Connection, uow_id: uuid.UUID) -> list[str]:
+    """Return the live segments holding a UOW's rows (one, as runs take whole UOWs)."""
+    manifests = load_cuts(connection).manifests
+    return [s for s, m in sorted(manifests.items()) if str(uow_id) in (m.body.get("uows") or ())]
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedRedaction:
+    """A redaction of an archived UOW: the segments restored, and the run that took them back."""
+
+    redaction: RedactionResult
+    restored: list[str]
+    archived: ArchiveResult
+
+
+def redact_archived(
+    factory: sessionmaker[Session],
+    store: SegmentStore,
+    signer: Signer,
+    uow_id: uuid.UUID,
+    key: str,
+    reason: str,
+    *,
+    principal: str = ADMIN,
+) -> ArchivedRedaction:
+    """Redact a value of an archived UOW: restore its segment, redact, archive its UOWs again.
+
+    Each step is the audited one (``LEDGER_RESTORED``, ``VALUE_REDACTED``,
+    ``LEDGER_ARCHIVED``); the new segment holds the redacted rows under a newly signed
+    manifest, and the archive run removes the restored segment's files (they hold the
+    value). A redaction refused (unknown key, empty reason, ...) still archives the UOWs
+    again before the error is raised. A UOW not archived: an InvalidValueError.
+    """
+    engine = factory.kw["bind"]
+    with engine.connect() as connection:
+        segments = archived_in(connection, uow_id)
+        uows = {u for s in segments for u in load_cuts(connection).manifests[s].body["uows"]}
+    if not segments:
+        raise InvalidValueError(f"UOW {uow_id} is not archived: redact it without the archive")
+    for segment_id in segments:
+        restore(engine, store, segment_id, signer.public_key, principal=principal)
+    scope = Scope(utcnow(), uows=frozenset(uuid.UUID(u) for u in uows))
+    try:
+        with factory.begin() as session:
+            done = redact_value(session, uow_id, key, reason, principal=principal)
+    except ChameleonError:
+        archive(engine, store, signer, scope, principal=principal)  # refused: archived as before
+        raise
+    again = archive(engine, store, signer, scope, principal=principal)
+    return ArchivedRedaction(done, segments, again)
 
 
 _LEGACY = (

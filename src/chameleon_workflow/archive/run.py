@@ -2,14 +2,16 @@
 
 For each batch of UOWs (``selection``): the rows are written as a segment and read back;
 the file's digest, counts and Merkle root must match what was written, and every row
-must still hash to the leaf it was sealed as. The manifest is signed and stored beside
-it. Only then does one transaction record the manifest (``archive_manifests``), the rows
-it covers (``archived_rows``, which the DELETE triggers consult) and an admin-ledger
-event, and delete the rows; a crash anywhere before its commit deletes nothing, and the
-segment files it left behind, which no recorded manifest names, are removed by the next
-run. One run at a time: the store's lock (a ``.lock`` file locked with flock in the
-directory), and on PostgreSQL an advisory lock too, so a run never removes the files of
-another one still in progress.
+must still hash to the leaf it was sealed as, or be a recorded redaction of it (named in
+the manifest, see ``redacted``). The manifest is signed and stored beside it. Only then
+does one transaction record the manifest (``archive_manifests``), the rows it covers
+(``archived_rows``, which the DELETE triggers consult) and an admin-ledger event, and
+delete the rows; a crash anywhere before its commit deletes nothing, and the segment
+files it left behind, which no recorded manifest names, are removed by the next run; so
+are the files of segments restored since (their rows are live again, and a value
+redacted after the restore must not survive in them). One run at a time: the store's
+lock (a ``.lock`` file locked with flock in the directory), and on PostgreSQL an
+advisory lock too, so a run never removes the files of another one still in progress.
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ from chameleon_workflow.archive import selection as pick
 from chameleon_workflow.archive.cuts import Cuts, load_cuts
 from chameleon_workflow.archive.manifest import (
     FORMAT,
+    MANIFEST_SUFFIX,
     SignedManifest,
     manifest_name,
     read_manifest,
     runs,
     write_manifest,
 )
-from chameleon_workflow.archive.records import ArchivedRow, ArchiveManifest
+from chameleon_workflow.archive.records import ArchivedRow, ArchiveManifest, ArchiveRestore
+from chameleon_workflow.archive.redacted import root_of, sealed_leaves
 from chameleon_workflow.archive.segment import (
     SEGMENT_SUFFIX,
     ArchiveError,
@@ -48,11 +52,11 @@ from chameleon_workflow.archive.storage import SegmentStore
 from chameleon_workflow.checkpoints import store as tree
 from chameleon_workflow.checkpoints.keys import Signer
 from chameleon_workflow.checkpoints.leaves import LedgerTable
-from chameleon_workflow.checkpoints.merkle import leaf_hash
 from chameleon_workflow.checkpoints.sealer import seal
 from chameleon_workflow.db import SQLITE_IMMEDIATE, translated_errors
 from chameleon_workflow.hashing import format_timestamp
 from chameleon_workflow.models import utcnow
+from chameleon_workflow.redactions import load_redactions
 from chameleon_workflow.schema import ARCHIVABLE_TABLES
 from chameleon_workflow.states import AdminAction
 
@@ -75,6 +79,8 @@ class ArchiveResult:
     raw_bytes: int = 0
     stored_bytes: int = 0
     removed_partial: list[str] = field(default_factory=list)
+    #: Files of segments restored since (a value redacted after the restore is in them).
+    removed_restored: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
     @property
@@ -119,6 +125,7 @@ def archive(
             raise ArchiveError("an archive run needs the checkpoint signing key")
         with store.lock(), _exclusive(engine) as lock:
             result.removed_partial = remove_unrecorded(lock, store)
+            result.removed_restored = remove_restored(lock, store)
             seal(engine, signer, clock)
             with engine.connect() as connection:
                 chosen = pick.candidates(connection, scope)
@@ -187,6 +194,18 @@ def remove_unrecorded(connection: Connection, store: SegmentStore) -> list[str]:
     return removed
 
 
+def remove_restored(connection: Connection, store: SegmentStore) -> list[str]:
+    """Remove the files of restored segments: their rows are live again, nothing reads them."""
+    restored = {s for (s,) in connection.execute(select(ArchiveRestore.segment_id))}
+    connection.rollback()
+    removed = []
+    for name in store.names():
+        if name.split(".", 1)[0] in restored and name.endswith((SEGMENT_SUFFIX, MANIFEST_SUFFIX)):
+            store.remove(name)
+            removed.append(name)
+    return removed
+
+
 def _one_segment(
     engine: Engine,
     store: SegmentStore,
@@ -203,7 +222,7 @@ def _one_segment(
         batch, unsealed = pick.collect(connection, uows)
         if unsealed:
             batch = pick.without(batch, unsealed, parent_of)
-        _check_sealed(batch)
+        sealed, redacted = sealed_leaves(batch.ledger, load_redactions(connection))
         newest = tree.latest_checkpoint(connection)
         cuts = load_cuts(connection)
         links = _links(connection, batch, cuts)
@@ -224,11 +243,12 @@ def _one_segment(
         "counts": dict(sorted(facts.counts.items())),
         "leaves": facts.leaves,
         "positions": runs(entry[0] for entry in batch.ledger),
-        "merkle_root": facts.merkle_root,
+        "merkle_root": root_of(sealed),
         "links": links,
         "uows": sorted(batch.uows),
         "checkpoint": {"tree_size": newest.tree_size, "root_hash": newest.root_hash},
         "file": {"name": name, "bytes": facts.size, "sha256": facts.sha256},
+        **({"redacted": redacted} if redacted else {}),
     }
     manifest = SignedManifest.sign(body, signer)
     write_manifest(store, manifest)
@@ -240,15 +260,6 @@ def _one_segment(
     result.segments.append(segment_id)
     _count(result, batch)
     result.stored_bytes += facts.size
-
-
-def _check_sealed(batch: pick.Batch) -> None:
-    for position, table, row_id, stored, line, _ in batch.ledger:
-        if leaf_hash(line).hex() != stored:
-            raise ArchiveError(
-                f"{table} row {row_id} (position {position}) no longer hashes to the leaf it "
-                "was sealed as: run `chameleon verify`; nothing was archived"
-            )
 
 
 def _lines(batch: pick.Batch) -> Iterator[bytes]:

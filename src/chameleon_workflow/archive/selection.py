@@ -42,6 +42,8 @@ class Scope:
 
     before: datetime
     instance_id: uuid.UUID | None = None
+    #: Only these UOWs (None: any), e.g. the UOWs of a segment restored to redact a value.
+    uows: frozenset[uuid.UUID] | None = None
 
 
 @dataclass(slots=True)
@@ -65,6 +67,8 @@ def qualifies(scope: Scope) -> Any:
     condition = and_(UOWS.c.status.in_(sorted(ARCHIVABLE)), UOWS.c.updated_at < scope.before)
     if scope.instance_id is not None:
         condition = and_(condition, UOWS.c.instance_id == scope.instance_id)
+    if scope.uows is not None:
+        condition = and_(condition, UOWS.c.uow_id.in_(sorted(scope.uows)))
     return condition
 
 

@@ -6,7 +6,8 @@ be there, decompress whole, have the recorded SHA-256, size and row counts; its 
 rows must give the recorded Merkle root, and each must hash to the leaf stored at its
 position in the checkpoint tree (so the archived rows are the very rows old checkpoints
 signed); and every archived run of a log stream must chain, under the ledger key, from
-the link before the cut to the link after it.
+the link before the cut to the link after it. A row a recorded redaction rewrote before
+the archive counts by its sealed leaf and is noted, not found (``redacted``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import Connection, select
 
 from chameleon_workflow.archive.cuts import load_cuts
 from chameleon_workflow.archive.manifest import SignedManifest, expand, read_manifest
+from chameleon_workflow.archive.redacted import log_redacted, resolve, root_of
 from chameleon_workflow.archive.segment import (
     UOW_TABLE,
     SegmentError,
@@ -35,6 +37,7 @@ from chameleon_workflow.checkpoints.merkle import leaf_hash
 from chameleon_workflow.errors import InvalidValueError
 from chameleon_workflow.keys import KeyProvider
 from chameleon_workflow.log_links import log_link
+from chameleon_workflow.redactions import Redactions, load_redactions
 
 #: Positions looked up per query.
 _PAGE = 2000
@@ -47,6 +50,8 @@ class ArchiveCheck:
     segments: int = 0
     rows: int = 0
     problems: list[tuple[str, str]] = field(default_factory=list)
+    #: Not damage: archived rows a recorded redaction rewrote.
+    notes: list[tuple[str, str]] = field(default_factory=list)
     elapsed_s: float = 0.0
 
     def rows_per_second(self) -> float:
@@ -60,9 +65,11 @@ def check_archive(
     """Check every segment the database relies on; see the module docstring."""
     started = time.perf_counter()
     report = ArchiveCheck()
+    redactions = load_redactions(connection)
     for segment_id, recorded in sorted(load_cuts(connection).manifests.items()):
         report.segments += 1
-        for problem in check_segment(connection, store, recorded, public, keys, report):
+        checked = check_segment(connection, store, recorded, public, keys, report, redactions)
+        for problem in checked:
             report.problems.append((segment_id, problem))
     report.elapsed_s = time.perf_counter() - started
     return report
@@ -75,8 +82,12 @@ def check_segment(
     public: Ed25519PublicKey,
     keys: KeyProvider | None,
     report: ArchiveCheck | None = None,
+    redactions: Redactions | None = None,
 ) -> list[str]:
-    """Return every problem with one segment (empty when it is sound)."""
+    """Return every problem with one segment (empty when it is sound).
+
+    ``redactions``: the admin ledger's redaction records (read here when not given).
+    """
     problems: list[str] = []
     if not recorded.signed_by(public):
         problems.append("the recorded manifest is not signed by the given key")
@@ -101,12 +112,23 @@ def check_segment(
                 logs[(str(row["stream_id"]), int(row["stream_seq"]))] = row
     except SegmentError as exc:
         return [*problems, str(exc)]
-    problems += _compare(body, facts)
-    problems += _against_tree(connection, body, hashes)
+    positions = list(expand(body.get("positions") or []))
+    if len(positions) != len(hashes):
+        problems.append(
+            f"the manifest names {len(positions)} positions, the segment holds {len(hashes)} rows"
+        )
+        return problems + _compare(body, facts, root_of(hashes))
+    if redactions is None:
+        redactions = load_redactions(connection)
+    resolved = resolve(body, positions, hashes, redactions)
+    problems += resolved.problems
+    problems += _compare(body, facts, root_of(resolved.sealed))
+    problems += _against_tree(connection, positions, resolved.sealed)
     if keys is not None:
-        problems += _links(body, logs, keys)
+        problems += _links(body, logs, keys, redactions)
     if report is not None:
         report.rows += len(hashes)
+        report.notes += [(recorded.segment_id, note) for note in resolved.notes]
     return problems
 
 
@@ -114,7 +136,7 @@ def _is_uow(line: bytes) -> bool:
     return line.endswith(b',"table":"' + UOW_TABLE.encode() + b'"}')
 
 
-def _compare(body: dict[str, Any], facts: SegmentFacts) -> list[str]:
+def _compare(body: dict[str, Any], facts: SegmentFacts, sealed_root: str) -> list[str]:
     found = []
     recorded_file = body.get("file") or {}
     if facts.sha256 != recorded_file.get("sha256") or facts.size != recorded_file.get("bytes"):
@@ -124,23 +146,18 @@ def _compare(body: dict[str, Any], facts: SegmentFacts) -> list[str]:
         )
     if facts.counts != body.get("counts"):
         found.append(f"the segment holds {facts.counts}, the manifest records {body.get('counts')}")
-    if facts.merkle_root != body.get("merkle_root"):
+    if sealed_root != body.get("merkle_root"):
         found.append(
-            f"the segment's rows give Merkle root {facts.merkle_root}, the manifest records "
+            f"the segment's rows give Merkle root {sealed_root}, the manifest records "
             f"{body.get('merkle_root')}"
         )
     return found
 
 
 def _against_tree(
-    connection: Connection, body: dict[str, Any], hashes: Sequence[bytes]
+    connection: Connection, positions: Sequence[int], hashes: Sequence[bytes]
 ) -> list[str]:
-    """Compare each archived row's leaf hash with the one stored at its position."""
-    positions = list(expand(body.get("positions") or []))
-    if len(positions) != len(hashes):
-        return [
-            f"the manifest names {len(positions)} positions, the segment holds {len(hashes)} rows"
-        ]
+    """Compare each archived row's (sealed) leaf hash with the one stored at its position."""
     changed = []
     for start in range(0, len(positions), _PAGE):
         page = positions[start : start + _PAGE]
@@ -156,7 +173,10 @@ def _against_tree(
 
 
 def _links(
-    body: dict[str, Any], logs: dict[tuple[str, int], dict[str, Any]], keys: KeyProvider
+    body: dict[str, Any],
+    logs: dict[tuple[str, int], dict[str, Any]],
+    keys: KeyProvider,
+    redactions: Redactions,
 ) -> list[str]:
     found = []
     for link in _runs(body):
@@ -170,7 +190,8 @@ def _links(
                 expected = log_link(keys, previous, row)
             except InvalidValueError:
                 expected = ""
-            if expected is not None and expected != row.get("chain_hash"):
+            mismatch = expected is not None and expected != row.get("chain_hash")
+            if mismatch and not log_redacted(redactions, row):
                 found.append(
                     f"stream {stream}: archived row {seq} does not chain from the one before it"
                 )

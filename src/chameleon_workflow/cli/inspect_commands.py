@@ -172,12 +172,15 @@ def _entry(row: dict[str, Any]) -> read_models.TimelineEntry:
 
 
 def _with_archive(report: VerificationReport, checked: ArchiveCheck) -> VerificationReport:
-    """Add each problem with a segment to the report as an ARCHIVE finding."""
+    """Add each problem with a segment to the report as an ARCHIVE finding, each note as one."""
     extra = tuple(
         Finding(FindingKind.ARCHIVE, "", None, f"segment {segment}: {problem}")
         for segment, problem in checked.problems
     )
-    return dataclasses.replace(report, findings=report.findings + extra)
+    notes = tuple(f"archived segment {segment}: {note}" for segment, note in checked.notes)
+    return dataclasses.replace(
+        report, findings=report.findings + extra, notices=report.notices + notes
+    )
 
 
 def logs(

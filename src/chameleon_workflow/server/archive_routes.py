@@ -65,7 +65,7 @@ def archive_now(body: ArchiveRequest, svc: Svc, _: Admin) -> ArchiveRun:
     if body.dry_run:
         result = archive(engine, DirectoryStore(Path()), None, scope, dry_run=True)
     else:
-        store, signer = _archive_of(svc)
+        store, signer = archive_of(svc)
         result = archive(engine, store, signer, scope)
     return ArchiveRun(
         dry_run=result.dry_run,
@@ -88,12 +88,12 @@ class Restored(BaseModel):
 @router.post("/archive/{segment_id}/restore", responses=error_responses(401, 403, 422, 503))
 def restore_segment(segment_id: str, svc: Svc, _: Admin) -> Restored:
     """Verify an archived segment and bring its rows back (422 when it fails verification)."""
-    store, signer = _archive_of(svc)
+    store, signer = archive_of(svc)
     rows = restore(svc.engine.engine, store, segment_id, signer.public_key)
     return Restored(segment_id=segment_id, rows=rows)
 
 
-def _archive_of(svc: Services) -> tuple[DirectoryStore, Signer]:
+def archive_of(svc: Services) -> tuple[DirectoryStore, Signer]:
     """Return the archive directory and the signing key; ArchiveError (422) without them."""
     settings = svc.settings
     if not settings.archive_dir:

@@ -8,8 +8,15 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from chameleon_workflow.db import translated_errors
-from chameleon_workflow.erasure import REASON_MAX, redact_value
+from chameleon_workflow.erasure import (
+    REASON_MAX,
+    RedactionResult,
+    archived_in,
+    redact_archived,
+    redact_value,
+)
 from chameleon_workflow.server import schemas as s
+from chameleon_workflow.server.archive_routes import archive_of
 from chameleon_workflow.server.dependencies import Admin, Svc
 from chameleon_workflow.server.problems import error_responses
 
@@ -34,6 +41,9 @@ class RedactionDone(BaseModel):
     attribute_rows: int
     history_rows: int
     log_rows: int
+    #: An archived UOW: the segments restored, and those its UOWs were archived to again.
+    restored_segments: list[str] = []
+    archived_segments: list[str] = []
 
 
 @router.post(
@@ -42,9 +52,27 @@ class RedactionDone(BaseModel):
     responses=error_responses(400, 401, 403, 404, 413, 422, 503),
 )
 def redact(uow_id: uuid.UUID, body: RedactionRequest, svc: Svc, _: Admin) -> RedactionDone:
-    """Erase one attribute value of a UOW everywhere; verification notes it as redacted."""
-    with translated_errors(), svc.session_factory.begin() as session:
-        done = redact_value(session, uow_id, body.key, body.reason)
+    """Erase one attribute value of a UOW everywhere; verification notes it as redacted.
+
+    An archived UOW, when the server has an archive directory: its segment is restored,
+    the value redacted and its UOWs archived again (``erasure.redact_archived``).
+    """
+    with translated_errors():
+        if svc.settings.archive_dir:
+            with svc.engine.engine.connect() as connection:
+                archived = bool(archived_in(connection, uow_id))
+            if archived:
+                store, signer = archive_of(svc)
+                again = redact_archived(
+                    svc.session_factory, store, signer, uow_id, body.key, body.reason
+                )
+                return _done(again.redaction, again.restored, again.archived.segments)
+        with svc.session_factory.begin() as session:
+            done = redact_value(session, uow_id, body.key, body.reason)
+    return _done(done, [], [])
+
+
+def _done(done: RedactionResult, restored: list[str], archived: list[str]) -> RedactionDone:
     return RedactionDone(
         admin_sequence=done.admin_sequence,
         uow_id=done.uow_id,
@@ -52,4 +80,6 @@ def redact(uow_id: uuid.UUID, body: RedactionRequest, svc: Svc, _: Admin) -> Red
         attribute_rows=done.attribute_rows,
         history_rows=done.history_rows,
         log_rows=done.log_rows,
+        restored_segments=restored,
+        archived_segments=archived,
     )
