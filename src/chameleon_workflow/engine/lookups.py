@@ -139,10 +139,11 @@ def require_role_paused(
 ) -> bool:
     """Raise NotAuthorizedError unless the actor holds the role; tell if its instance is paused.
 
-    One statement asks both, so a checkout pays one round trip for the two checks.
+    One statement asks both, on the Session's connection (no ORM entity is loaded), so a
+    checkout pays one round trip for the two checks.
     """
     params = {"actor_id": actor.actor_id, "role_id": role_id, "instance_id": actor.instance_id}
-    held, state = session.execute(_GRANT_AND_STATUS, params).one()
+    held, state = session.connection().execute(_GRANT_AND_STATUS, params).one()
     if not held:
         raise NotAuthorizedError(
             f"actor {actor.identity_key!r} ({actor.actor_id}) does not hold role {role_name!r}"
