@@ -14,21 +14,36 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Engine, Select, literal_column, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    bindparam,
+    exists,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.db import is_sqlite
 from chameleon_workflow.engine.views import ActorFacts, RoleFacts
-from chameleon_workflow.errors import InvalidValueError, NotAuthorizedError, NotFoundError
+from chameleon_workflow.errors import (
+    InstancePausedError,
+    InvalidValueError,
+    NotAuthorizedError,
+    NotFoundError,
+)
 from chameleon_workflow.models import (
     ActorRoleAssignment,
+    InstanceContext,
     LocalActor,
     LocalRole,
     UnitsOfWork,
     UnitsOfWorkHistory,
     as_uuid,
 )
-from chameleon_workflow.states import ActorType, HistoryEvent, UOWStatus
+from chameleon_workflow.states import ActorType, HistoryEvent, InstanceStatus, UOWStatus
 
 Selected = TypeVar("Selected")
 
@@ -99,6 +114,59 @@ def require_role(session: Session, actor: ActorFacts, role_id: uuid.UUID, role_n
         raise NotAuthorizedError(
             f"actor {actor.identity_key!r} ({actor.actor_id}) does not hold role {role_name!r}"
         )
+
+
+#: The grant and the instance's status, one statement (built once: the hot path).
+_GRANT_AND_STATUS = select(
+    exists().where(
+        ActorRoleAssignment.actor_id == bindparam("actor_id"),
+        ActorRoleAssignment.role_id == bindparam("role_id"),
+    ),
+    select(InstanceContext.status)
+    .where(InstanceContext.instance_id == bindparam("instance_id"))
+    .scalar_subquery(),
+)
+#: A UOW row with every role id of one actor (one row per grant; NULL when none).
+_UOW_WITH_ROLE_IDS = (
+    select(UnitsOfWork, ActorRoleAssignment.role_id)
+    .outerjoin(ActorRoleAssignment, ActorRoleAssignment.actor_id == bindparam("actor_id"))
+    .where(UnitsOfWork.uow_id == bindparam("uow_id"))
+)
+
+
+def require_role_paused(
+    session: Session, actor: ActorFacts, role_id: uuid.UUID, role_name: str
+) -> bool:
+    """Raise NotAuthorizedError unless the actor holds the role; tell if its instance is paused.
+
+    One statement asks both, on the Session's connection (no ORM entity is loaded), so a
+    checkout pays one round trip for the two checks.
+    """
+    params = {"actor_id": actor.actor_id, "role_id": role_id, "instance_id": actor.instance_id}
+    held, state = session.connection().execute(_GRANT_AND_STATUS, params).one()
+    if not held:
+        raise NotAuthorizedError(
+            f"actor {actor.identity_key!r} ({actor.actor_id}) does not hold role {role_name!r}"
+        )
+    return bool(state == InstanceStatus.PAUSED)
+
+
+def refuse_paused(instance_id: uuid.UUID) -> None:
+    """Raise InstancePausedError: no checkout in a paused instance."""
+    raise InstancePausedError(
+        f"instance {instance_id} is paused by a pilot: no checkout until it is resumed"
+    )
+
+
+def uow_with_role_ids(
+    session: Session, uow_id: uuid.UUID | str, actor_id: uuid.UUID
+) -> tuple[UnitsOfWork, frozenset[uuid.UUID]]:
+    """Return the UOW row and the ids of every role the actor holds, in one statement."""
+    params = {"actor_id": actor_id, "uow_id": as_uuid(uow_id, "UOW id")}
+    rows = session.execute(_UOW_WITH_ROLE_IDS, params).all()
+    if not rows:
+        raise NotFoundError(f"no unit of work with id {uow_id}")
+    return rows[0][0], frozenset(row[1] for row in rows if row[1] is not None)
 
 
 def require_holder(uow: UnitsOfWork, actor: ActorFacts) -> None:
@@ -201,17 +269,8 @@ class Queue:
         self, session: Session, interaction_ids: Sequence[uuid.UUID]
     ) -> UnitsOfWork | None:
         """Return the oldest PENDING UOW waiting in one of the interactions."""
-        query = (
-            select(UnitsOfWork)
-            .where(
-                UnitsOfWork.current_interaction_id.in_(interaction_ids),
-                # A literal, not a parameter: even a generic plan matches it to the queue index.
-                UnitsOfWork.status == literal_column("'PENDING'"),
-            )
-            .order_by(UnitsOfWork.created_at, UnitsOfWork.uow_id)
-            .limit(1)
-        )
-        return session.scalars(self._locked(query)).first()
+        claim = _CLAIM_LOCKED if self.skip_locked else _CLAIM
+        return session.scalars(claim, {"interactions": list(interaction_ids)}).first()
 
     def stale_uow_ids(
         self, session: Session, cutoff: datetime, instance_id: uuid.UUID | None = None
@@ -235,6 +294,20 @@ class Queue:
 
     def _locked(self, query: Select[Selected]) -> Select[Selected]:
         return query.with_for_update(skip_locked=True) if self.skip_locked else query
+
+
+#: The oldest PENDING UOW of some interactions (built once: every checkout runs it).
+_CLAIM = (
+    select(UnitsOfWork)
+    .where(
+        UnitsOfWork.current_interaction_id.in_(bindparam("interactions", expanding=True)),
+        # A literal, not a parameter: even a generic plan matches it to the queue index.
+        UnitsOfWork.status == literal_column("'PENDING'"),
+    )
+    .order_by(UnitsOfWork.created_at, UnitsOfWork.uow_id)
+    .limit(1)
+)
+_CLAIM_LOCKED = _CLAIM.with_for_update(skip_locked=True)
 
 
 def _stale(cutoff: datetime) -> tuple[ColumnElement[bool], ...]:

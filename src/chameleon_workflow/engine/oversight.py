@@ -31,7 +31,6 @@ from chameleon_workflow.engine.steps import Intent, Move, Steps
 from chameleon_workflow.engine.txn import TxnLog
 from chameleon_workflow.engine.views import ActorFacts, ParkedUOW, UOWView
 from chameleon_workflow.errors import (
-    InstancePausedError,
     InvalidValueError,
     NotAuthorizedError,
     NotFoundError,
@@ -46,17 +45,6 @@ E = HistoryEvent
 T = TypeVar("T")
 Write = Callable[[Callable[[Session, TxnLog], T]], T]
 Read = Callable[[Callable[[Session], T]], T]
-
-
-def require_running(session: Session, instance_id: uuid.UUID) -> None:
-    """Refuse a checkout in a paused instance."""
-    status = session.scalar(
-        select(InstanceContext.status).where(InstanceContext.instance_id == instance_id)
-    )
-    if status == InstanceStatus.PAUSED:
-        raise InstancePausedError(
-            f"instance {instance_id} is paused by a pilot: no checkout until it is resumed"
-        )
 
 
 class Oversight:

@@ -27,8 +27,15 @@ from chameleon_workflow.engine.admin import AdminOperations
 from chameleon_workflow.engine.facts import KnownFacts
 from chameleon_workflow.engine.fanout import FanOut, refuse_join_checkout
 from chameleon_workflow.engine.limits import Limits
-from chameleon_workflow.engine.lookups import Queue, actor_role_ids, get_uow_row, require_holder
-from chameleon_workflow.engine.oversight import Oversight, require_running
+from chameleon_workflow.engine.lookups import (
+    Queue,
+    get_uow_row,
+    refuse_paused,
+    require_holder,
+    require_role_paused,
+    uow_with_role_ids,
+)
+from chameleon_workflow.engine.oversight import Oversight
 from chameleon_workflow.engine.runner import TransactionRunner
 from chameleon_workflow.engine.steps import Intent, Move, Steps
 from chameleon_workflow.engine.txn import Transition, TxnLog
@@ -145,12 +152,14 @@ class WorkflowEngine(AdminOperations):
         def work(session: Session, txn: TxnLog) -> UOWView | None:
             actor = self._known.actor(session, actor_id)
             role_row = self._known.role(session, actor.instance_id, role)
-            self._known.require_role(session, actor, role_row.role_id, role_row.name)
+            # The grant is asked every time (a revoked role stops at once), with the pause.
+            paused = require_role_paused(session, actor, role_row.role_id, role_row.name)
             compiled = self._known.workflow(session, role_row.workflow_id)
             crole = compiled.role_by_id(role_row.role_id)
             refuse_join_checkout(crole)
             txn.instance_id = actor.instance_id
-            require_running(session, actor.instance_id)
+            if paused:
+                refuse_paused(actor.instance_id)
             # A UOW its gates reject leaves the queue (FAILED), so this loop ends.
             while True:
                 uow = self._queue.claim_next(session, crole.inbound_interaction_ids)
@@ -312,12 +321,11 @@ class WorkflowEngine(AdminOperations):
     ) -> tuple[ActorFacts, UnitsOfWork, CompiledWorkflow, CompiledRole]:
         """Load actor and UOW, insist the actor holds it, and find the role it works in."""
         actor = self._known.actor(session, actor_id)
-        uow = get_uow_row(session, uow_id)
+        uow, mine = uow_with_role_ids(session, uow_id, actor.actor_id)
         require_holder(uow, actor)
         compiled = self._known.workflow(session, uow.local_workflow_id)
         place = uow.current_interaction_id
         consumers = compiled.consumers(place) if place is not None else ()
-        mine = actor_role_ids(session, actor.actor_id)
         roles = [r for r in consumers if r.role_id in mine]
         if not roles:
             raise NotAuthorizedError(

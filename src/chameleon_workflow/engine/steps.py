@@ -131,7 +131,7 @@ class Steps:
         interaction_id = _place(uow)
         component = role.inbound_component(interaction_id)
         gates = [g.spec for g in component.gates] if component is not None else []
-        attrs = self.persistence.get_attributes(session, uow.uow_id)
+        attrs = self.persistence.attributes_for_save(session, uow)
         waived: set[str] = set()
         if gates:
             context = self.context(uow, role, actor_id)
@@ -166,7 +166,7 @@ class Steps:
 
         A move a high-risk rule names is held for a pilot (PENDING_PILOT_APPROVAL) instead.
         """
-        attrs = self.persistence.get_attributes(session, uow.uow_id)
+        attrs = self.persistence.attributes_for_save(session, uow)
         context = self.context(uow, role, actor_id)
         if role.role_type == RoleType.OMEGA:
             intent = Intent(S.COMPLETED)

@@ -108,3 +108,38 @@ def checked_snapshot(
         raise StateDriftError(uow.uow_id, snap.content_hash, actual, recorded=recorded)
     verified_guards.remember(uow.uow_id, snap.guard)
     return snap
+
+
+#: Session.info key of the one-shot pass a checked read leaves on SQLite.
+_CHECKED_READ = "chameleon_checked_read"
+
+
+def checked_read(
+    session: Session, uow: UnitsOfWork, clock: Callable[[], datetime], keys: KeyProvider
+) -> Snapshot:
+    """Drift-check the UOW's attributes for a save of it that follows in this transaction.
+
+    On PostgreSQL the check leaves its guard (``verified_guards``): the save is guarded
+    and needs no read. SQLite writes cannot be guarded, so the check leaves a one-shot
+    pass in the Session instead, for this transaction and this copy of the UOW (version
+    and content_hash): no other writer can change the rows between the read and the save
+    (one writer at a time, and a transaction that read stale rows cannot write), so the
+    next save of that copy in the same transaction skips its read.
+    """
+    snap = checked_snapshot(session, uow, clock, keys)
+    if snap.guard is None:
+        txn = session.get_transaction()
+        session.info[_CHECKED_READ] = (txn, uow.uow_id, snap.version, snap.content_hash)
+    return snap
+
+
+def take_pass(session: Session | Connection, uow: UnitsOfWork) -> bool:
+    """Use up the pass a checked read left for this copy of the UOW in this transaction."""
+    if not isinstance(session, Session):
+        return False
+    entry = session.info.get(_CHECKED_READ)
+    if entry is None or entry[1] != uow.uow_id:
+        return False
+    del session.info[_CHECKED_READ]
+    txn = session.get_transaction()
+    return txn is not None and entry == (txn, uow.uow_id, uow.version, uow.content_hash)

@@ -33,9 +33,11 @@ from chameleon_workflow.ledger.checks import (
     check_note,
     check_removals,
     checked_attributes,
+    checked_read,
     checked_snapshot,
     is_legal,
     refuse_direct_edits,
+    take_pass,
 )
 from chameleon_workflow.ledger.shared import SharedMethod
 from chameleon_workflow.ledger.snapshot import read_snapshot, verified_guards
@@ -138,6 +140,11 @@ class UOWPersistenceService:
     def get_attributes(self, session: Session, uow_id: uuid.UUID | str) -> dict[str, Any]:
         """Return the current attributes (latest non-deleted version of each key)."""
         return read_snapshot(session, as_uuid(uow_id, "UOW id")).attributes
+
+    def attributes_for_save(self, session: Session, uow: UnitsOfWork) -> dict[str, Any]:
+        """Return the attributes, drift-checked, readying a save of ``uow`` in this txn."""
+        with translated_errors():
+            return checked_read(session, uow, self.clock, self._keys_of(session)).attributes
 
     @SharedMethod
     def verify_state_hash(self, session: Session, uow: UnitsOfWork) -> bool:
@@ -303,6 +310,11 @@ class UOWPersistenceService:
         with translated_errors(), _no_autoflush(session):
             conn = session.connection() if isinstance(session, Session) else session
             keys = self.ledger_keys(conn.engine)
+            if take_pass(session, uow) and is_legal(str(uow.status), status):
+                # Read and checked in this very transaction (SQLite: no other writer since).
+                now = self.clock()
+                write(conn, uow, change(now, uow.content_hash), now, moved=moved, keys=keys)
+                return uow
             guard = verified_guards.get(uow)
             if guard is not None and is_legal(str(uow.status), status):
                 # The attributes were checked before and the write re-checks, in the same

@@ -4,7 +4,8 @@ Ids and timestamps travel as text (timestamps in the canonical fixed-width UTC f
 chain hashes), JSON as text. The writes of one call run inside a SAVEPOINT so that a
 failed call leaves nothing behind in the caller's transaction. SQLite has no way to
 guard a write on the attributes' content inside the statement, so every save reads and
-checks them first (``snapshot`` returns no fingerprint, hence no guard is ever made).
+checks them first (``snapshot`` returns no fingerprint, hence no guard is ever made),
+unless a checked read in the same transaction left it a pass (``checks.checked_read``).
 """
 
 from __future__ import annotations
