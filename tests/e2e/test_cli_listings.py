@@ -308,6 +308,7 @@ def test_verify_json_with_a_checkpoint(world: World, tmp_path: Path) -> None:
         "newest_size",
         "findings",
         "elapsed_s",
+        "archived",
     }
-    assert (document["ok"], checkpoint["findings"]) == (True, [])
+    assert (document["ok"], checkpoint["findings"], checkpoint["archived"]) == (True, [], [])
     assert checkpoint["tree_size"] == checkpoint["leaves_checked"] > 0
