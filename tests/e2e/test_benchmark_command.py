@@ -33,6 +33,7 @@ def test_benchmark_prints_every_sqlite_figure(capsys: pytest.CaptureFixture[str]
         ("archive: rows archived", "sqlite"),
         ("archive: compression", "sqlite"),
         ("archive: verify segments", "sqlite"),
+        ("archive: peak memory", "sqlite"),
         ("console: first page", "sqlite"),
         ("console: by status", "sqlite"),
         ("console: by attribute", "sqlite"),

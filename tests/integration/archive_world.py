@@ -1,7 +1,8 @@
 """A ledger with old finished work to archive and live work to keep.
 
 UOWs ``done`` and ``also_done`` are COMPLETED (history 1..4, two attribute versions
-each, the second with a child ``child`` COMPLETED too); ``live`` is still ACTIVE. One
+each, the second with a child ``child`` COMPLETED too); ``live`` is still ACTIVE and
+holds the newest attribute row. One
 telemetry stream interleaves log rows of all of them, so archiving cuts it in the middle.
 Everything is sealed under a signing key kept in a file.
 """
@@ -64,6 +65,8 @@ def build_archive_world(
                 service.save_uow(session, uow, "COMPLETED", reasoning="done")
             session.commit()
             uows[name] = uow.uow_id
+            if name == "live":
+                live = uow
         child = service.create_uow(
             session,
             instance_id=play.instance_id,
@@ -77,6 +80,10 @@ def build_archive_world(
         service.save_uow(session, child, "COMPLETED", reasoning="done")
         session.commit()
         uows["child"] = child.uow_id
+        # The newest attribute row is a live UOW's (on SQLite the owner of the newest row is
+        # never archived: its id would be handed out again).
+        service.set_attributes(session, live, {"amount": 130}, None, "adjust again")
+        session.commit()
         buffer = TelemetryBuffer()
         for name in ("done", "live", "done", "also_done", "live", "child"):
             buffer.record(

@@ -10,14 +10,16 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from chameleon_workflow.archive.manifest import read_manifest
-from chameleon_workflow.archive.records import ArchiveManifest
+from chameleon_workflow.archive.records import ArchivedRow, ArchiveManifest
 from chameleon_workflow.archive.run import archive
 from chameleon_workflow.archive.segment import ArchiveError, scan_segment, segment_name
 from chameleon_workflow.archive.selection import Scope
 from chameleon_workflow.archive.storage import DirectoryStore
+from chameleon_workflow.checkpoints import seal
 from chameleon_workflow.db import translated_errors
 from chameleon_workflow.errors import AppendOnlyViolationError
-from chameleon_workflow.models import AdminEvent, utcnow
+from chameleon_workflow.ledger.service import UOWPersistenceService
+from chameleon_workflow.models import AdminEvent, UnitsOfWork, UOWAttribute, utcnow
 
 
 @pytest.fixture
@@ -100,3 +102,49 @@ def test_a_rerun_finds_nothing_more_and_removes_a_dead_runs_files(world: Archive
     assert again.uows == 0
     assert again.segments == []
     assert again.removed_partial == ["deadbeef.jsonl.zst"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_sqlite_never_hands_out_the_id_of_an_archived_attribute_row(
+    world: ArchiveWorld, session_factory: sessionmaker[Session]
+) -> None:
+    """SQLite numbers a new row after the largest id present, so the owner of the newest
+    attribute row stays live until a newer row exists: no archived row's id comes back."""
+    service = UOWPersistenceService()
+    store = DirectoryStore.for_writing(world.archive_dir)
+    with session_factory() as session:
+        live = session.get(UnitsOfWork, world.uows["live"])
+        assert live is not None
+        service.save_uow(session, live, "COMPLETED", reasoning="done")
+        session.commit()
+    first = archive(world.engine, store, world.signer, world.scope())
+    assert first.uows == 3
+    assert rows_of(world.engine, world.uows["live"])["units_of_work"] == 1  # held back
+    with session_factory() as session:
+        live = session.get(UnitsOfWork, world.uows["live"])
+        assert live is not None
+        newer = service.create_uow(
+            session,
+            instance_id=live.instance_id,
+            local_workflow_id=live.local_workflow_id,
+            attributes={"amount": 1},
+            interaction_id=live.current_interaction_id,
+        )
+        session.commit()
+        newer_id = newer.uow_id
+    second = archive(world.engine, store, world.signer, world.scope())
+    assert second.uows == 1  # now "live" goes; the new UOW (PENDING) stays
+    with world.engine.connect() as connection:
+        archived_ids = [
+            int(row_id)
+            for (row_id,) in connection.execute(
+                select(ArchivedRow.row_id).where(ArchivedRow.kind == "uow_attributes")
+            )
+        ]
+        fresh = connection.execute(
+            select(UOWAttribute.attribute_id).where(UOWAttribute.uow_id == newer_id)
+        ).scalars()
+        assert min(fresh) > max(archived_ids)
+    seal(world.engine, world.signer)
+    with session_factory() as session:
+        assert not UOWPersistenceService().verify_database(session).findings

@@ -86,6 +86,11 @@ def candidates(connection: Connection, scope: Scope) -> list[str]:
     legacy_attributes = select(ATTRIBUTES.c.uow_id).where(ATTRIBUTES.c.value_digest.is_(None))
     for query in (legacy_history, legacy_attributes):
         held |= {str(u) for (u,) in connection.execute(query.distinct())}
+    if connection.dialect.name == "sqlite":
+        # SQLite numbers a new row after the largest id present: were the newest attribute
+        # row deleted, its id would be handed out again and collide with its archived leaf.
+        newest = select(ATTRIBUTES.c.uow_id).order_by(ATTRIBUTES.c.attribute_id.desc()).limit(1)
+        held |= {str(u) for (u,) in connection.execute(newest)}
     held &= set(parent_of)
     _hold_ancestors(held, parent_of)
     chosen = {u: p for u, p in parent_of.items() if u not in held}
