@@ -39,6 +39,7 @@ from chameleon_workflow.archive.storage import SegmentStore
 from chameleon_workflow.checkpoints.keys import Signer
 from chameleon_workflow.checkpoints.leaves import BY_KIND, leaf_data, plain, selection
 from chameleon_workflow.checkpoints.merkle import leaf_hash
+from chameleon_workflow.db import SQLITE_IMMEDIATE, is_sqlite
 from chameleon_workflow.errors import ChameleonError, InvalidValueError, NotFoundError
 from chameleon_workflow.hashing import canonical_json
 from chameleon_workflow.keys import KeyProvider
@@ -206,13 +207,29 @@ def redact_archived(
         restore(engine, store, segment_id, signer.public_key, principal=principal)
     scope = Scope(utcnow(), uows=frozenset(uuid.UUID(u) for u in uows))
     try:
-        with factory.begin() as session:
+        with writing(factory).begin() as session:
             done = redact_value(session, uow_id, key, reason, principal=principal)
     except ChameleonError:
         archive(engine, store, signer, scope, principal=principal)  # refused: archived as before
         raise
     again = archive(engine, store, signer, scope, principal=principal)
     return ArchivedRedaction(done, segments, again)
+
+
+def writing(factory: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Return sessions for a redaction: on SQLite they take the write lock at BEGIN.
+
+    A redaction reads the rows, then rewrites them; a deferred SQLite transaction would
+    fail at its first write whenever another writer (the flusher, the sealer) committed
+    since its read.
+    """
+    engine = factory.kw["bind"]
+    if not is_sqlite(engine):
+        return factory
+    return sessionmaker(
+        bind=engine.execution_options(**{SQLITE_IMMEDIATE: True}),
+        **{k: v for k, v in factory.kw.items() if k != "bind"},
+    )
 
 
 _LEGACY = (

@@ -22,7 +22,13 @@ from chameleon_workflow.cli.common import (
     shown,
 )
 from chameleon_workflow.config import load_settings
-from chameleon_workflow.erasure import RedactionResult, archived_in, redact_archived, redact_value
+from chameleon_workflow.erasure import (
+    RedactionResult,
+    archived_in,
+    redact_archived,
+    redact_value,
+    writing,
+)
 
 
 def redact(
@@ -67,7 +73,7 @@ def redact(
 def _redact(
     factory: sessionmaker[Session], target: uuid.UUID, key: str, reason: str
 ) -> RedactionResult:
-    with factory.begin() as session:
+    with writing(factory).begin() as session:
         return redact_value(session, target, key, reason)
 
 

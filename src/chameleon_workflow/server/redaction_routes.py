@@ -14,6 +14,7 @@ from chameleon_workflow.erasure import (
     archived_in,
     redact_archived,
     redact_value,
+    writing,
 )
 from chameleon_workflow.server import schemas as s
 from chameleon_workflow.server.archive_routes import archive_of
@@ -67,7 +68,7 @@ def redact(uow_id: uuid.UUID, body: RedactionRequest, svc: Svc, _: Admin) -> Red
                     svc.session_factory, store, signer, uow_id, body.key, body.reason
                 )
                 return _done(again.redaction, again.restored, again.archived.segments)
-        with svc.session_factory.begin() as session:
+        with writing(svc.session_factory).begin() as session:
             done = redact_value(session, uow_id, body.key, body.reason)
     return _done(done, [], [])
 
