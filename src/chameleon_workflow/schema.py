@@ -13,21 +13,27 @@ either.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 
 from chameleon_workflow.db import translated_errors
 from chameleon_workflow.errors import SchemaMismatchError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic (and Mako beneath it) is imported where a migration or a revision check runs,
+# not with the package: every CLI command and every `import chameleon_workflow` would
+# otherwise pay for it.
 
 SCRIPT_LOCATION = "chameleon_workflow:migrations"
 
 
 def alembic_config(engine: Engine) -> Config:
     """Return an Alembic configuration that runs the packaged migrations on ``engine``."""
+    from alembic.config import Config  # noqa: PLC0415 - lazy, see above
+
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
     config.set_main_option(
@@ -38,6 +44,8 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade_database(engine: Engine, revision: str = "head") -> None:
     """Apply every migration up to ``revision`` (idempotent)."""
+    from alembic import command  # noqa: PLC0415 - lazy, see above
+
     config = alembic_config(engine)
     with translated_errors(), engine.begin() as connection:
         config.attributes["connection"] = connection
@@ -46,6 +54,8 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
 
 def current_revision(engine: Engine) -> str | None:
     """Return the revision the database is at, or None when it was never migrated."""
+    from alembic.runtime.migration import MigrationContext  # noqa: PLC0415 - lazy, see above
+
     with translated_errors(), engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
@@ -56,6 +66,9 @@ def require_current_schema(engine: Engine) -> None:
     Only reads: commands that must not write (verify, history, logs) call this instead of
     migrating, so a mistyped path or a foreign database is refused, never altered.
     """
+    from alembic.runtime.migration import MigrationContext  # noqa: PLC0415 - lazy, see above
+    from alembic.script import ScriptDirectory  # noqa: PLC0415 - lazy, see above
+
     where = engine.url.render_as_string(hide_password=True)
     with translated_errors(), engine.connect() as connection:
         tables = set(inspect(connection).get_table_names())
