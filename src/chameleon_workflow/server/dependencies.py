@@ -27,6 +27,12 @@ from chameleon_workflow.server.settings import ServerSettings
 T = TypeVar("T")
 
 
+# Dependencies that only look at the request or the caller are ``async def``: FastAPI runs a
+# plain ``def`` dependency in its thread pool, and each such hop (a queue put, a thread
+# wake-up, a wait for the GIL) cost more than the check itself. ``_principal`` reads the
+# database and stays in the pool, as do the synchronous endpoints.
+
+
 @dataclass(frozen=True, slots=True)
 class Services:
     """Everything the routes of one app use; built once by ``create_app``."""
@@ -49,7 +55,7 @@ _bearer = HTTPBearer(
 )
 
 
-def _services(request: Request) -> Services:
+async def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -73,16 +79,16 @@ def _principal(
 Caller = Annotated[auth.Principal, Depends(_principal)]
 
 
-def _admin(caller: Caller) -> auth.Principal:
+async def _admin(caller: Caller) -> auth.Principal:
     auth.require_admin(caller)
     return caller
 
 
-def _actor(caller: Caller) -> uuid.UUID:
+async def _actor(caller: Caller) -> uuid.UUID:
     return auth.require_actor(caller)
 
 
-def _reader(caller: Caller) -> auth.Principal:
+async def _reader(caller: Caller) -> auth.Principal:
     auth.require_reader(caller)
     return caller
 
@@ -92,7 +98,7 @@ Reader = Annotated[auth.Principal, Depends(_reader)]
 ActorId = Annotated[uuid.UUID, Depends(_actor)]
 
 
-def _metrics_reader(svc: Svc, request: Request) -> None:
+async def _metrics_reader(svc: Svc, request: Request) -> None:
     # The header is read by hand: /metrics is open unless a metrics token is configured,
     # so the OpenAPI document must not declare it as always needing one.
     wanted = svc.settings.metrics_token
