@@ -110,9 +110,12 @@ def run_benchmarks(
         from chameleon_workflow.benchmarks.peers import peer_figures  # noqa: PLC0415 - extra
 
         step("peers side by side", peer_figures, urls, sizes)
+    steps = {f.backend: f.value for f in figures if f.name == "engine step, 1 worker"}
     for url in urls if sizes.server_seconds > 0 else ():
         load = sizes.server_clients, sizes.server_seconds
-        step(f"server load ({load[1]} s)", server_figures, url, clients=load[0], seconds=load[1])
+        rate = steps.get("sqlite" if url.startswith("sqlite") else "postgresql")
+        label = f"server load ({load[1]} s)"
+        step(label, server_figures, url, clients=load[0], seconds=load[1], step_rate=rate)
     return figures
 
 

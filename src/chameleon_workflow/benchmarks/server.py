@@ -10,12 +10,13 @@ requests per second and the p50/p99 latency of one checkout + submit cycle.
 from __future__ import annotations
 
 import http.client
+import math
 import os
 import statistics
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +26,10 @@ import orjson
 
 from chameleon_workflow.benchmarks.figures import Figure
 from chameleon_workflow.testing import INVOICE_WALK, Cast, ServerProcess, setup_invoice
+
+#: The cycle rate against the engine's own step rate, and the p99 against the p50.
+CYCLE_TARGET = 0.5
+SPREAD_TARGET = 4.0
 
 
 @dataclass
@@ -130,11 +135,15 @@ def drive(url: str, cast: Cast, seconds: float) -> list[ClientLog]:
     return logs
 
 
-def server_figures(url: str, *, clients: int = 4, seconds: float = 10) -> list[Figure]:
+def server_figures(
+    url: str, *, clients: int = 4, seconds: float = 10, step_rate: float | None = None
+) -> list[Figure]:
     """Measure requests/s and p50/p99 of the checkout + submit cycle against a real server.
 
     ``url`` is the database the server runs on (SQLite file or PostgreSQL); the server is a
     separate process on a free loopback port, the clients are threads of this process.
+    ``step_rate``, the engine's own step rate on that back end in the same run, is the
+    cycle rate's baseline (target: at least half of it, and a p99 within 4 times the p50).
     """
     log_path = Path(tempfile.gettempdir()) / f"chameleon-bench-{os.getpid()}.log"
     server = ServerProcess(url, log_path).start()
@@ -151,11 +160,24 @@ def server_figures(url: str, *, clients: int = 4, seconds: float = 10) -> list[F
     conflicts = sum(log.conflicts for log in logs)
     note = f"{clients} clients for {elapsed:.1f} s, loopback; {conflicts} conflicts"
     requests = sum(log.requests for log in logs)
+    rate = len(cycles) / elapsed
+    p50, p99 = _percentile(cycles, 50) * 1000, _percentile(cycles, 99) * 1000
+    spread = p99 / p50 if p50 else math.inf
+    cycle = Figure("server checkout + submit", backend, rate, "cycles/s", notes=note)
+    if step_rate:
+        cycle = replace(
+            cycle,
+            baseline=step_rate,
+            ratio=rate / step_rate,
+            target=">= 0.5x engine step, p99 <= 4x p50",
+            met=rate / step_rate >= CYCLE_TARGET and spread <= SPREAD_TARGET,
+            notes=f"{note}; baseline: the engine step, 1 worker, same run; p99/p50 {spread:.1f}",
+        )
     return [
         Figure("server requests", backend, requests / elapsed, "req/s", notes=note),
-        Figure("server checkout + submit", backend, len(cycles) / elapsed, "cycles/s", notes=note),
-        Figure("  cycle latency p50", backend, _percentile(cycles, 50) * 1000, "ms", notes=note),
-        Figure("  cycle latency p99", backend, _percentile(cycles, 99) * 1000, "ms", notes=note),
+        cycle,
+        Figure("  cycle latency p50", backend, p50, "ms", notes=note),
+        Figure("  cycle latency p99", backend, p99, "ms", notes=note),
     ]
 
 
