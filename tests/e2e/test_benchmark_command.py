@@ -45,8 +45,9 @@ def test_benchmark_prints_every_sqlite_figure(capsys: pytest.CaptureFixture[str]
         ("cycle latency p50", "sqlite"),
         ("cycle latency p99", "sqlite"),
     }
-    values = [value.split("(")[0].strip().replace(",", "") for name, _, value in rows if name]
+    # Rows whose notes fold go on over lines with no name: those hold no figure.
+    values = [v.split("(")[0].strip().replace(",", "") for n, _, v in rows if n.strip()]
     assert all(float(v) > 0 for v in values), values
     # The server's cycle rate is judged against the engine's own step rate of the same run.
     cycle = next(line for line in out.splitlines() if "server checkout + submit [sqlite]:" in line)
-    assert "target >= 0.5x engine step, p99 <= 4x p50" in cycle, cycle
+    assert "target >= 0.5x step, p99 <= 4x p50" in cycle, cycle

@@ -203,6 +203,8 @@ def _fill(table: Table, columns: tuple[str, ...], cells: list[tuple[str, ...]]) 
             min_width=widest if keep else None,
             no_wrap=keep,
             overflow="fold",
+            # The notes take what width is left: they fold first, names only when narrow.
+            ratio=1 if column == "settings / notes" else None,
         )
     for row in cells:
         table.add_row(*row)

@@ -169,7 +169,7 @@ def server_figures(
             cycle,
             baseline=step_rate,
             ratio=rate / step_rate,
-            target=">= 0.5x engine step, p99 <= 4x p50",
+            target=">= 0.5x step, p99 <= 4x p50",
             met=rate / step_rate >= CYCLE_TARGET and spread <= SPREAD_TARGET,
             notes=f"{note}; baseline: the engine step, 1 worker, same run; p99/p50 {spread:.1f}",
         )

@@ -12,6 +12,7 @@ back through the ORM to keep the two in step).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from operator import attrgetter
 from typing import Any, Protocol
@@ -66,6 +67,9 @@ class LedgerSQL(Protocol):
     def guarded_touch(self, conn: Connection, cas: Cas, guard: Guard) -> bool:
         """Touch as ``touch`` does only if the row and attributes match ``guard``."""
 
+    def insert_uow(self, conn: Connection, values: Sequence[Any]) -> None:
+        """Insert a new UOW row: ``values`` in ``UOW_COLUMNS`` order, as ``uow_values`` gives."""
+
     def insert_history(
         self, conn: Connection, record: KeyedRecord, chain: str, now: datetime
     ) -> None:
@@ -88,6 +92,34 @@ _record_values = attrgetter(
     *(c for c in HISTORY_COLUMNS if c not in ("chain_hash", "link_version"))
 )
 _LINK_AT = HISTORY_COLUMNS.index("chain_hash")
+#: The UOW row's columns in INSERT order (all of them).
+UOW_COLUMNS: tuple[str, ...] = (
+    "uow_id",
+    "instance_id",
+    "local_workflow_id",
+    "parent_id",
+    "current_interaction_id",
+    "status",
+    "content_hash",
+    "last_heartbeat_at",
+    "held_by_actor_id",
+    "version",
+    "history_sequence",
+    "chain_head",
+    "retry_count",
+    "created_at",
+    "updated_at",
+)
+_uow_values = attrgetter(*UOW_COLUMNS)
+
+
+def uow_values(uow: Any) -> list[Any]:
+    """Return a new UOW's column values in ``UOW_COLUMNS`` order (ids, times as objects)."""
+    values = list(_uow_values(uow))
+    values[5] = str(values[5])  # the status enum's value
+    return values
+
+
 #: Attribute columns in INSERT order.
 ATTRIBUTE_COLUMNS: tuple[str, ...] = (
     "uow_id",

@@ -11,6 +11,7 @@ latest attribute rows are those that passed, so the save needs no read.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from chameleon_workflow.chain import KeyedRecord
 from chameleon_workflow.ledger.backend import (
     ATTRIBUTE_COLUMNS,
     HISTORY_COLUMNS,
+    UOW_COLUMNS,
     Cas,
     Guard,
     driver,
@@ -90,6 +92,10 @@ def _append(update: str) -> str:
 APPEND = _append(_UPDATE)
 GUARDED_APPEND = _append(_UPDATE + _GUARD)
 GUARDED_TOUCH = TOUCH + _GUARD + " RETURNING version"
+INSERT_UOW = (
+    f"INSERT INTO units_of_work ({', '.join(UOW_COLUMNS)}) "
+    f"VALUES ({', '.join(['%s'] * len(UOW_COLUMNS))})"
+)
 INSERT_ATTRIBUTE = (
     f"INSERT INTO uow_attributes ({', '.join(ATTRIBUTE_COLUMNS)}) VALUES "
     "(%s::uuid, %s::uuid, %s, %s, %s::jsonb, %s, %s::uuid, %s, %s, %s, %s, %s)"
@@ -145,6 +151,10 @@ class PostgresSQL:
         params = _touch_params(cas)
         params += guard
         return driver(conn).execute(GUARDED_TOUCH, params).fetchone() is not None
+
+    def insert_uow(self, conn: Connection, values: Sequence[Any]) -> None:
+        """Insert a new UOW row (psycopg sends the UUIDs and datetimes as they are)."""
+        driver(conn).execute(INSERT_UOW, values)
 
     def insert_history(
         self, conn: Connection, record: KeyedRecord, chain: str, now: datetime

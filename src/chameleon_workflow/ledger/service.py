@@ -223,8 +223,6 @@ class UOWPersistenceService:
         """Create a UOW with its initial attributes and its first (CREATED) history row."""
         attrs = checked_attributes(attributes or {})
         check_note(reasoning, metadata)
-        new_status = UOWStatus(status)
-        state_hash = content_hash(attrs)
         now = self.clock()
         uow = UnitsOfWork(
             uow_id=uuid.uuid4(),
@@ -232,9 +230,10 @@ class UOWPersistenceService:
             local_workflow_id=local_workflow_id,
             parent_id=parent_id,
             current_interaction_id=interaction_id,
-            status=new_status,
-            content_hash=state_hash,
+            status=UOWStatus(status),
+            content_hash=content_hash(attrs),
             last_heartbeat_at=None,
+            held_by_actor_id=None,
             version=1,
             history_sequence=1,
             retry_count=0,

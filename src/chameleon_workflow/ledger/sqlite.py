@@ -11,6 +11,7 @@ unless a checked read in the same transaction left it a pass (``checks.checked_r
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from chameleon_workflow.hashing import format_timestamp
 from chameleon_workflow.ledger.backend import (
     ATTRIBUTE_COLUMNS,
     HISTORY_COLUMNS,
+    UOW_COLUMNS,
     Cas,
     Guard,
     driver,
@@ -57,6 +59,12 @@ INSERT_HISTORY = (
     f"INSERT INTO uow_history ({', '.join(HISTORY_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(HISTORY_COLUMNS))})"
 )
+INSERT_UOW = (
+    f"INSERT INTO units_of_work ({', '.join(UOW_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(UOW_COLUMNS))})"
+)
+_UOW_IDS = tuple(i for i, c in enumerate(UOW_COLUMNS) if c.endswith("_id"))
+_UOW_STAMPS = tuple(i for i, c in enumerate(UOW_COLUMNS) if c.endswith("_at"))
 INSERT_ATTRIBUTE = (
     f"INSERT INTO uow_attributes ({', '.join(ATTRIBUTE_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(ATTRIBUTE_COLUMNS))})"
@@ -109,6 +117,15 @@ class SQLiteSQL:
     def guarded_touch(self, conn: Connection, cas: Cas, guard: Guard) -> bool:
         """Refuse: SQLite snapshots carry no fingerprint, so no guard is ever made."""
         raise NotImplementedError
+
+    def insert_uow(self, conn: Connection, values: Sequence[Any]) -> None:
+        """Insert a new UOW row, ids and timestamps as the text SQLite stores."""
+        params = list(values)
+        for i in _UOW_IDS:
+            params[i] = uuid_text(params[i])
+        for i in _UOW_STAMPS:
+            params[i] = _stamp(params[i])
+        driver(conn).execute(INSERT_UOW, params)
 
     def insert_history(
         self, conn: Connection, record: KeyedRecord, chain: str, now: datetime
