@@ -24,7 +24,9 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import instance_state
 
 from chameleon_workflow.db import is_sqlite
 from chameleon_workflow.engine.views import ActorFacts, RoleFacts
@@ -126,12 +128,39 @@ _GRANT_AND_STATUS = select(
     .where(InstanceContext.instance_id == bindparam("instance_id"))
     .scalar_subquery(),
 )
+#: The UOW table's columns, read by Core and handed to the Session by ``adopt_uow``.
+_UOW = UnitsOfWork.__table__.c
+_GRANTS = ActorRoleAssignment.__table__.c
+_UOW_COLUMNS = tuple(_UOW)
+_UOW_MAPPER = sa_inspect(UnitsOfWork)
+#: The mapped attribute of each column of ``_UOW_COLUMNS``, in the same order.
+_UOW_KEYS = tuple(_UOW_MAPPER.get_property_by_column(c).key for c in _UOW_COLUMNS)
+_UOW_WIDTH = len(_UOW_COLUMNS)
 #: A UOW row with every role id of one actor (one row per grant; NULL when none).
 _UOW_WITH_ROLE_IDS = (
-    select(UnitsOfWork, ActorRoleAssignment.role_id)
-    .outerjoin(ActorRoleAssignment, ActorRoleAssignment.actor_id == bindparam("actor_id"))
-    .where(UnitsOfWork.uow_id == bindparam("uow_id"))
+    select(*_UOW_COLUMNS, _GRANTS.role_id)
+    .outerjoin(ActorRoleAssignment.__table__, _GRANTS.actor_id == bindparam("actor_id"))
+    .where(_UOW.uow_id == bindparam("uow_id"))
 )
+
+
+def adopt_uow(session: Session, row: Sequence[Any]) -> UnitsOfWork:
+    """Return the Session's UnitsOfWork for a row of ``_UOW_COLUMNS`` read by Core.
+
+    What an ORM load of the row gives, for less: the object the Session already holds
+    for that id (unchanged, as an ORM load leaves it), else a new persistent object with
+    the row's values as its committed state (nothing to flush, no pending change).
+    """
+    key = _UOW_MAPPER.identity_key_from_primary_key((row[0],))
+    held = session.identity_map.get(key)
+    if held is not None:
+        return held
+    uow = _UOW_MAPPER.class_manager.new_instance()
+    state = instance_state(uow)
+    state.dict.update(zip(_UOW_KEYS, row[:_UOW_WIDTH], strict=True))
+    state.key = key
+    session.add(uow)
+    return uow
 
 
 def require_role_paused(
@@ -163,10 +192,11 @@ def uow_with_role_ids(
 ) -> tuple[UnitsOfWork, frozenset[uuid.UUID]]:
     """Return the UOW row and the ids of every role the actor holds, in one statement."""
     params = {"actor_id": actor_id, "uow_id": as_uuid(uow_id, "UOW id")}
-    rows = session.execute(_UOW_WITH_ROLE_IDS, params).all()
+    rows = session.connection().execute(_UOW_WITH_ROLE_IDS, params).all()
     if not rows:
         raise NotFoundError(f"no unit of work with id {uow_id}")
-    return rows[0][0], frozenset(row[1] for row in rows if row[1] is not None)
+    roles = frozenset(row[_UOW_WIDTH] for row in rows if row[_UOW_WIDTH] is not None)
+    return adopt_uow(session, rows[0]), roles
 
 
 def require_holder(uow: UnitsOfWork, actor: ActorFacts) -> None:
@@ -270,7 +300,9 @@ class Queue:
     ) -> UnitsOfWork | None:
         """Return the oldest PENDING UOW waiting in one of the interactions."""
         claim = _CLAIM_LOCKED if self.skip_locked else _CLAIM
-        return session.scalars(claim, {"interactions": list(interaction_ids)}).first()
+        params = {"interactions": list(interaction_ids)}
+        row = session.connection().execute(claim, params).first()
+        return None if row is None else adopt_uow(session, row)
 
     def stale_uow_ids(
         self, session: Session, cutoff: datetime, instance_id: uuid.UUID | None = None
@@ -298,13 +330,13 @@ class Queue:
 
 #: The oldest PENDING UOW of some interactions (built once: every checkout runs it).
 _CLAIM = (
-    select(UnitsOfWork)
+    select(*_UOW_COLUMNS)
     .where(
-        UnitsOfWork.current_interaction_id.in_(bindparam("interactions", expanding=True)),
+        _UOW.current_interaction_id.in_(bindparam("interactions", expanding=True)),
         # A literal, not a parameter: even a generic plan matches it to the queue index.
-        UnitsOfWork.status == literal_column("'PENDING'"),
+        _UOW.status == literal_column("'PENDING'"),
     )
-    .order_by(UnitsOfWork.created_at, UnitsOfWork.uow_id)
+    .order_by(_UOW.created_at, _UOW.uow_id)
     .limit(1)
 )
 _CLAIM_LOCKED = _CLAIM.with_for_update(skip_locked=True)
