@@ -8,6 +8,7 @@ ones whose text depends on the back end, and ``Queue`` picks that once per datab
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -299,10 +300,38 @@ class Queue:
         self, session: Session, interaction_ids: Sequence[uuid.UUID]
     ) -> UnitsOfWork | None:
         """Return the oldest PENDING UOW waiting in one of the interactions."""
-        claim = _CLAIM_LOCKED if self.skip_locked else _CLAIM
-        params = {"interactions": list(interaction_ids)}
+        claim = _claim(len(interaction_ids), self.skip_locked)
+        params = {f"i{n}": interaction_id for n, interaction_id in enumerate(interaction_ids)}
         row = session.connection().execute(claim, params).first()
         return None if row is None else adopt_uow(session, row)
+
+    def checked_claim(
+        self,
+        session: Session,
+        actor: ActorFacts,
+        role_id: uuid.UUID,
+        role_name: str,
+        interaction_ids: Sequence[uuid.UUID],
+    ) -> tuple[bool, UnitsOfWork | None]:
+        """Ask the grant and the pause with the first claim: one statement, not two.
+
+        Raises NotAuthorizedError unless the actor holds the role, as
+        ``require_role_paused`` does; returns whether the instance is paused and the
+        claimed UOW. When the queue is empty the statement returns no row, and the two
+        checks are asked on their own. A UOW claimed by a checkout that then raises is
+        released with its transaction's rollback.
+        """  # fmt: skip
+        claim = _claim(len(interaction_ids), self.skip_locked, checked=True)
+        params = {f"i{n}": interaction_id for n, interaction_id in enumerate(interaction_ids)}
+        params.update(actor_id=actor.actor_id, role_id=role_id, instance_id=actor.instance_id)
+        row = session.connection().execute(claim, params).first()
+        if row is None:
+            return require_role_paused(session, actor, role_id, role_name), None
+        if not row[_UOW_WIDTH]:
+            raise NotAuthorizedError(
+                f"actor {actor.identity_key!r} ({actor.actor_id}) does not hold role {role_name!r}"
+            )
+        return row[_UOW_WIDTH + 1] == InstanceStatus.PAUSED, adopt_uow(session, row)
 
     def stale_uow_ids(
         self, session: Session, cutoff: datetime, instance_id: uuid.UUID | None = None
@@ -328,18 +357,27 @@ class Queue:
         return query.with_for_update(skip_locked=True) if self.skip_locked else query
 
 
-#: The oldest PENDING UOW of some interactions (built once: every checkout runs it).
-_CLAIM = (
-    select(*_UOW_COLUMNS)
-    .where(
-        _UOW.current_interaction_id.in_(bindparam("interactions", expanding=True)),
-        # A literal, not a parameter: even a generic plan matches it to the queue index.
-        _UOW.status == literal_column("'PENDING'"),
+@functools.lru_cache(maxsize=64)
+def _claim(count: int, locked: bool, *, checked: bool = False) -> Select[Any]:
+    """Return the claim of the oldest PENDING UOW of ``count`` interactions (``:i0`` ...).
+
+    Built once per count and kept, with one plain parameter per interaction: an
+    expanding IN parameter would have its SQL rewritten on every checkout. ``checked``
+    adds the grant and the instance's status (``_GRANT_AND_STATUS``) to the row.
+    """
+    claim = (
+        select(*_UOW_COLUMNS, *(_GRANT_AND_STATUS.selected_columns if checked else ()))
+        .where(
+            _UOW.current_interaction_id.in_(
+                [bindparam(f"i{n}", type_=_UOW.current_interaction_id.type) for n in range(count)]
+            ),
+            # A literal, not a parameter: even a generic plan matches it to the queue index.
+            _UOW.status == literal_column("'PENDING'"),
+        )
+        .order_by(_UOW.created_at, _UOW.uow_id)
+        .limit(1)
     )
-    .order_by(_UOW.created_at, _UOW.uow_id)
-    .limit(1)
-)
-_CLAIM_LOCKED = _CLAIM.with_for_update(skip_locked=True)
+    return claim.with_for_update(skip_locked=True) if locked else claim
 
 
 def _stale(cutoff: datetime) -> tuple[ColumnElement[bool], ...]:
