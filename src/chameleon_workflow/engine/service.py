@@ -54,7 +54,6 @@ from chameleon_workflow.telemetry.buffer import TelemetryBuffer, get_telemetry_b
 from chameleon_workflow.workflow.importer import (
     CompiledRole,
     CompiledWorkflow,
-    find_local_workflow,
 )
 
 __all__ = ["WorkflowEngine"]
@@ -320,7 +319,7 @@ class WorkflowEngine(AdminOperations):
             if compiled.instance_id != instance_id:
                 raise NotFoundError(f"workflow {workflow} is not in instance {instance_id}")
             return workflow
-        return find_local_workflow(session, instance_id, workflow)
+        return self._known.workflow_id(session, instance_id, workflow)
 
     def _held(
         self, session: Session, txn: TxnLog, actor_id: uuid.UUID, uow_id: uuid.UUID
