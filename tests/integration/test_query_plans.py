@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,8 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.engine.lookups import Queue
+from chameleon_workflow.engine.views import ActorFacts
+from chameleon_workflow.errors import NotAuthorizedError
 from chameleon_workflow.testing import Playground, make_uow
 
 #: psycopg's named placeholders, as SQLAlchemy renders them.
@@ -69,6 +72,30 @@ def test_claim_next_reads_the_partial_queue_index(
         engine, session, lambda: found.append(queue.claim_next(session, [play.interactions[0]]))
     )
     assert found[0] is not None
+    assert "ix_units_of_work_queue" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+    assert "Sort" not in plan, plan
+    session.rollback()
+
+
+def test_the_checked_claim_reads_the_partial_queue_index(
+    engine: Engine, session: Session, play: Playground
+) -> None:
+    """The first claim of a checkout, with the grant and the pause, still walks the index."""
+    for _ in range(3):
+        make_uow(session, play)
+    queue = Queue.for_engine(engine)
+    nobody = ActorFacts(uuid.uuid4(), play.instance_id, "nobody", "AI_AGENT")
+    refused: list[Exception] = []
+
+    def claim() -> None:
+        try:
+            queue.checked_claim(session, nobody, uuid.uuid4(), "r", [play.interactions[0]])
+        except NotAuthorizedError as exc:
+            refused.append(exc)
+
+    plan = _plan_of(engine, session, claim)
+    assert refused, "an actor without the role is refused"
     assert "ix_units_of_work_queue" in plan, plan
     assert "TEMP B-TREE" not in plan, plan
     assert "Sort" not in plan, plan

@@ -1,8 +1,9 @@
 """What the engine has looked up once and need not query again.
 
-Actors and roles never change once written, and workflow definitions never change once
-imported, so each is read from the database once per engine and kept. Role grants are
-not kept: a revoked role must stop working at once, in every process. A transaction that
+Actors and roles never change once written, and workflow definitions (and the name a
+workflow has in its instance) never change once imported, so each is read from the
+database once per engine and kept. Role grants are not kept: a revoked role must stop
+working at once, in every process. A transaction that
 rolls back leaves nothing wrong here: only facts already committed are ever read.
 """
 
@@ -14,7 +15,11 @@ from sqlalchemy.orm import Session
 
 from chameleon_workflow.engine.lookups import find_role, get_actor, require_role
 from chameleon_workflow.engine.views import ActorFacts, RoleFacts
-from chameleon_workflow.workflow.importer import CompiledWorkflow, load_local_workflow
+from chameleon_workflow.workflow.importer import (
+    CompiledWorkflow,
+    find_local_workflow,
+    load_local_workflow,
+)
 
 
 class KnownFacts:
@@ -25,6 +30,7 @@ class KnownFacts:
         self._actors: dict[uuid.UUID | str, ActorFacts] = {}
         self._roles: dict[tuple[uuid.UUID, uuid.UUID | str], RoleFacts] = {}
         self._workflows: dict[uuid.UUID, CompiledWorkflow] = {}
+        self._workflow_ids: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
 
     def actor(self, session: Session, actor_id: uuid.UUID | str) -> ActorFacts:
         """Return an actor's facts (NotFoundError for an unknown id)."""
@@ -47,6 +53,17 @@ class KnownFacts:
     ) -> None:
         """Raise NotAuthorizedError unless the actor holds the role (asked every time)."""
         require_role(session, actor, role_id, name)
+
+    def workflow_id(self, session: Session, instance_id: uuid.UUID, name: str) -> uuid.UUID:
+        """Return the id of the workflow called ``name`` in an instance.
+
+        A name is unique in its instance and a workflow is never renamed or removed.
+        """
+        found = self._workflow_ids.get((instance_id, name))
+        if found is None:
+            found = find_local_workflow(session, instance_id, name)
+            self._workflow_ids[instance_id, name] = found
+        return found
 
     def workflow(self, session: Session, workflow_id: uuid.UUID) -> CompiledWorkflow:
         """Return an imported workflow, compiled."""

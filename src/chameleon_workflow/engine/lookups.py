@@ -8,6 +8,7 @@ ones whose text depends on the back end, and ``Queue`` picks that once per datab
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import instance_state
 
 from chameleon_workflow.db import is_sqlite
 from chameleon_workflow.engine.views import ActorFacts, RoleFacts
@@ -126,12 +129,39 @@ _GRANT_AND_STATUS = select(
     .where(InstanceContext.instance_id == bindparam("instance_id"))
     .scalar_subquery(),
 )
+#: The UOW table's columns, read by Core and handed to the Session by ``adopt_uow``.
+_UOW = UnitsOfWork.__table__.c
+_GRANTS = ActorRoleAssignment.__table__.c
+_UOW_COLUMNS = tuple(_UOW)
+_UOW_MAPPER = sa_inspect(UnitsOfWork)
+#: The mapped attribute of each column of ``_UOW_COLUMNS``, in the same order.
+_UOW_KEYS = tuple(_UOW_MAPPER.get_property_by_column(c).key for c in _UOW_COLUMNS)
+_UOW_WIDTH = len(_UOW_COLUMNS)
 #: A UOW row with every role id of one actor (one row per grant; NULL when none).
 _UOW_WITH_ROLE_IDS = (
-    select(UnitsOfWork, ActorRoleAssignment.role_id)
-    .outerjoin(ActorRoleAssignment, ActorRoleAssignment.actor_id == bindparam("actor_id"))
-    .where(UnitsOfWork.uow_id == bindparam("uow_id"))
+    select(*_UOW_COLUMNS, _GRANTS.role_id)
+    .outerjoin(ActorRoleAssignment.__table__, _GRANTS.actor_id == bindparam("actor_id"))
+    .where(_UOW.uow_id == bindparam("uow_id"))
 )
+
+
+def adopt_uow(session: Session, row: Sequence[Any]) -> UnitsOfWork:
+    """Return the Session's UnitsOfWork for a row of ``_UOW_COLUMNS`` read by Core.
+
+    What an ORM load of the row gives, for less: the object the Session already holds
+    for that id (unchanged, as an ORM load leaves it), else a new persistent object with
+    the row's values as its committed state (nothing to flush, no pending change).
+    """
+    key = _UOW_MAPPER.identity_key_from_primary_key((row[0],))
+    held = session.identity_map.get(key)
+    if held is not None:
+        return held
+    uow = _UOW_MAPPER.class_manager.new_instance()
+    state = instance_state(uow)
+    state.dict.update(zip(_UOW_KEYS, row[:_UOW_WIDTH], strict=True))
+    state.key = key
+    session.add(uow)
+    return uow
 
 
 def require_role_paused(
@@ -163,10 +193,11 @@ def uow_with_role_ids(
 ) -> tuple[UnitsOfWork, frozenset[uuid.UUID]]:
     """Return the UOW row and the ids of every role the actor holds, in one statement."""
     params = {"actor_id": actor_id, "uow_id": as_uuid(uow_id, "UOW id")}
-    rows = session.execute(_UOW_WITH_ROLE_IDS, params).all()
+    rows = session.connection().execute(_UOW_WITH_ROLE_IDS, params).all()
     if not rows:
         raise NotFoundError(f"no unit of work with id {uow_id}")
-    return rows[0][0], frozenset(row[1] for row in rows if row[1] is not None)
+    roles = frozenset(row[_UOW_WIDTH] for row in rows if row[_UOW_WIDTH] is not None)
+    return adopt_uow(session, rows[0]), roles
 
 
 def require_holder(uow: UnitsOfWork, actor: ActorFacts) -> None:
@@ -269,8 +300,38 @@ class Queue:
         self, session: Session, interaction_ids: Sequence[uuid.UUID]
     ) -> UnitsOfWork | None:
         """Return the oldest PENDING UOW waiting in one of the interactions."""
-        claim = _CLAIM_LOCKED if self.skip_locked else _CLAIM
-        return session.scalars(claim, {"interactions": list(interaction_ids)}).first()
+        claim = _claim(len(interaction_ids), self.skip_locked)
+        params = {f"i{n}": interaction_id for n, interaction_id in enumerate(interaction_ids)}
+        row = session.connection().execute(claim, params).first()
+        return None if row is None else adopt_uow(session, row)
+
+    def checked_claim(
+        self,
+        session: Session,
+        actor: ActorFacts,
+        role_id: uuid.UUID,
+        role_name: str,
+        interaction_ids: Sequence[uuid.UUID],
+    ) -> tuple[bool, UnitsOfWork | None]:
+        """Ask the grant and the pause with the first claim: one statement, not two.
+
+        Raises NotAuthorizedError unless the actor holds the role, as
+        ``require_role_paused`` does; returns whether the instance is paused and the
+        claimed UOW. When the queue is empty the statement returns no row, and the two
+        checks are asked on their own. A UOW claimed by a checkout that then raises is
+        released with its transaction's rollback.
+        """  # fmt: skip
+        claim = _claim(len(interaction_ids), self.skip_locked, checked=True)
+        params = {f"i{n}": interaction_id for n, interaction_id in enumerate(interaction_ids)}
+        params.update(actor_id=actor.actor_id, role_id=role_id, instance_id=actor.instance_id)
+        row = session.connection().execute(claim, params).first()
+        if row is None:
+            return require_role_paused(session, actor, role_id, role_name), None
+        if not row[_UOW_WIDTH]:
+            raise NotAuthorizedError(
+                f"actor {actor.identity_key!r} ({actor.actor_id}) does not hold role {role_name!r}"
+            )
+        return row[_UOW_WIDTH + 1] == InstanceStatus.PAUSED, adopt_uow(session, row)
 
     def stale_uow_ids(
         self, session: Session, cutoff: datetime, instance_id: uuid.UUID | None = None
@@ -296,18 +357,27 @@ class Queue:
         return query.with_for_update(skip_locked=True) if self.skip_locked else query
 
 
-#: The oldest PENDING UOW of some interactions (built once: every checkout runs it).
-_CLAIM = (
-    select(UnitsOfWork)
-    .where(
-        UnitsOfWork.current_interaction_id.in_(bindparam("interactions", expanding=True)),
-        # A literal, not a parameter: even a generic plan matches it to the queue index.
-        UnitsOfWork.status == literal_column("'PENDING'"),
+@functools.lru_cache(maxsize=64)
+def _claim(count: int, locked: bool, *, checked: bool = False) -> Select[Any]:
+    """Return the claim of the oldest PENDING UOW of ``count`` interactions (``:i0`` ...).
+
+    Built once per count and kept, with one plain parameter per interaction: an
+    expanding IN parameter would have its SQL rewritten on every checkout. ``checked``
+    adds the grant and the instance's status (``_GRANT_AND_STATUS``) to the row.
+    """
+    claim = (
+        select(*_UOW_COLUMNS, *(_GRANT_AND_STATUS.selected_columns if checked else ()))
+        .where(
+            _UOW.current_interaction_id.in_(
+                [bindparam(f"i{n}", type_=_UOW.current_interaction_id.type) for n in range(count)]
+            ),
+            # A literal, not a parameter: even a generic plan matches it to the queue index.
+            _UOW.status == literal_column("'PENDING'"),
+        )
+        .order_by(_UOW.created_at, _UOW.uow_id)
+        .limit(1)
     )
-    .order_by(UnitsOfWork.created_at, UnitsOfWork.uow_id)
-    .limit(1)
-)
-_CLAIM_LOCKED = _CLAIM.with_for_update(skip_locked=True)
+    return claim.with_for_update(skip_locked=True) if locked else claim
 
 
 def _stale(cutoff: datetime) -> tuple[ColumnElement[bool], ...]:

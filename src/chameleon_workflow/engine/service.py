@@ -54,7 +54,6 @@ from chameleon_workflow.telemetry.buffer import TelemetryBuffer, get_telemetry_b
 from chameleon_workflow.workflow.importer import (
     CompiledRole,
     CompiledWorkflow,
-    find_local_workflow,
 )
 
 __all__ = ["WorkflowEngine"]
@@ -152,22 +151,28 @@ class WorkflowEngine(AdminOperations):
         def work(session: Session, txn: TxnLog) -> UOWView | None:
             actor = self._known.actor(session, actor_id)
             role_row = self._known.role(session, actor.instance_id, role)
-            # The grant is asked every time (a revoked role stops at once), with the pause.
-            paused = require_role_paused(session, actor, role_row.role_id, role_row.name)
             compiled = self._known.workflow(session, role_row.workflow_id)
             crole = compiled.role_by_id(role_row.role_id)
-            refuse_join_checkout(crole)
+            queue = crole.inbound_interaction_ids
+            # The grant is asked every time (a revoked role stops at once), with the pause:
+            # for any role but a join's, in the first claim's statement.
+            if crole.is_join:
+                require_role_paused(session, actor, role_row.role_id, role_row.name)
+                refuse_join_checkout(crole)
+            paused, uow = self._queue.checked_claim(
+                session, actor, role_row.role_id, role_row.name, queue
+            )
             txn.instance_id = actor.instance_id
             if paused:
                 refuse_paused(actor.instance_id)
             # A UOW its gates reject leaves the queue (FAILED), so this loop ends.
             while True:
-                uow = self._queue.claim_next(session, crole.inbound_interaction_ids)
                 if uow is None:
                     return None
                 view = self._steps.try_claim(session, txn, compiled, crole, uow, actor.actor_id)
                 if view is not None:
                     return view
+                uow = self._queue.claim_next(session, queue)
 
         return self._write(work)
 
@@ -314,7 +319,7 @@ class WorkflowEngine(AdminOperations):
             if compiled.instance_id != instance_id:
                 raise NotFoundError(f"workflow {workflow} is not in instance {instance_id}")
             return workflow
-        return find_local_workflow(session, instance_id, workflow)
+        return self._known.workflow_id(session, instance_id, workflow)
 
     def _held(
         self, session: Session, txn: TxnLog, actor_id: uuid.UUID, uow_id: uuid.UUID
