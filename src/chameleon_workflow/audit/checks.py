@@ -15,9 +15,14 @@ from operator import itemgetter
 from typing import Any
 
 from chameleon_workflow.audit.attributes import Written, check_attributes
+from chameleon_workflow.audit.links import MacFunction, mac_function
 from chameleon_workflow.audit.reader import VerifyReader
 from chameleon_workflow.audit.report import FindingKind, Tally
-from chameleon_workflow.chain import stored_keyed_link_matches, stored_link_matches
+from chameleon_workflow.chain import (
+    keyed_link_body,
+    stored_keyed_link_matches,
+    stored_link_matches,
+)
 from chameleon_workflow.hashing import GENESIS_HASH, canonical_json, stored_json
 from chameleon_workflow.keys import KeyProvider
 
@@ -48,6 +53,7 @@ def verify_page(
     attributes = _grouped(reader.attributes(first, last), 0)
     groups = itertools.groupby(reader.history(first, last), key=itemgetter(_UOW))
     group = next(groups, None)
+    mac = mac_function(keys)
     for uow in page:
         ident = uow[0]
         tally.uows += 1
@@ -58,7 +64,7 @@ def verify_page(
             group = next(groups, None)
         ends = None
         if group is not None and group[0] == ident:
-            ends = _Chain(ident, keys, written, tally).walk(group[1])
+            ends = _Chain(ident, (keys, mac), written, tally).walk(group[1])
             group = next(groups, None)
         _check_head(uow, ends, tally)
 
@@ -76,27 +82,55 @@ class _Chain:
     """One UOW's history rows, walked in sequence order."""
 
     def __init__(
-        self, uow_id: str, keys: KeyProvider, written: dict[int, Written], tally: Tally
+        self,
+        uow_id: str,
+        keys: tuple[KeyProvider, MacFunction],
+        written: dict[int, Written],
+        tally: Tally,
     ) -> None:
-        self.uow_id, self.keys, self.written, self.tally = uow_id, keys, written, tally
+        self.uow_id, (self.keys, self.mac), self.written, self.tally = uow_id, keys, written, tally
 
     def walk(
         self, rows: Iterable[tuple[Any, ...]]
     ) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
-        """Check every row; return the first and last rows (None when there is none)."""
+        """Check every row; return the first and last rows (None when there is none).
+
+        A keyed row whose sorted-orjson MAC input carries its stored MAC is settled here
+        (and, when it wrote no attributes and records no change, so is its attribute
+        check); every other row goes through ``link``, the full check.
+        """
         previous_link = GENESIS_HASH
         first = previous = None
         expected, count, keyed = 1, 0, False
+        mac, written = self.mac, self.written
         for row in rows:
             count += 1
             sequence = row[_SEQ]
             if sequence != expected:
                 self.add(FindingKind.SEQUENCE_GAP, sequence, f"expected sequence {expected}")
-            keyed = self.link(previous_link, row, keyed)
-            if previous is not None:
-                self.continuity(previous, row)
+            if (
+                row[_VERSION] == 2
+                and (body := keyed_link_body(row)) is not None
+                and mac(row[_KEY], previous_link.encode("ascii") + body) == row[_CHAIN]
+            ):
+                keyed = True
+                if (
+                    row[_DIGEST] is not None
+                    or row[_CHANGES] is not None
+                    or sequence in written
+                    or row[_EVENT] in _DIFF_EVENTS
+                ):
+                    self.attributes(row)
             else:
+                keyed = self.link(previous_link, row, keyed)
+            if previous is None:
                 first = row
+            elif (row[_PREV_STATUS], row[_PREV_HASH], row[_PREV_INTER]) != (
+                previous[_NEW_STATUS],
+                previous[_NEW_HASH],
+                previous[_NEW_INTER],
+            ):
+                self.continuity(previous, row)
             previous_link, previous, expected = row[_CHAIN], row, sequence + 1
         self.tally.history += count
         for sequence in sorted(self.written):
