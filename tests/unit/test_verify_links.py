@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 from test_link_format import KEYS, LINK_1, ROW_1, _stored
 
-from chameleon_workflow.audit.links import mac_function
+from chameleon_workflow.audit.links import digest_matches, mac_function, same_json
 from chameleon_workflow.chain import (
     KEYED_FIELDS,
     keyed_link_body,
     reference_keyed_link_matches,
+    value_digest,
 )
-from chameleon_workflow.hashing import GENESIS_HASH
+from chameleon_workflow.hashing import GENESIS_HASH, canonical_json
 from chameleon_workflow.keys import Keyring, LedgerKey
 
 MESSAGES = [b"", b"x", bytes(range(256)) * 5]
@@ -90,3 +91,33 @@ def test_a_changed_field_never_carries_the_mac(field: str) -> None:
 def test_other_types_are_left_to_the_reference(text: dict[str, Any]) -> None:
     """Values orjson would not render as the writer did give no fast input at all."""
     assert keyed_link_body(_stored(ROW_1, LINK_1, **text)) is None
+
+
+SALT = "000102030405060708090a0b0c0d0e0f"
+VALUES: list[Any] = [
+    1250.5,
+    1.0,
+    1e21,
+    5e-7,
+    "café ☕",
+    {"b": 1, "a": [True, None]},
+    {"é": 1, "z": 2},
+]
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_a_fast_digest_match_is_the_reference_digest(value: Any) -> None:
+    """A match over sorted orjson is the reference's digest; no match leaves it to the reference."""
+    stored = value_digest(SALT, value)
+    if digest_matches(SALT.encode(), value, stored):
+        assert stored == hashlib.sha256(SALT.encode() + canonical_json(value)).hexdigest()
+    assert not digest_matches(SALT.encode(), value, value_digest(SALT, "other"))
+    assert not digest_matches(b"", 2**70, hashlib.sha256(b"1180591620717411303424").hexdigest())
+
+
+def test_same_json_never_equates_values_the_reference_tells_apart() -> None:
+    """Equal sorted orjson means equal canonical forms; 1 and 1.0 are left to the reference."""
+    assert same_json({"a": 1, "b": [1]}, {"b": [1], "a": 1})
+    assert not same_json({"a": 1}, {"a": 2})
+    assert not same_json(1, 1.0)  # canonical_json says equal: the reference decides
+    assert canonical_json(1) == canonical_json(1.0)

@@ -15,7 +15,7 @@ from operator import itemgetter
 from typing import Any
 
 from chameleon_workflow.audit.attributes import Written, check_attributes
-from chameleon_workflow.audit.links import MacFunction, mac_function
+from chameleon_workflow.audit.links import MacFunction, mac_function, same_json
 from chameleon_workflow.audit.reader import VerifyReader
 from chameleon_workflow.audit.report import FindingKind, Tally
 from chameleon_workflow.chain import (
@@ -170,7 +170,7 @@ class _Chain:
         """Compare a keyed row's attribute digest and ``changes`` with the attribute rows."""
         sequence = row[_SEQ]
         written = self.written.pop(sequence, None) or Written()
-        if written.digest() != row[_DIGEST]:
+        if not written.digest_is(row[_DIGEST]):
             self.add(
                 FindingKind.ATTRIBUTE_MISMATCH,
                 sequence,
@@ -179,7 +179,9 @@ class _Chain:
         expected = written.diff() if row[_EVENT] in _DIFF_EVENTS else None
         recorded = stored_json(row[_CHANGES])
         if (expected is None) != (recorded is None) or (
-            expected is not None and canonical_json(expected) != canonical_json(recorded)
+            expected is not None
+            and not same_json(expected, recorded)
+            and canonical_json(expected) != canonical_json(recorded)
         ):
             self.add(
                 FindingKind.ATTRIBUTE_MISMATCH,
