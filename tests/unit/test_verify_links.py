@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from test_link_format import KEYS, LINK_1, ROW_1, _stored
 
+from chameleon_workflow.audit.checks import ENDS, STARTS
 from chameleon_workflow.audit.links import digest_matches, mac_function, same_json
 from chameleon_workflow.chain import (
     KEYED_FIELDS,
+    STORED_KEYED_FIELDS,
     keyed_link_body,
     reference_keyed_link_matches,
     value_digest,
@@ -121,3 +123,10 @@ def test_same_json_never_equates_values_the_reference_tells_apart() -> None:
     assert not same_json({"a": 1}, {"a": 2})
     assert not same_json(1, 1.0)  # canonical_json says equal: the reference decides
     assert canonical_json(1) == canonical_json(1.0)
+
+
+def test_a_rows_start_and_the_previous_rows_end_are_compared_field_by_field() -> None:
+    """The continuity check's two slices pair each previous_* column with its new_* column."""
+    starts, ends = STORED_KEYED_FIELDS[STARTS], STORED_KEYED_FIELDS[ENDS]
+    assert starts == ("previous_interaction_id", "previous_state_hash", "previous_status")
+    assert ends == ("new_interaction_id", "new_state_hash", "new_status")

@@ -75,6 +75,9 @@ _CHANGES, _EVENT, _INSTANCE, _NEW_INTER, _NEW_HASH, _NEW_STATUS = 1, 2, 4, 5, 6,
 _PREV_INTER, _PREV_HASH, _PREV_STATUS, _SEQ, _TIME, _UOW, _CHAIN = 8, 9, 10, 12, 14, 15, 16
 _VERSION, _KEY, _HOLDER, _RETRIES, _DIGEST, _WORKFLOW, _PARENT = 17, 18, 19, 20, 21, 22, 23
 _LEGACY_WIDTH = 17
+# Where a row starts (previous interaction, state hash, status) and where it ends (new
+# ones): each three side by side, in the same order (tests/unit/test_verify_links.py).
+STARTS, ENDS = slice(_PREV_INTER, _PREV_STATUS + 1), slice(_NEW_INTER, _NEW_STATUS + 1)
 _DIFF_EVENTS = frozenset({"CREATED", "ATTRIBUTES"})
 
 
@@ -125,11 +128,7 @@ class _Chain:
                 keyed = self.link(previous_link, row, keyed)
             if previous is None:
                 first = row
-            elif (row[_PREV_STATUS], row[_PREV_HASH], row[_PREV_INTER]) != (
-                previous[_NEW_STATUS],
-                previous[_NEW_HASH],
-                previous[_NEW_INTER],
-            ):
+            elif row[STARTS] != previous[ENDS]:
                 self.continuity(previous, row)
             previous_link, previous, expected = row[_CHAIN], row, sequence + 1
         self.tally.history += count
