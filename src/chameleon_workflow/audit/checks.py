@@ -49,9 +49,8 @@ def verify_page(
     reader: VerifyReader, page: list[tuple[Any, ...]], keys: KeyProvider, tally: Tally
 ) -> None:
     """Check a page of UOW rows against their attributes and streamed history rows."""
-    first, last = page[0][0], page[-1][0]
-    attributes = _grouped(reader.attributes(first, last), 0)
-    groups = itertools.groupby(reader.history(first, last), key=itemgetter(_UOW))
+    attributes = _grouped(reader.attributes(page), 0)
+    groups = itertools.groupby(reader.history(page), key=itemgetter(_UOW))
     group = next(groups, None)
     mac = mac_function(keys)
     for uow in page:

@@ -169,15 +169,32 @@ class VerifyReader:
         sql = f"SELECT 1 FROM units_of_work WHERE uow_id = {p} AND instance_id = {p}"
         return bool(self._all(sql, (uow_id, *self.scope)))
 
-    def history(self, first: str, last: str) -> Iterator[Row]:
-        """Stream the history rows of the UOWs between two ids, by uow_id then sequence."""
-        params = (first, last, *self.scope)
+    def _of(self, sql: str, page: list[Row]) -> tuple[str, tuple[Any, ...]]:
+        """Return ``sql`` and its parameters for the rows of the UOWs of ``page``.
+
+        Between the page's first and last id; on SQLite with an instance scope, the page's
+        ids themselves, looked up through the (uow_id, ...) unique index (``+instance_id``
+        keeps SQLite off the instance index, which would scan every row of the instance
+        for each page and sort them). Either way the same rows of the page's UOWs come
+        back, in the same order; rows of other UOWs in the range are not needed.
+        """
+        if self.postgres or not self.scope:
+            return sql, (page[0][0], page[-1][0], *self.scope)
+        ids = tuple(uow[0] for uow in page)
+        head, _, order = sql.partition(" WHERE ")
+        order = order[order.index(" ORDER BY ") :]
+        marks = ", ".join("?" * len(ids))
+        return f"{head} WHERE uow_id IN ({marks}) AND +instance_id = ?{order}", (*ids, *self.scope)
+
+    def history(self, page: list[Row]) -> Iterator[Row]:
+        """Stream the history rows of the UOWs of ``page``, by uow_id then sequence."""
+        sql, params = self._of(self.history_sql, page)
         if self.postgres:
             cursor = self.raw.cursor()
             for name in _PG_AS_TEXT:
                 cursor.adapters.register_loader(name, TextLoader)
-            return iter(cursor.stream(self.history_sql, params, size=_STREAM_CHUNK))
-        return iter(self.raw.execute(self.history_sql, params))
+            return iter(cursor.stream(sql, params, size=_STREAM_CHUNK))
+        return iter(self.raw.execute(sql, params))
 
     def orphans(self, table: str) -> list[Row]:
         """Return (uow_id, rows) for rows of ``table`` whose UOW row does not exist."""
@@ -187,6 +204,6 @@ class VerifyReader:
         """Return the key ledger's rows in sequence order."""
         return self._all(self.keys_sql, ())
 
-    def attributes(self, first: str, last: str) -> list[Row]:
-        """Return the attribute rows of the UOWs between two ids, by uow_id, key, version."""
-        return self._all(self.attributes_sql, (first, last, *self.scope))
+    def attributes(self, page: list[Row]) -> list[Row]:
+        """Return the attribute rows of the UOWs of ``page``, by uow_id, key, version."""
+        return self._all(*self._of(self.attributes_sql, page))

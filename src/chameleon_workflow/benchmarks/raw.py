@@ -108,7 +108,7 @@ def read_and_hash(engine: Engine, instance: uuid.UUID) -> float:
         sha256 = hashlib.sha256
         started = time.perf_counter()
         for page in reader.pages():
-            for row in reader.history(page[0][0], page[-1][0]):
+            for row in reader.history(page):
                 sha256(repr(row).encode()).digest()
         return time.perf_counter() - started
     finally:
