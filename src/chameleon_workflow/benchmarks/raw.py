@@ -37,10 +37,9 @@ RAW_SQL = {
     "sqlite": "BEGIN; snapshot SELECT; SAVEPOINT; UPDATE; INSERT; RELEASE; COMMIT",
     "postgresql": "BEGIN; guarded UPDATE+INSERT statement; COMMIT",
 }
-RAW_READ = (
-    "the verifier's own UOW page and history queries through the driver (the same rows and "
-    "columns read the same way), then SHA-256 of each history row's repr"
-)
+#: (verification: its page and history queries, the same rows and columns read the same
+#: way, then SHA-256 of each history row's ``repr``; kept short so the table row fits.)
+RAW_READ = "verifier's own queries, SHA-256 per row"
 
 
 def raw_state(engine: Engine, uows: list[Any]) -> list[list[Any]]:
