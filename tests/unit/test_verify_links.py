@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from test_link_format import KEYS, LINK_1, ROW_1, _stored
 
-from chameleon_workflow.audit.checks import ENDS, STARTS
+from chameleon_workflow.audit.checks import ENDS, STARTS, _Chain
 from chameleon_workflow.audit.links import digest_matches, mac_function, same_json
+from chameleon_workflow.audit.report import Tally
 from chameleon_workflow.chain import (
     KEYED_FIELDS,
     STORED_KEYED_FIELDS,
@@ -130,3 +131,15 @@ def test_a_rows_start_and_the_previous_rows_end_are_compared_field_by_field() ->
     starts, ends = STORED_KEYED_FIELDS[STARTS], STORED_KEYED_FIELDS[ENDS]
     assert starts == ("previous_interaction_id", "previous_state_hash", "previous_status")
     assert ends == ("new_interaction_id", "new_state_hash", "new_status")
+
+
+def test_a_key_not_held_is_never_settled_by_the_fast_path() -> None:
+    """A row naming a key not held, its link erased (NULL), is counted unknown, not accepted."""
+    other = _stored(ROW_1, LINK_1, key_id="0123456789abcdef", chain_hash=None)
+    tally = Tally()
+    _Chain(ROW_1.uow_id, (KEYS, mac_function(KEYS)), {}, tally).walk([other])
+    assert tally.unknown_keys == {"0123456789abcdef": 1}
+    forged = _stored(ROW_1, LINK_1, chain_hash=None)
+    tally = Tally()
+    _Chain(ROW_1.uow_id, (KEYS, mac_function(KEYS)), {}, tally).walk([forged])
+    assert [f.kind.value for f in tally.findings][:1] == ["CHAIN_BROKEN"]

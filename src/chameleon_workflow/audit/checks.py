@@ -113,7 +113,8 @@ class _Chain:
             if (
                 row[_VERSION] == 2
                 and (body := keyed_link_body(row)) is not None
-                and mac(row[_KEY], previous_link.encode("ascii") + body) == row[_CHAIN]
+                and (made := mac(row[_KEY], previous_link.encode("ascii") + body)) is not None
+                and made == row[_CHAIN]
             ):
                 keyed = True
                 if (
