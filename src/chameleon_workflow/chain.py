@@ -263,6 +263,7 @@ KEYED_COLUMNS: tuple[str, ...] = (
 )
 #: Every column verification reads of a history row, in this order.
 STORED_KEYED_FIELDS: tuple[str, ...] = (*STORED_ROW_FIELDS, *KEYED_COLUMNS)
+_KEY_AT, _STORED_AT = STORED_KEYED_FIELDS.index("key_id"), STORED_KEYED_FIELDS.index("chain_hash")
 
 
 def stored_keyed_link_matches(
@@ -271,7 +272,36 @@ def stored_keyed_link_matches(
     """Tell whether a stored format-2 row's chain hash is its MAC (None: its key is not held).
 
     ``row`` holds the columns of ``STORED_KEYED_FIELDS``. As in ``stored_link_matches``,
-    sorted orjson output is tried first and the reference serializer decides otherwise.
+    sorted orjson (``keyed_link_body``) is tried first; the reference decides otherwise.
+    """
+    prev, key_id, stored = previous_chain_hash.encode("ascii"), row[_KEY_AT], row[_STORED_AT]
+    body = keyed_link_body(row)
+    if body is not None:
+        mac = keys.mac(key_id, prev + body)
+        if mac is None or mac == stored:
+            return None if mac is None else True
+    return reference_keyed_link_matches(keys, previous_chain_hash, row)
+
+
+def reference_keyed_link_matches(
+    keys: KeyProvider, previous_chain_hash: str, row: Sequence[Any]
+) -> bool | None:
+    """Decide a format-2 row's MAC with the reference serializer (None: key not held)."""
+    named = dict(zip(STORED_KEYED_FIELDS, row, strict=True))
+    values = {name: named[name] for name in KEYED_FIELDS}
+    values["link_version"] = LINK_VERSION
+    values["transition_metadata"] = stored_json(named["transition_metadata"])
+    prev = previous_chain_hash.encode("ascii")
+    mac = keys.mac(named["key_id"], prev + canonical_record(values, _KEYED_NESTED))
+    return None if mac is None else mac == named["chain_hash"]
+
+
+def keyed_link_body(row: Sequence[Any]) -> bytes | None:
+    """Return a format-2 row's MAC input as sorted orjson (None: left to the reference).
+
+    ``row`` holds the columns of ``STORED_KEYED_FIELDS``. orjson renders faithfully what
+    it is given (other types are screened out), so bytes that carry the stored MAC are the
+    canonical bytes the writer linked; otherwise ``reference_keyed_link_matches`` decides.
     """
     (
         actor_id,
@@ -290,7 +320,7 @@ def stored_keyed_link_matches(
         meta,
         transition_timestamp,
         uow_id,
-        stored,
+        _stored,
         _version,
         key_id,
         holder_id,
@@ -299,44 +329,42 @@ def stored_keyed_link_matches(
         local_workflow_id,
         parent_id,
     ) = row
-    values = {
-        "actor_id": actor_id,
-        "attributes_digest": attributes_digest,
-        "event_type": event_type,
-        "history_id": history_id,
-        "holder_id": holder_id,
-        "instance_id": instance_id,
-        "key_id": key_id,
-        "link_version": LINK_VERSION,
-        "local_workflow_id": local_workflow_id,
-        "new_interaction_id": new_interaction_id,
-        "new_state_hash": new_state_hash,
-        "new_status": new_status,
-        "parent_id": parent_id,
-        "previous_interaction_id": previous_interaction_id,
-        "previous_state_hash": previous_state_hash,
-        "previous_status": previous_status,
-        "reasoning": reasoning,
-        "retry_count": retry_count,
-        "sequence": sequence,
-        "transition_metadata": meta,
-        "transition_timestamp": transition_timestamp,
-        "uow_id": uow_id,
-    }
-    prev = previous_chain_hash.encode("ascii")
-    if type(sequence) is int and type(retry_count) is int and (meta is None or type(meta) is str):
-        try:
-            values["transition_metadata"] = None if meta is None else orjson.loads(meta)
-            body = orjson.dumps(values, option=_SORTED)
-        except (orjson.JSONDecodeError, orjson.JSONEncodeError):
-            pass  # the reference path below raises or decides
-        else:
-            mac = keys.mac(key_id, prev + body)
-            if mac is None or mac == stored:
-                return None if mac is None else True
-    values["transition_metadata"] = stored_json(meta)
-    mac = keys.mac(key_id, prev + canonical_record(values, _KEYED_NESTED))
-    return None if mac is None else mac == stored
+    if type(sequence) is not int or type(retry_count) is not int:
+        return None
+    try:
+        if meta is not None:
+            if type(meta) is not str:
+                return None
+            meta = orjson.loads(meta)
+        return orjson.dumps(
+            {
+                "actor_id": actor_id,
+                "attributes_digest": attributes_digest,
+                "event_type": event_type,
+                "history_id": history_id,
+                "holder_id": holder_id,
+                "instance_id": instance_id,
+                "key_id": key_id,
+                "link_version": LINK_VERSION,
+                "local_workflow_id": local_workflow_id,
+                "new_interaction_id": new_interaction_id,
+                "new_state_hash": new_state_hash,
+                "new_status": new_status,
+                "parent_id": parent_id,
+                "previous_interaction_id": previous_interaction_id,
+                "previous_state_hash": previous_state_hash,
+                "previous_status": previous_status,
+                "reasoning": reasoning,
+                "retry_count": retry_count,
+                "sequence": sequence,
+                "transition_metadata": meta,
+                "transition_timestamp": transition_timestamp,
+                "uow_id": uow_id,
+            },
+            option=_SORTED,
+        )
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return None  # the reference path raises or decides
 
 
 def value_digest(salt: str, value: Any) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from chameleon_workflow import audit
+from chameleon_workflow.audit.reader import VerifyReader
 from chameleon_workflow.ledger.service import UOWPersistenceService
 from chameleon_workflow.testing import append_only_disabled, make_playground
 
@@ -100,3 +101,19 @@ def test_one_uow_is_checked_alone(session: Session, tampered: Any) -> None:
     report = audit.verify(session, uow_id=uuid.UUID(hole))
     assert _found(report) == [f for f in expected if f[1] == hole]
     assert (report.uows_checked, report.history_rows_checked) == (1, 4)
+
+
+def test_small_pages_find_the_same(
+    session: Session, tampered: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of 3 UOWs (SQLite instance runs read a page's rows by its ids) change nothing."""
+    instances, expected, owner = tampered
+    monkeypatch.setattr(VerifyReader.pages, "__defaults__", (None, 3))
+    for instance, index in instances.items():
+        report = audit.verify(session, instance_id=uuid.UUID(instance))
+        session.rollback()
+        assert _found(report) == [f for f in expected if owner[f[1]] == index]
+        assert report.uows_checked == 8
+    report = audit.verify(session)
+    assert _found(report) == expected
+    assert (report.uows_checked, report.history_rows_checked) == (16, 16 * 5 - 1 - 5)

@@ -15,9 +15,14 @@ from operator import itemgetter
 from typing import Any
 
 from chameleon_workflow.audit.attributes import Written, check_attributes
+from chameleon_workflow.audit.links import MacFunction, mac_function, same_json
 from chameleon_workflow.audit.reader import VerifyReader
 from chameleon_workflow.audit.report import FindingKind, Tally
-from chameleon_workflow.chain import stored_keyed_link_matches, stored_link_matches
+from chameleon_workflow.chain import (
+    keyed_link_body,
+    stored_keyed_link_matches,
+    stored_link_matches,
+)
 from chameleon_workflow.hashing import GENESIS_HASH, canonical_json, stored_json
 from chameleon_workflow.keys import KeyProvider
 
@@ -44,10 +49,10 @@ def verify_page(
     reader: VerifyReader, page: list[tuple[Any, ...]], keys: KeyProvider, tally: Tally
 ) -> None:
     """Check a page of UOW rows against their attributes and streamed history rows."""
-    first, last = page[0][0], page[-1][0]
-    attributes = _grouped(reader.attributes(first, last), 0)
-    groups = itertools.groupby(reader.history(first, last), key=itemgetter(_UOW))
+    attributes = _grouped(reader.attributes(page), 0)
+    groups = itertools.groupby(reader.history(page), key=itemgetter(_UOW))
     group = next(groups, None)
+    mac = mac_function(keys)
     for uow in page:
         ident = uow[0]
         tally.uows += 1
@@ -58,7 +63,7 @@ def verify_page(
             group = next(groups, None)
         ends = None
         if group is not None and group[0] == ident:
-            ends = _Chain(ident, keys, written, tally).walk(group[1])
+            ends = _Chain(ident, (keys, mac), written, tally).walk(group[1])
             group = next(groups, None)
         _check_head(uow, ends, tally)
 
@@ -69,6 +74,9 @@ _CHANGES, _EVENT, _INSTANCE, _NEW_INTER, _NEW_HASH, _NEW_STATUS = 1, 2, 4, 5, 6,
 _PREV_INTER, _PREV_HASH, _PREV_STATUS, _SEQ, _TIME, _UOW, _CHAIN = 8, 9, 10, 12, 14, 15, 16
 _VERSION, _KEY, _HOLDER, _RETRIES, _DIGEST, _WORKFLOW, _PARENT = 17, 18, 19, 20, 21, 22, 23
 _LEGACY_WIDTH = 17
+# Where a row starts (previous interaction, state hash, status) and where it ends (new
+# ones): each three side by side, in the same order (tests/unit/test_verify_links.py).
+STARTS, ENDS = slice(_PREV_INTER, _PREV_STATUS + 1), slice(_NEW_INTER, _NEW_STATUS + 1)
 _DIFF_EVENTS = frozenset({"CREATED", "ATTRIBUTES"})
 
 
@@ -76,27 +84,52 @@ class _Chain:
     """One UOW's history rows, walked in sequence order."""
 
     def __init__(
-        self, uow_id: str, keys: KeyProvider, written: dict[int, Written], tally: Tally
+        self,
+        uow_id: str,
+        keys: tuple[KeyProvider, MacFunction],
+        written: dict[int, Written],
+        tally: Tally,
     ) -> None:
-        self.uow_id, self.keys, self.written, self.tally = uow_id, keys, written, tally
+        self.uow_id, (self.keys, self.mac), self.written, self.tally = uow_id, keys, written, tally
 
     def walk(
         self, rows: Iterable[tuple[Any, ...]]
     ) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
-        """Check every row; return the first and last rows (None when there is none)."""
+        """Check every row; return the first and last rows (None when there is none).
+
+        A keyed row whose sorted-orjson MAC input carries its stored MAC is settled here
+        (and, when it wrote no attributes and records no change, so is its attribute
+        check); every other row goes through ``link``, the full check.
+        """
         previous_link = GENESIS_HASH
         first = previous = None
         expected, count, keyed = 1, 0, False
+        mac, written = self.mac, self.written
         for row in rows:
             count += 1
             sequence = row[_SEQ]
             if sequence != expected:
                 self.add(FindingKind.SEQUENCE_GAP, sequence, f"expected sequence {expected}")
-            keyed = self.link(previous_link, row, keyed)
-            if previous is not None:
-                self.continuity(previous, row)
+            if (
+                row[_VERSION] == 2
+                and (body := keyed_link_body(row)) is not None
+                and (made := mac(row[_KEY], previous_link.encode("ascii") + body)) is not None
+                and made == row[_CHAIN]
+            ):
+                keyed = True
+                if (
+                    row[_DIGEST] is not None
+                    or row[_CHANGES] is not None
+                    or sequence in written
+                    or row[_EVENT] in _DIFF_EVENTS
+                ):
+                    self.attributes(row)
             else:
+                keyed = self.link(previous_link, row, keyed)
+            if previous is None:
                 first = row
+            elif row[STARTS] != previous[ENDS]:
+                self.continuity(previous, row)
             previous_link, previous, expected = row[_CHAIN], row, sequence + 1
         self.tally.history += count
         for sequence in sorted(self.written):
@@ -136,7 +169,7 @@ class _Chain:
         """Compare a keyed row's attribute digest and ``changes`` with the attribute rows."""
         sequence = row[_SEQ]
         written = self.written.pop(sequence, None) or Written()
-        if written.digest() != row[_DIGEST]:
+        if not written.digest_is(row[_DIGEST]):
             self.add(
                 FindingKind.ATTRIBUTE_MISMATCH,
                 sequence,
@@ -145,7 +178,9 @@ class _Chain:
         expected = written.diff() if row[_EVENT] in _DIFF_EVENTS else None
         recorded = stored_json(row[_CHANGES])
         if (expected is None) != (recorded is None) or (
-            expected is not None and canonical_json(expected) != canonical_json(recorded)
+            expected is not None
+            and not same_json(expected, recorded)
+            and canonical_json(expected) != canonical_json(recorded)
         ):
             self.add(
                 FindingKind.ATTRIBUTE_MISMATCH,

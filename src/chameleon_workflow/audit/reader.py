@@ -6,6 +6,10 @@ links and digests cover and JSON columns as their stored text, so nothing is par
 into UUID or datetime objects. SQLite cursors stream by nature; on PostgreSQL history is
 read with psycopg's chunked ``stream`` so the server produces rows while Python hashes
 the previous chunk (memory stays at one chunk, and no result set is buffered whole).
+History's ids and JSON reach Python as their text output without a cast in the SQL: its
+cursor loads ``uuid``, ``json`` and ``jsonb`` with psycopg's text loader, which keeps the
+very text ``::text`` gives (the types' output functions), and the server skips a cast per
+column per row.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
+
+from psycopg.types.string import TextLoader
 
 from chameleon_workflow.chain import STORED_KEYED_FIELDS
 from chameleon_workflow.keys import KEY_EVENT_FIELDS
@@ -26,6 +32,8 @@ _PG_TEXT = frozenset(
     | {"parent_id", "current_interaction_id", "held_by_actor_id", "value"}
 )
 _PG_STAMPS = frozenset({"transition_timestamp", "created_at", "recorded_at"})
+#: Types history's cursor loads as their text output (the text ``::text`` would give).
+_PG_AS_TEXT = ("uuid", "json", "jsonb")
 
 #: The UOW row's columns verification reads, in this order.
 UOW_COLUMNS = (
@@ -68,8 +76,12 @@ def _pg(name: str) -> str:
     return f"{name}::text" if name in _PG_TEXT else name
 
 
-def _queries(column: Any, p: str, uuid: str) -> dict[str, str]:
-    """Return every query, columns rendered by ``column``, ``p`` a placeholder."""
+def _pg_history(name: str) -> str:
+    return _pg(name) if name in _PG_STAMPS else name
+
+
+def _queries(column: Any, p: str, uuid: str, history: Any) -> dict[str, str]:
+    """Return every query, columns rendered by ``column`` (``history`` for history rows)."""
     uows = ", ".join(map(column, UOW_COLUMNS))
     return {
         "uows": (
@@ -78,7 +90,7 @@ def _queries(column: Any, p: str, uuid: str) -> dict[str, str]:
         ),
         "one": f"SELECT {uows} FROM units_of_work WHERE uow_id = {p}{uuid}",
         "history": (
-            f"SELECT {', '.join(map(column, STORED_KEYED_FIELDS))} FROM uow_history "
+            f"SELECT {', '.join(map(history, STORED_KEYED_FIELDS))} FROM uow_history "
             f"WHERE uow_id >= {p}{uuid} AND uow_id <= {p}{uuid} {{scope}} "
             "ORDER BY uow_id, sequence"
         ),
@@ -102,8 +114,11 @@ def _queries(column: Any, p: str, uuid: str) -> dict[str, str]:
     }
 
 
-_SQLITE = {**_queries(str, "?", ""), "start": ""}
-_POSTGRES = {**_queries(_pg, "%s", "::uuid"), "start": "00000000-0000-0000-0000-000000000000"}
+_SQLITE = {**_queries(str, "?", "", str), "start": ""}
+_POSTGRES = {
+    **_queries(_pg, "%s", "::uuid", _pg_history),
+    "start": "00000000-0000-0000-0000-000000000000",
+}
 
 Row = tuple[Any, ...]
 
@@ -154,12 +169,32 @@ class VerifyReader:
         sql = f"SELECT 1 FROM units_of_work WHERE uow_id = {p} AND instance_id = {p}"
         return bool(self._all(sql, (uow_id, *self.scope)))
 
-    def history(self, first: str, last: str) -> Iterator[Row]:
-        """Stream the history rows of the UOWs between two ids, by uow_id then sequence."""
-        params = (first, last, *self.scope)
+    def _of(self, sql: str, page: list[Row]) -> tuple[str, tuple[Any, ...]]:
+        """Return ``sql`` and its parameters for the rows of the UOWs of ``page``.
+
+        Between the page's first and last id; on SQLite with an instance scope, the page's
+        ids themselves, looked up through the (uow_id, ...) unique index (``+instance_id``
+        keeps SQLite off the instance index, which would scan every row of the instance
+        for each page and sort them). Either way the same rows of the page's UOWs come
+        back, in the same order; rows of other UOWs in the range are not needed.
+        """
+        if self.postgres or not self.scope:
+            return sql, (page[0][0], page[-1][0], *self.scope)
+        ids = tuple(uow[0] for uow in page)
+        head, _, order = sql.partition(" WHERE ")
+        order = order[order.index(" ORDER BY ") :]
+        marks = ", ".join("?" * len(ids))
+        return f"{head} WHERE uow_id IN ({marks}) AND +instance_id = ?{order}", (*ids, *self.scope)
+
+    def history(self, page: list[Row]) -> Iterator[Row]:
+        """Stream the history rows of the UOWs of ``page``, by uow_id then sequence."""
+        sql, params = self._of(self.history_sql, page)
         if self.postgres:
-            return iter(self.raw.cursor().stream(self.history_sql, params, size=_STREAM_CHUNK))
-        return iter(self.raw.execute(self.history_sql, params))
+            cursor = self.raw.cursor()
+            for name in _PG_AS_TEXT:
+                cursor.adapters.register_loader(name, TextLoader)
+            return iter(cursor.stream(sql, params, size=_STREAM_CHUNK))
+        return iter(self.raw.execute(sql, params))
 
     def orphans(self, table: str) -> list[Row]:
         """Return (uow_id, rows) for rows of ``table`` whose UOW row does not exist."""
@@ -169,6 +204,6 @@ class VerifyReader:
         """Return the key ledger's rows in sequence order."""
         return self._all(self.keys_sql, ())
 
-    def attributes(self, first: str, last: str) -> list[Row]:
-        """Return the attribute rows of the UOWs between two ids, by uow_id, key, version."""
-        return self._all(self.attributes_sql, (first, last, *self.scope))
+    def attributes(self, page: list[Row]) -> list[Row]:
+        """Return the attribute rows of the UOWs of ``page``, by uow_id, key, version."""
+        return self._all(*self._of(self.attributes_sql, page))
