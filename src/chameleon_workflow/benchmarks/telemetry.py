@@ -138,8 +138,7 @@ def _natural(row: tuple[Any, ...]) -> tuple[Any, ...]:
     converted by psycopg's own dumpers, and JSON already serialized.
     """
     return tuple(
-        uuid.UUID(bytes=v) if i in _UUID_COLUMNS and v is not None else v
-        for i, v in enumerate(row)
+        uuid.UUID(bytes=v) if i in _UUID_COLUMNS and v is not None else v for i, v in enumerate(row)
     )
 
 
