@@ -171,11 +171,6 @@ def _text(data: bytes | None) -> str | None:
     return None if data is None else data.decode()
 
 
-def _timestamp(entry: TelemetryEntry) -> datetime:
-    assert entry.timestamp is not None  # set by __post_init__
-    return entry.timestamp
-
-
 def _log_ids(count: int) -> tuple[bytes, bytes]:
     """Return ``count`` random version-4 UUIDs: 16 bytes each, and 36 characters of text each.
 
@@ -252,7 +247,7 @@ def _rows(
             actor, instance, interaction, role, uow, texts, raws, bad = shaped
             last_ids = ids
         log_id = text_ids[36 * index : 36 * index + 36]
-        moment = _timestamp(e)
+        moment: datetime = e.timestamp  # type: ignore[assignment] # set by __post_init__
         stamp = format_timestamp(moment)
         meta = _note_bad_ids(e) if bad else e.error_metadata
         kind = kinds.get(e.log_type)

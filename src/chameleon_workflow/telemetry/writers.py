@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import psycopg
 from psycopg.abc import Buffer
@@ -51,7 +51,7 @@ class _Uuid16Dumper(Dumper):
 
     def dump(self, obj: Any) -> Buffer:
         """Return the bytes as they are: they are the binary form."""
-        return cast(Buffer, obj)
+        return obj  # type: ignore[no-any-return]
 
 
 class _JsonbTextDumper(Dumper):
