@@ -20,7 +20,7 @@ from __future__ import annotations
 import binascii
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
@@ -135,7 +135,7 @@ def _note_bad_ids(entry: TelemetryEntry) -> Any:
 
 @dataclass(slots=True)
 class LinkedRows:
-    """Rows in driver form, linked into a stream from ``first_seq``, and the last link."""
+    """Rows in driver form, linked into a stream, the next row's sequence and the last link."""
 
     rows: list[tuple[Any, ...]]
     next_seq: int
@@ -217,15 +217,18 @@ def _fast_json(value: Any) -> tuple[bytes | None, bytes] | None:
     return (None if value is None else orjson.dumps(value)), canonical
 
 
-def _rows(
-    entries: Iterable[TelemetryEntry],
-    stream: Stream,
-    first_seq: int,
-    previous: str | None,
-    text: bool,
-) -> LinkedRows:
-    """Convert entries to driver tuples (text for SQLite, COPY forms for PostgreSQL), linked."""
+def link_lazily(
+    entries: Iterable[TelemetryEntry], stream: Stream, position: LinkedRows, dialect: str
+) -> Iterator[tuple[Any, ...]]:
+    """Yield entries as linked driver tuples, moving ``position`` on with each row yielded.
+
+    The rows start at ``position.next_seq``, linked to ``position.last_link``. Given to
+    the driver as it is, each row is linked as the driver takes it, so on PostgreSQL the
+    server ingests the rows already sent while the next ones are linked.
+    """
+    text = dialect == "sqlite"
     batch = list(entries)
+    seq, previous = position.next_seq, position.last_link
     keys, key_id = stream.keys, stream.keys.current_id
     mac, key_json = keys.mac, orjson.dumps(key_id)
     stream_text = str(stream.stream_id)
@@ -235,8 +238,6 @@ def _rows(
     shaped_ids: dict[tuple[int, ...], _Ids] = {}
     last_ids: Any = None
     kinds: dict[Any, bytes] = {}
-    rows: list[tuple[Any, ...]] = []
-    seq = first_seq
     for index, e in enumerate(batch):
         ids = _ids_of(e)
         if ids != last_ids:  # consecutive entries mostly share their id objects
@@ -274,10 +275,10 @@ def _rows(
         else:
             log_bytes = raw_ids[16 * index : 16 * index + 16]
             row = (log_bytes, *raws, moment, e.log_type, details, metadata)
-        rows.append((*row, stream_column, seq, key_id, link))
         previous = link
         seq += 1
-    return LinkedRows(rows, seq, previous)
+        position.next_seq, position.last_link = seq, link
+        yield (*row, stream_column, seq - 1, key_id, link)
 
 
 def link_rows(
@@ -292,4 +293,6 @@ def link_rows(
     PostgreSQL rows hold UUIDs as their 16 bytes and JSON as its text in bytes: the forms
     ``writers.copy_postgres`` hands to binary COPY as they are.
     """
-    return _rows(entries, stream, first_seq, previous, text=dialect == "sqlite")
+    linked = LinkedRows([], first_seq, previous)
+    linked.rows = list(link_lazily(entries, stream, linked, dialect))
+    return linked

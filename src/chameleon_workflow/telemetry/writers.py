@@ -7,7 +7,7 @@ this module sends them with the driver's fastest bulk path inside the flush's tr
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
@@ -18,7 +18,7 @@ from psycopg.pq import Format
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.telemetry.entry import TelemetryEntry
-from chameleon_workflow.telemetry.rows import LinkedRows, link_rows, render_json
+from chameleon_workflow.telemetry.rows import LinkedRows, link_lazily, link_rows, render_json
 from chameleon_workflow.telemetry.streams import Streams, lost_streams, open_entry
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "LinkedRows",
     "copy_postgres",
     "insert_sqlite",
+    "link_lazily",
     "link_rows",
     "render_json",
     "write_entries",
@@ -65,7 +66,7 @@ class _JsonbTextDumper(Dumper):
         return b"\x01" + obj  # type: ignore[no-any-return]
 
 
-def copy_postgres(raw: psycopg.Connection[Any], rows: Sequence[tuple[Any, ...]]) -> None:
+def copy_postgres(raw: psycopg.Connection[Any], rows: Iterable[tuple[Any, ...]]) -> None:
     """Send rows with binary COPY on an open psycopg connection (inside its transaction).
 
     Rows come from ``link_rows``: UUIDs as 16 bytes and JSON as text in bytes, which this
@@ -80,7 +81,7 @@ def copy_postgres(raw: psycopg.Connection[Any], rows: Sequence[tuple[Any, ...]])
                 copy.write_row(row)
 
 
-def insert_sqlite(raw: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+def insert_sqlite(raw: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
     """Insert rows with ``executemany`` on an open sqlite3 connection (inside its transaction)."""
     raw.executemany(SQLITE_INSERT, rows)
 
@@ -104,6 +105,6 @@ def write_entries(session: Session, entries: Sequence[TelemetryEntry], streams: 
         write(raw, opening.rows)
         seq, previous = opening.next_seq, opening.last_link
         entries = [*lost_streams(session, streams), *entries]
-    linked = link_rows(entries, stream, seq, previous, dialect)
-    write(raw, linked.rows)
-    streams.stage(stream, linked.next_seq, linked.last_link)
+    position = LinkedRows([], seq, previous)
+    write(raw, link_lazily(entries, stream, position, dialect))
+    streams.stage(stream, position.next_seq, position.last_link)
