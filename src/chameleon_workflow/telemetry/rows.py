@@ -167,10 +167,6 @@ def _decoded(data: bytes | None) -> Any:
     return None if data is None else orjson.loads(data)
 
 
-def _text(data: bytes | None) -> str | None:
-    return None if data is None else data.decode()
-
-
 def _log_ids(count: int) -> tuple[bytes, bytes]:
     """Return ``count`` random version-4 UUIDs: 16 bytes each, and 36 characters of text each.
 
@@ -209,6 +205,9 @@ def _shape_ids(ids: tuple[IdLike, ...]) -> _Ids:
     return (*order, json["uow_id"], texts, raws, bad)  # type: ignore[return-value]
 
 
+_NO_JSON: tuple[bytes | None, bytes] = (None, b"null")
+
+
 def _fast_json(value: Any) -> tuple[bytes | None, bytes] | None:
     """Return a JSON column's stored and canonical forms, or None for the reference path."""
     canonical = flat_canonical(value)
@@ -226,8 +225,7 @@ def link_lazily(
     the driver as it is, each row is linked as the driver takes it, so on PostgreSQL the
     server ingests the rows already sent while the next ones are linked.
     """
-    text = dialect == "sqlite"
-    batch = list(entries)
+    text, batch = dialect == "sqlite", list(entries)
     seq, previous = position.next_seq, position.last_link
     keys, key_id = stream.keys, stream.keys.current_id
     mac, key_json = keys.mac, orjson.dumps(key_id)
@@ -255,7 +253,7 @@ def link_lazily(
         if kind is None and type(e.log_type) is str:  # always, unless an entry was edited
             kind = kinds[e.log_type] = orjson.dumps(e.log_type)
         details_forms = _fast_json(e.event_details)
-        meta_forms = None if details_forms is None else _fast_json(meta)
+        meta_forms = _NO_JSON if meta is None else _fast_json(meta)
         if details_forms is not None and meta_forms is not None and kind is not None:
             (details, details_canonical), (metadata, meta_canonical) = details_forms, meta_forms
             body = (previous or GENESIS_HASH).encode() + _BODY % (
@@ -271,7 +269,8 @@ def link_lazily(
         if link is None:
             raise ConfigurationError(f"the current ledger key {key_id} is not held")
         if text:
-            row = (log_id.decode(), *texts, stamp, e.log_type, _text(details), _text(metadata))
+            stored = (details and details.decode(), metadata and metadata.decode())  # never b""
+            row = (log_id.decode(), *texts, stamp, e.log_type, *stored)
         else:
             log_bytes = raw_ids[16 * index : 16 * index + 16]
             row = (log_bytes, *raws, moment, e.log_type, details, metadata)
