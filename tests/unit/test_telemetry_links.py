@@ -136,8 +136,16 @@ def _stored_values(row: tuple[Any, ...], sqlite: bool) -> dict[str, Any]:
     if not sqlite:
         values["timestamp"] = format_timestamp(values["timestamp"])
     for name in ("event_details", "error_metadata"):
-        values[name] = None if values[name] is None else orjson.loads(values[name])
+        values[name] = None if values[name] is None else orjson.loads(_json_text(values[name]))
     return values
+
+
+def _json_text(stored: str | bytes) -> str | bytes:
+    """Return a JSON column's text: PostgreSQL rows hold jsonb's binary form (version 1)."""
+    if isinstance(stored, bytes):
+        assert stored[:1] == b"\x01"
+        return stored[1:]
+    return stored
 
 
 def _linkable(value: Any) -> bool:
@@ -176,7 +184,8 @@ def test_linked_rows_verify_against_the_reference(
         assert row[13] == KEYS.mac(KEYS.current_id, body) == log_link(KEYS, previous, values)
         assert uuid.UUID(values["log_id"]).version == 4
         assert values["timestamp"] == format_timestamp(entry.timestamp or datetime.now(UTC))
-        details = row[8].encode() if sqlite and row[8] is not None else row[8]
+        details = None if row[8] is None else _json_text(row[8])
+        details = details.encode() if isinstance(details, str) else details
         if details is None or b"__unlinkable__" not in details:
             assert details == render_json(entry.event_details)  # as stored before
         if _linkable(entry.event_details) and _linkable(entry.error_metadata):

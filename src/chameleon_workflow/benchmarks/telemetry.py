@@ -131,15 +131,24 @@ def _raw_postgres(raw: psycopg.Connection[Any], rows: Sequence[tuple[Any, ...]])
 _UUID_COLUMNS = frozenset(i for i, name in enumerate(PG_TYPES) if name == "uuid")
 
 
-def _natural(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Return a COPY row with its UUIDs as ``uuid.UUID`` (``link_rows`` gives their bytes).
+_JSONB_COLUMNS = frozenset(i for i, name in enumerate(PG_TYPES) if name == "jsonb")
 
-    The raw baseline writes what a program using psycopg directly holds: UUID objects,
-    converted by psycopg's own dumpers, and JSON already serialized.
+
+def _natural_value(column: int, value: Any) -> Any:
+    if value is None:
+        return None
+    if column in _UUID_COLUMNS:
+        return uuid.UUID(bytes=value)
+    return value[1:] if column in _JSONB_COLUMNS else value
+
+
+def _natural(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Return a COPY row as a program using psycopg directly holds it.
+
+    ``link_rows`` gives UUIDs as their 16 bytes and JSON in jsonb's binary form; the raw
+    baseline has ``uuid.UUID`` objects (psycopg's dumpers convert them) and JSON text.
     """
-    return tuple(
-        uuid.UUID(bytes=v) if i in _UUID_COLUMNS and v is not None else v for i, v in enumerate(row)
-    )
+    return tuple(_natural_value(column, value) for column, value in enumerate(row))
 
 
 def bench_flush(ctx: BenchContext) -> list[Figure]:

@@ -12,7 +12,7 @@ template of the canonical record (keys in RFC 8785 order, each value rendered as
 once per batch or per row), log ids come from one ``os.urandom`` call per batch, and an
 entry's ids are converted once per batch. Any other row takes the reference path
 (``log_links.log_body``). For PostgreSQL's binary COPY, UUIDs are handed over as their
-16 bytes and JSON as jsonb's binary form (``writers.copy_postgres`` passes them through).
+16 bytes and JSON in jsonb's binary form (``writers.copy_postgres`` sends them as bytes).
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ _BODY = b"{" + b",".join(b'"%s":%s' % (n.encode(), _slot(n)) for n in _BODY_ORDE
 _VERSION_4 = bytes((b & 0x0F) | 0x40 for b in range(256))
 _VARIANT = bytes((b & 0x3F) | 0x80 for b in range(256))
 _DASHES = (8, 13, 18, 23)
+#: jsonb's binary form: a format version byte, then the JSON text.
+_JSONB = b"\x01"
 _UNLINKABLE = "a value JSON cannot hold exactly (such as an integer beyond 2**53)"
 
 
@@ -269,11 +271,11 @@ def link_lazily(
         if link is None:
             raise ConfigurationError(f"the current ledger key {key_id} is not held")
         if text:
-            stored = (details and details.decode(), metadata and metadata.decode())  # never b""
-            row = (log_id.decode(), *texts, stamp, e.log_type, *stored)
+            texts_of = (details and details.decode(), metadata and metadata.decode())  # never b""
+            row = (log_id.decode(), *texts, stamp, e.log_type, *texts_of)
         else:
-            log_bytes = raw_ids[16 * index : 16 * index + 16]
-            row = (log_bytes, *raws, moment, e.log_type, details, metadata)
+            stored = (details and _JSONB + details, metadata and _JSONB + metadata)
+            row = (raw_ids[16 * index : 16 * index + 16], *raws, moment, e.log_type, *stored)
         previous = link
         seq += 1
         position.next_seq, position.last_link = seq, link
@@ -289,8 +291,8 @@ def link_rows(
 ) -> LinkedRows:
     """Convert and link entries for ``dialect`` (SQLite: text; PostgreSQL: binary COPY).
 
-    PostgreSQL rows hold UUIDs as their 16 bytes and JSON as its text in bytes: the forms
-    ``writers.copy_postgres`` hands to binary COPY as they are.
+    PostgreSQL rows hold UUIDs as their 16 bytes and JSON in jsonb's binary form (version
+    byte 1, then the text): the wire forms ``writers.copy_postgres`` sends as they are.
     """
     linked = LinkedRows([], first_seq, previous)
     linked.rows = list(link_lazily(entries, stream, linked, dialect))

@@ -11,10 +11,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
-from psycopg.abc import Buffer
-from psycopg.adapt import Dumper
-from psycopg.postgres import types as pg_types
-from psycopg.pq import Format
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.telemetry.entry import TelemetryEntry
@@ -44,41 +40,22 @@ PG_TYPES = ["uuid"] * 6 + ["timestamptz", "text", "jsonb", "jsonb", "uuid", "int
 SQLITE_INSERT = f"INSERT INTO interaction_logs ({_COLUMNS}) VALUES ({', '.join('?' * 14)})"
 
 
-class _Uuid16Dumper(Dumper):
-    """Binary COPY of a UUID the row already holds as its 16 bytes (``rows.link_rows``)."""
-
-    oid = pg_types["uuid"].oid
-    format = Format.BINARY
-
-    def dump(self, obj: Any) -> Buffer:
-        """Return the bytes as they are: they are the binary form."""
-        return obj  # type: ignore[no-any-return]
-
-
-class _JsonbTextDumper(Dumper):
-    """Binary COPY of jsonb from JSON text already serialized (the version byte, then it)."""
-
-    oid = pg_types["jsonb"].oid
-    format = Format.BINARY
-
-    def dump(self, obj: Any) -> Buffer:
-        """Prefix jsonb's binary format version."""
-        return b"\x01" + obj  # type: ignore[no-any-return]
+#: What ``copy_postgres`` tells psycopg: every uuid and jsonb value arrives in its binary
+#: wire form already (``rows.link_lazily``), so psycopg's C bytea dumper sends it as it is.
+#: Binary COPY carries no type oids: the server reads each field with its column's type.
+_COPY_TYPES = ["bytea" if name in {"uuid", "jsonb"} else name for name in PG_TYPES]
 
 
 def copy_postgres(raw: psycopg.Connection[Any], rows: Iterable[tuple[Any, ...]]) -> None:
     """Send rows with binary COPY on an open psycopg connection (inside its transaction).
 
-    Rows come from ``link_rows``: UUIDs as 16 bytes and JSON as text in bytes, which this
-    cursor's dumpers pass through instead of converting each value in Python.
+    Rows come from ``link_rows``/``link_lazily``: UUIDs as their 16 bytes, JSON as jsonb's
+    binary form (version byte 1, then the text), so no Python code converts them per value.
     """
-    with raw.cursor() as cursor:
-        cursor.adapters.register_dumper(None, _Uuid16Dumper)
-        cursor.adapters.register_dumper(None, _JsonbTextDumper)
-        with cursor.copy(PG_COPY) as copy:
-            copy.set_types(PG_TYPES)
-            for row in rows:
-                copy.write_row(row)
+    with raw.cursor() as cursor, cursor.copy(PG_COPY) as copy:
+        copy.set_types(_COPY_TYPES)
+        for row in rows:
+            copy.write_row(row)
 
 
 def insert_sqlite(raw: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
