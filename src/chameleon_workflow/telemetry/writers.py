@@ -83,5 +83,8 @@ def write_entries(session: Session, entries: Sequence[TelemetryEntry], streams: 
         seq, previous = opening.next_seq, opening.last_link
         entries = [*lost_streams(session, streams), *entries]
     position = LinkedRows([], seq, previous)
-    write(raw, link_lazily(entries, stream, position, dialect))
+    rows = link_lazily(entries, stream, position, dialect)
+    # PostgreSQL ingests what was sent while the next rows are linked; SQLite works in this
+    # thread, and measured faster inserting a finished list (less CPU per row).
+    write(raw, list(rows) if dialect == "sqlite" else rows)
     streams.stage(stream, position.next_seq, position.last_link)
