@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
+from psycopg.types.string import BytesBinaryDumper
 from sqlalchemy.orm import Session
 
 from chameleon_workflow.telemetry.entry import TelemetryEntry
@@ -52,10 +53,14 @@ def copy_postgres(raw: psycopg.Connection[Any], rows: Iterable[tuple[Any, ...]])
     Rows come from ``link_rows``/``link_lazily``: UUIDs as their 16 bytes, JSON as jsonb's
     binary form (version byte 1, then the text), so no Python code converts them per value.
     """
-    with raw.cursor() as cursor, cursor.copy(PG_COPY) as copy:
-        copy.set_types(_COPY_TYPES)
-        for row in rows:
-            copy.write_row(row)
+    with raw.cursor() as cursor:
+        # By oid, bytea maps to the DB-API ``Binary`` dumper (Python code per value); this
+        # cursor takes psycopg's plain bytes dumper, which its C build replaces with C code.
+        cursor.adapters.register_dumper(None, BytesBinaryDumper)
+        with cursor.copy(PG_COPY) as copy:
+            copy.set_types(_COPY_TYPES)
+            for row in rows:
+                copy.write_row(row)
 
 
 def insert_sqlite(raw: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
