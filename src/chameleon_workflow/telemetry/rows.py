@@ -7,7 +7,7 @@ back ends alike.
 
 Every row is linked into its stream (``log_links``), which costs as much as writing it,
 so the common row takes a fast path that computes the very same bytes: its JSON columns
-null or flat objects (``log_links.flat_canonical``), the link body is filled into a
+null or free of floats (``log_links.fast_canonical``), the link body is filled into a
 template of the canonical record (keys in RFC 8785 order, each value rendered as JSON
 once per batch or per row), log ids come from one ``os.urandom`` call per batch, and an
 entry's ids are converted once per batch. Any other row takes the reference path
@@ -30,7 +30,7 @@ import orjson
 
 from chameleon_workflow.errors import ConfigurationError, InvalidValueError
 from chameleon_workflow.hashing import GENESIS_HASH, format_timestamp
-from chameleon_workflow.log_links import LOG_LINK_FIELDS, flat_canonical, log_body
+from chameleon_workflow.log_links import LOG_LINK_FIELDS, fast_canonical, log_body
 from chameleon_workflow.telemetry.entry import IdLike, TelemetryEntry
 from chameleon_workflow.telemetry.streams import Stream
 
@@ -212,7 +212,7 @@ _NO_JSON: tuple[bytes | None, bytes] = (None, b"null")
 
 def _fast_json(value: Any) -> tuple[bytes | None, bytes] | None:
     """Return a JSON column's stored and canonical forms, or None for the reference path."""
-    canonical = flat_canonical(value)
+    canonical = fast_canonical(value)
     if canonical is None or b"\\u0000" in canonical:  # NUL is replaced when stored
         return None
     return (None if value is None else orjson.dumps(value)), canonical
