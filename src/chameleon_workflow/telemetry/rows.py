@@ -256,7 +256,12 @@ def link_lazily(
             kind = kinds[e.log_type] = orjson.dumps(e.log_type)
         details_forms = _fast_json(e.event_details)
         meta_forms = _NO_JSON if meta is None else _fast_json(meta)
-        if details_forms is not None and meta_forms is not None and kind is not None:
+        if (
+            details_forms is not None
+            and meta_forms is not None
+            and kind is not None
+            and type(moment) is datetime  # a subclass may render text that needs escaping
+        ):
             (details, details_canonical), (metadata, meta_canonical) = details_forms, meta_forms
             body = (previous or GENESIS_HASH).encode() + _BODY % (
                 actor, meta_canonical, details_canonical, instance, interaction, key_json,
