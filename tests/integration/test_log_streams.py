@@ -246,3 +246,26 @@ def test_a_flush_that_fails_after_writing_leaves_no_gap_in_its_stream(
     assert [row[1] for row in rows] == list(range(5))  # open, three entries, close
     report = _report(session_factory)
     assert (report.ok, report.notices) == (True, ())
+
+
+def test_rows_of_every_shape_verify_clean(session_factory: sessionmaker[Session]) -> None:
+    """Fast-path and reference-path rows alike verify as written, read back from the table."""
+    shared = [uuid.uuid4() for _ in range(5)]
+    details: list[Any] = [
+        {"guardian": "gate", "step": 1, "ok": True, "none": None},
+        {"café": "☕", "\ue000": 1, "\U0001f600": [1.5, {"x": -0.0}]},
+        {"amount": 1250.5, "big": 2**60},
+        {"nul": "a\x00b"},
+        None,
+        [1, "two"],
+    ]
+    buffer = TelemetryBuffer(batch_size=4)
+    for n, doc in enumerate(details):
+        ids = (*shared[:4], "junk") if n == 3 else shared
+        buffer.record(TelemetryEntry(*ids, "ERROR", doc, {"code": n} if n % 2 else None))
+    with session_factory() as session:
+        buffer.close(session)
+    report = _report(session_factory)
+    assert (_kinds(report), report.ok, report.streams_checked) == ([], True, 1)
+    rows = [row for row in _rows(session_factory) if row[0] != LEGACY_STREAM_ID]
+    assert len(rows) == len(details) + 2  # with the open and close rows
