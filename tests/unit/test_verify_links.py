@@ -1,4 +1,4 @@
-"""Verification's fast link check: its MAC function and MAC input agree with the reference."""
+"""Verification's fast link check: the keyring's MAC and the MAC input agree with the reference."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from test_link_format import KEYS, LINK_1, ROW_1, _stored
 
 from chameleon_workflow.audit.checks import ENDS, STARTS, _Chain
-from chameleon_workflow.audit.links import digest_matches, mac_function, same_json
+from chameleon_workflow.audit.links import digest_matches, same_json
 from chameleon_workflow.audit.report import Tally
 from chameleon_workflow.chain import (
     KEYED_FIELDS,
@@ -26,40 +26,21 @@ MESSAGES = [b"", b"x", bytes(range(256)) * 5]
 
 
 @pytest.mark.parametrize("length", [32, 63, 64, 65, 100, 200])
-def test_mac_function_is_hmac_sha256(length: int) -> None:
+def test_keyring_mac_is_hmac_sha256(length: int) -> None:
     """For any secret length (shorter, equal to and longer than the block) it is HMAC."""
     secret = bytes((i * 7 + length) % 256 for i in range(length))
     keys = Keyring.of(LedgerKey.of(secret))
-    mac = mac_function(keys)
     for message in MESSAGES:
         expected = hmac.new(secret, message, hashlib.sha256).hexdigest()
-        assert mac(keys.current_id, message) == expected == keys.mac(keys.current_id, message)
+        assert keys.mac(keys.current_id, message) == expected
 
 
-def test_mac_function_knows_every_key_and_only_those() -> None:
-    """Every key of the ring is held; another key id is not (None, as ``Keyring.mac``)."""
+def test_keyring_mac_knows_every_key_and_only_those() -> None:
+    """Every key of the ring is held, each with its own secret; another key id is not."""
     keys = KEYS.rotated()
-    mac = mac_function(keys)
-    for key_id in keys.keys:
-        assert mac(key_id, b"m") == keys.mac(key_id, b"m")
-    assert mac("0123456789abcdef", b"m") is None
-
-
-class _Provider:
-    """A key provider that is not a Keyring: its own ``mac`` must be asked."""
-
-    current_id = "k"
-
-    def mac(self, key_id: str, message: bytes) -> str | None:
-        return f"{key_id}:{len(message)}"
-
-    def fingerprint(self, key_id: str) -> str | None:
-        return None
-
-
-def test_another_provider_is_asked_for_each_mac() -> None:
-    """A KMS-backed provider keeps its secrets: the function is its own ``mac``."""
-    assert mac_function(_Provider())("k", b"abc") == "k:3"
+    for key_id, key in keys.keys.items():
+        assert keys.mac(key_id, b"m") == hmac.new(key.secret, b"m", hashlib.sha256).hexdigest()
+    assert keys.mac("0123456789abcdef", b"m") is None
 
 
 def test_the_fast_input_carries_the_writers_mac() -> None:
@@ -137,9 +118,9 @@ def test_a_key_not_held_is_never_settled_by_the_fast_path() -> None:
     """A row naming a key not held, its link erased (NULL), is counted unknown, not accepted."""
     other = _stored(ROW_1, LINK_1, key_id="0123456789abcdef", chain_hash=None)
     tally = Tally()
-    _Chain(ROW_1.uow_id, (KEYS, mac_function(KEYS)), {}, tally).walk([other])
+    _Chain(ROW_1.uow_id, KEYS, {}, tally).walk([other])
     assert tally.unknown_keys == {"0123456789abcdef": 1}
     forged = _stored(ROW_1, LINK_1, chain_hash=None)
     tally = Tally()
-    _Chain(ROW_1.uow_id, (KEYS, mac_function(KEYS)), {}, tally).walk([forged])
+    _Chain(ROW_1.uow_id, KEYS, {}, tally).walk([forged])
     assert [f.kind.value for f in tally.findings][:1] == ["CHAIN_BROKEN"]

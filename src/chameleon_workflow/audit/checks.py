@@ -15,7 +15,7 @@ from operator import itemgetter
 from typing import Any
 
 from chameleon_workflow.audit.attributes import Written, check_attributes
-from chameleon_workflow.audit.links import MacFunction, mac_function, same_json
+from chameleon_workflow.audit.links import same_json
 from chameleon_workflow.audit.reader import VerifyReader
 from chameleon_workflow.audit.report import FindingKind, Tally
 from chameleon_workflow.chain import (
@@ -52,7 +52,6 @@ def verify_page(
     attributes = _grouped(reader.attributes(page), 0)
     groups = itertools.groupby(reader.history(page), key=itemgetter(_UOW))
     group = next(groups, None)
-    mac = mac_function(keys)
     for uow in page:
         ident = uow[0]
         tally.uows += 1
@@ -63,7 +62,7 @@ def verify_page(
             group = next(groups, None)
         ends = None
         if group is not None and group[0] == ident:
-            ends = _Chain(ident, (keys, mac), written, tally).walk(group[1])
+            ends = _Chain(ident, keys, written, tally).walk(group[1])
             group = next(groups, None)
         _check_head(uow, ends, tally)
 
@@ -84,13 +83,9 @@ class _Chain:
     """One UOW's history rows, walked in sequence order."""
 
     def __init__(
-        self,
-        uow_id: str,
-        keys: tuple[KeyProvider, MacFunction],
-        written: dict[int, Written],
-        tally: Tally,
+        self, uow_id: str, keys: KeyProvider, written: dict[int, Written], tally: Tally
     ) -> None:
-        self.uow_id, (self.keys, self.mac), self.written, self.tally = uow_id, keys, written, tally
+        self.uow_id, self.keys, self.written, self.tally = uow_id, keys, written, tally
 
     def walk(
         self, rows: Iterable[tuple[Any, ...]]
@@ -104,7 +99,7 @@ class _Chain:
         previous_link = GENESIS_HASH
         first = previous = None
         expected, count, keyed = 1, 0, False
-        mac, written = self.mac, self.written
+        mac, written = self.keys.mac, self.written
         for row in rows:
             count += 1
             sequence = row[_SEQ]
