@@ -394,6 +394,10 @@ def attributes_digest(entries: Sequence[tuple[Any, ...]]) -> str | None:
     """
     if not entries:
         return None
+    return hashlib.sha256(canonical_json(attribute_objects(entries), "attribute rows")).hexdigest()
+
+
+def attribute_objects(entries: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Return the entries as the objects ``attributes_digest`` hashes, in key order."""
     ordered = sorted(entries, key=itemgetter(0))
-    objects = [dict(zip(ATTRIBUTE_ENTRY_FIELDS, e, strict=True)) for e in ordered]
-    return hashlib.sha256(canonical_json(objects, "attribute rows")).hexdigest()
+    return [dict(zip(ATTRIBUTE_ENTRY_FIELDS, e, strict=True)) for e in ordered]

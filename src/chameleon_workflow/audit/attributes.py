@@ -13,12 +13,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any
 
 from chameleon_workflow.audit.links import digest_matches
 from chameleon_workflow.audit.report import FindingKind, Tally
-from chameleon_workflow.chain import ATTRIBUTE_ENTRY_FIELDS, attributes_digest, value_digest
+from chameleon_workflow.chain import attribute_objects, attributes_digest, value_digest
 from chameleon_workflow.hashing import content_hash, stored_json
 from chameleon_workflow.redactions import REDACTED_MARKER
 
@@ -44,8 +43,7 @@ class Written:
         """Tell whether ``stored`` is ``digest()`` (tried over sorted orjson first)."""
         if not self.entries:
             return stored is None
-        ordered = sorted(self.entries, key=itemgetter(0))
-        objects = [dict(zip(ATTRIBUTE_ENTRY_FIELDS, e, strict=True)) for e in ordered]
+        objects = attribute_objects(self.entries)
         return digest_matches(b"", objects, stored) or self.digest() == stored
 
     def diff(self) -> dict[str, Any]:

@@ -89,16 +89,18 @@ def _queries(column: Any, p: str, uuid: str, history: Any) -> dict[str, str]:
             f"ORDER BY uow_id LIMIT {p}"
         ),
         "one": f"SELECT {uows} FROM units_of_work WHERE uow_id = {p}{uuid}",
+        # A page's rows: ``{where}`` is ``between`` or (SQLite, one instance) ``listed``.
         "history": (
             f"SELECT {', '.join(map(history, STORED_KEYED_FIELDS))} FROM uow_history "
-            f"WHERE uow_id >= {p}{uuid} AND uow_id <= {p}{uuid} {{scope}} "
-            "ORDER BY uow_id, sequence"
+            "WHERE {where} ORDER BY uow_id, sequence"
         ),
         "attributes": (
             f"SELECT {', '.join(map(column, ATTRIBUTE_COLUMNS))} FROM uow_attributes "
-            f"WHERE uow_id >= {p}{uuid} AND uow_id <= {p}{uuid} {{scope}} "
-            "ORDER BY uow_id, key, version"
+            "WHERE {where} ORDER BY uow_id, key, version"
         ),
+        "between": f"uow_id >= {p}{uuid} AND uow_id <= {p}{uuid} {{scope}}",
+        # ``+instance_id`` keeps SQLite off the instance index (see ``VerifyReader._of``).
+        "listed": "uow_id IN ({marks}) AND +instance_id = ?",
         # Rows whose UOW row is gone, or (instance runs) sits in another instance.
         "orphans": (
             f"SELECT {column('uow_id')}, count(*) FROM {{table}} r WHERE NOT EXISTS ("
@@ -138,8 +140,13 @@ class VerifyReader:
         self.start = sql["start"]
         self.one_sql = sql["one"]
         self.uows_sql = sql["uows"].format(scope=scope)
-        self.history_sql = sql["history"].format(scope=scope)
-        self.attributes_sql = sql["attributes"].format(scope=scope)
+        between = sql["between"].format(scope=scope)
+        self.history_sql = sql["history"].format(where=between)
+        self.attributes_sql = sql["attributes"].format(where=between)
+        # SQLite, one instance: the same queries over a page's listed ids ({marks}).
+        self.by_ids = instance_id is not None and dialect == "sqlite"
+        self.history_ids_sql = sql["history"].replace("{where}", sql["listed"])
+        self.attributes_ids_sql = sql["attributes"].replace("{where}", sql["listed"])
         moved = sql["moved"] if instance_id is not None else ""
         self.orphans_sql = sql["orphans"].replace("{scope}", scope).replace("{moved}", moved)
         self.keys_sql = sql["keys"]
@@ -169,26 +176,23 @@ class VerifyReader:
         sql = f"SELECT 1 FROM units_of_work WHERE uow_id = {p} AND instance_id = {p}"
         return bool(self._all(sql, (uow_id, *self.scope)))
 
-    def _of(self, sql: str, page: list[Row]) -> tuple[str, tuple[Any, ...]]:
-        """Return ``sql`` and its parameters for the rows of the UOWs of ``page``.
+    def _of(self, between: str, listed: str, page: list[Row]) -> tuple[str, tuple[Any, ...]]:
+        """Return the query and its parameters for the rows of the UOWs of ``page``.
 
         Between the page's first and last id; on SQLite with an instance scope, the page's
-        ids themselves, looked up through the (uow_id, ...) unique index (``+instance_id``
-        keeps SQLite off the instance index, which would scan every row of the instance
-        for each page and sort them). Either way the same rows of the page's UOWs come
-        back, in the same order; rows of other UOWs in the range are not needed.
+        ids themselves (``listed``), looked up through the (uow_id, ...) unique index:
+        the instance index SQLite would otherwise pick scans every row of the instance for
+        each page and sorts them. Either way the same rows of the page's UOWs come back,
+        in the same order; rows of other UOWs in the range are not needed.
         """
-        if self.postgres or not self.scope:
-            return sql, (page[0][0], page[-1][0], *self.scope)
+        if not self.by_ids:
+            return between, (page[0][0], page[-1][0], *self.scope)
         ids = tuple(uow[0] for uow in page)
-        head, _, order = sql.partition(" WHERE ")
-        order = order[order.index(" ORDER BY ") :]
-        marks = ", ".join("?" * len(ids))
-        return f"{head} WHERE uow_id IN ({marks}) AND +instance_id = ?{order}", (*ids, *self.scope)
+        return listed.format(marks=", ".join("?" * len(ids))), (*ids, *self.scope)
 
     def history(self, page: list[Row]) -> Iterator[Row]:
         """Stream the history rows of the UOWs of ``page``, by uow_id then sequence."""
-        sql, params = self._of(self.history_sql, page)
+        sql, params = self._of(self.history_sql, self.history_ids_sql, page)
         if self.postgres:
             cursor = self.raw.cursor()
             for name in _PG_AS_TEXT:
@@ -206,4 +210,4 @@ class VerifyReader:
 
     def attributes(self, page: list[Row]) -> list[Row]:
         """Return the attribute rows of the UOWs of ``page``, by uow_id, key, version."""
-        return self._all(*self._of(self.attributes_sql, page))
+        return self._all(*self._of(self.attributes_sql, self.attributes_ids_sql, page))
