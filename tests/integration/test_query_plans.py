@@ -72,10 +72,15 @@ def test_claim_next_reads_the_partial_queue_index(
         engine, session, lambda: found.append(queue.claim_next(session, [play.interactions[0]]))
     )
     assert found[0] is not None
+    _assert_walks_the_queue_index(plan)
+    session.rollback()
+
+
+def _assert_walks_the_queue_index(plan: str) -> None:
+    """The plan reads ix_units_of_work_queue in claim order: no scan, no sort."""
     assert "ix_units_of_work_queue" in plan, plan
     assert "TEMP B-TREE" not in plan, plan
     assert "Sort" not in plan, plan
-    session.rollback()
 
 
 def test_the_checked_claim_reads_the_partial_queue_index(
@@ -96,9 +101,7 @@ def test_the_checked_claim_reads_the_partial_queue_index(
 
     plan = _plan_of(engine, session, claim)
     assert refused, "an actor without the role is refused"
-    assert "ix_units_of_work_queue" in plan, plan
-    assert "TEMP B-TREE" not in plan, plan
-    assert "Sort" not in plan, plan
+    _assert_walks_the_queue_index(plan)
     session.rollback()
 
 

@@ -111,12 +111,13 @@ UOW_COLUMNS: tuple[str, ...] = (
     "updated_at",
 )
 _uow_values = attrgetter(*UOW_COLUMNS)
+_STATUS_AT = UOW_COLUMNS.index("status")
 
 
 def uow_values(uow: Any) -> list[Any]:
     """Return a new UOW's column values in ``UOW_COLUMNS`` order (ids, times as objects)."""
     values = list(_uow_values(uow))
-    values[5] = str(values[5])  # the status enum's value
+    values[_STATUS_AT] = str(values[_STATUS_AT])  # the status enum's value
     return values
 
 
