@@ -374,15 +374,9 @@ def value_digest(salt: str, value: Any) -> str:
 
 #: The facts of an attribute row its history row commits to, in ``attribute_entry`` order.
 ATTRIBUTE_ENTRY_FIELDS = (
-    "key",
-    "version",
-    "value_digest",
-    "is_deleted",
-    "actor_id",
-    "reasoning",
-    "created_at",
+    "key", "version", "value_digest", "is_deleted", "actor_id", "reasoning", "created_at",
     "instance_id",
-)
+)  # fmt: skip
 
 
 def attributes_digest(entries: Sequence[tuple[Any, ...]]) -> str | None:
